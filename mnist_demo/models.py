@@ -1,0 +1,177 @@
+"""Every model of the tutorials we follow, and our own, by name from one registry.
+
+Each entry carries its source and its tutorial's recipe, the way torchvision's
+weights entries carry their transforms and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .recipes import Recipe
+
+DEFAULT_MODEL = "drawnet"
+
+
+class MLP50(nn.Module):
+    def __init__(self, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(784, 50)
+        self.fc2 = nn.Linear(50, 10)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(F.relu(self.fc1(x.flatten(1))))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+class CNN1020(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.conv2_drop = nn.Dropout2d()
+        self.fc1 = nn.Linear(320, 50)
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
+        x = F.dropout(F.relu(self.fc1(x.flatten(1))), training=self.training)
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+def mlp(*hidden: int, dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = 784
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, 10))
+    return nn.Sequential(*layers)
+
+
+def cnn_simple() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 10, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, stride=1), nn.Dropout(0.2),
+        nn.Flatten(), nn.Linear(27 * 27 * 10, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+def lenet5() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(),
+        nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+    )
+
+
+class PytorchExampleNet(nn.Module):
+    """pytorch/examples mnist/main.py, layer for layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.dropout1(x)
+        x = self.dropout2(F.relu(self.fc1(x.flatten(1))))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
+def _conv_bn(cin: int, cout: int, k: int, pad: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, padding=pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def drawnet(width: int = 24, dropout: float = 0.1) -> nn.Sequential:
+    """Our default: three conv layers with batch norm, sized for a 2-core CPU.
+
+    5x5 kernels early see whole stroke segments at 28x28; no padding in the last
+    conv keeps the classifier small (64*5*5 -> 10). About 73k parameters.
+    """
+    w = width
+    return nn.Sequential(
+        *_conv_bn(1, w, 5, 2), nn.MaxPool2d(2),
+        *_conv_bn(w, 2 * w, 5, 2), nn.MaxPool2d(2),
+        *_conv_bn(2 * w, 64, 3, 0),
+        nn.Flatten(), nn.Dropout(dropout), nn.Linear(64 * 5 * 5, 10),
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[..., nn.Module]
+    source: str
+    recipe: Recipe
+    reported_accuracy: float | None = None  # what the tutorial reported, in percent
+    default_args: dict[str, Any] = field(default_factory=dict)
+
+    def create(self, **args: Any) -> nn.Module:
+        return self.build(**{**self.default_args, **args})
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.create().parameters())
+
+
+_SGD_05 = Recipe(optimizer="sgd", lr=0.01, momentum=0.5, batch_size=64, epochs=3)
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("mlp-50", MLP50, "Classic PyTorch MLP tutorial: 784-50-10 with dropout and log-softmax",
+                  _SGD_05, 94.0),
+        ModelSpec("cnn-10-20", CNN1020, "G. Koehler, 'MNIST Handwritten Digit Recognition in PyTorch' (2020)",
+                  _SGD_05),
+        ModelSpec("mlp-512", lambda: mlp(512, 512, dropout=0.5),
+                  "Kaggle-style PyTorch MLP: 784-512-512-10, 20% validation, best checkpoint",
+                  Recipe(optimizer="sgd", lr=0.01, batch_size=20, epochs=20, val_split=0.2), 97.0),
+        ModelSpec("mlp-100", lambda: mlp(100), "Beginner PyTorch MLP tutorial: 784-100-10 with Adam",
+                  Recipe(optimizer="adam", lr=0.001, batch_size=100, epochs=20)),
+        ModelSpec("mlp-784", lambda: mlp(784), "Beginner PyTorch MLP tutorial: 784-784-10 with plain SGD",
+                  Recipe(optimizer="sgd", lr=0.01, batch_size=100, epochs=10), 92.0),
+        ModelSpec("cnn-simple", cnn_simple, "Beginner PyTorch CNN tutorial: one 5x5 conv, fc 128",
+                  Recipe(optimizer="adam", lr=0.001, batch_size=100, epochs=10)),
+        ModelSpec("lenet5", lenet5, "LeNet-5 (LeCun et al. 1998) as in PyTorch tutorials: tanh, average pooling",
+                  Recipe(optimizer="adam", lr=0.001, batch_size=100, epochs=10), 98.2),
+        ModelSpec("pytorch-example", PytorchExampleNet, "pytorch/examples mnist/main.py",
+                  Recipe(optimizer="adadelta", lr=1.0, batch_size=64, epochs=14, schedule="step", gamma=0.7),
+                  99.2),
+        ModelSpec(DEFAULT_MODEL, drawnet, "mnist_demo's own: accurate on drawings, fast on a CPU",
+                  Recipe(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
+                         epochs=16, schedule="onecycle", augment="drawn", label_smoothing=0.1,
+                         pen_digits=True),
+                  default_args={"width": 24, "dropout": 0.1}),
+    ]
+}
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:
+        return f"unknown model {self.args[0]!r}; known: {', '.join(REGISTRY)}"
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownModel(name) from None
+
+
+def build_model(name: str, **args: Any) -> nn.Module:
+    return get_spec(name).create(**args)

@@ -1,0 +1,163 @@
+"""Command line: `python -m mnist_demo {train,evaluate,models}`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import CheckpointError, load_weights
+from .data import DataUnavailable, load_split
+from .devices import pick_device
+from .models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
+from .recipes import AUGMENTS, OPTIMIZERS, SCHEDULES, Recipe
+from .training import EpochResult, Progress, TrainConfig, TrainingDone, train
+
+
+def _recipe_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per recipe field; unset flags keep the model's registry recipe."""
+    g = parser.add_argument_group("recipe (defaults: the model's tutorial recipe, see `models`)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--test-batch-size", type=int)
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--schedule", choices=SCHEDULES)
+    g.add_argument("--gamma", type=float)
+    g.add_argument("--step-size", type=int)
+    g.add_argument("--val-split", type=float)
+    g.add_argument("--augment", choices=AUGMENTS)
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--pen-digits", action=argparse.BooleanOptionalAction, default=None)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mnist_demo", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from the registry")
+    t.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name (default {DEFAULT_MODEL})")
+    t.add_argument("--data-dir", help="MNIST folder (default $MNIST_DATA_DIR or data/)")
+    t.add_argument("--out", help="where to save the weights (default runs/MODEL-TIME.safetensors)")
+    t.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    t.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--resume", help="continue from a checkpoint saved by train (with its optimizer state)")
+    t.add_argument("--train-limit", type=int, help="use only the first N training digits")
+    t.add_argument("--test-limit", type=int, help="use only the first N test digits")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    _recipe_flags(t)
+
+    e = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix, figures")
+    e.add_argument("--weights", required=True)
+    e.add_argument("--data-dir")
+    e.add_argument("--device")
+    e.add_argument("--out-dir", help="where the PNGs go (default runs/eval-WEIGHTS/)")
+    e.add_argument("--drawn", help="also measure on pen-drawn digits (a strokes .jsonl), full path vs naive resize")
+    e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit")
+    e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
+
+    sub.add_parser("models", help="list the registry")
+    return p
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    print(f"{'name':<16}{'params':>10}  {'recipe':<46}  source")
+    for name, spec in REGISTRY.items():
+        r = spec.recipe
+        recipe = f"{r.optimizer} lr {r.lr:g}, batch {r.batch_size}, {r.epochs} epochs"
+        if r.schedule != "none":
+            recipe += f", {r.schedule}"
+        print(f"{name:<16}{spec.parameter_count():>10,}  {recipe:<46}  {spec.source}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = get_spec(args.model)
+    changes = {f.name: getattr(args, f.name, None) for f in fields(Recipe)}
+    recipe = spec.recipe.with_changes(**changes)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/{args.model}-{stamp}.safetensors")
+    if out.exists() and not args.overwrite and (args.resume is None or Path(args.resume) != out):
+        raise SystemExit(f"error: {out} exists; pass --overwrite to replace it, or choose another --out")
+    config = TrainConfig(model=args.model, recipe=recipe, seed=args.seed, device=args.device,
+                         data_dir=args.data_dir, train_limit=args.train_limit, test_limit=args.test_limit,
+                         resume=args.resume)
+    print(f"training {args.model} on {pick_device(args.device)}: {recipe}")
+    bar = None
+    done = None
+    for event in train(config):
+        if isinstance(event, Progress):
+            if bar is None:
+                bar = tqdm(total=event.batches, desc=f"epoch {event.epoch}", unit="batch", leave=False)
+            bar.n = event.batch
+            bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
+            bar.refresh()
+        elif isinstance(event, EpochResult):
+            if bar is not None:
+                bar.close()
+                bar = None
+            tqdm.write(event.summary())
+        elif isinstance(event, TrainingDone):
+            done = event
+    for note in done.notes:
+        print(f"note: {note}")
+    if done.loaded is None:
+        print("stopped before the first epoch ended: nothing saved")
+        return 1
+    path = done.save(out)
+    from .plots import curves_figure, save
+    curves = save(curves_figure(done.loaded.info["history"]), path.with_suffix(".curves.png"))
+    print(f"saved {path} (test accuracy {100 * done.loaded.test_accuracy:.2f}%) and {curves}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+    from .plots import confusion_text, curves_figure, misclassified_figure, save
+
+    device = pick_device(args.device)
+    loaded = load_weights(args.weights, device)
+    info = loaded.info
+    print(f"{args.weights}: {info['model']} trained {info.get('epochs', '?')} epochs on {info.get('date', '?')}")
+    out_dir = Path(args.out_dir or f"runs/eval-{Path(args.weights).stem}")
+    if not args.skip_mnist:
+        test = load_split(args.data_dir, train=False)
+        result = evaluate(loaded.model, test, device)
+        print(f"MNIST test accuracy: {100 * result.accuracy:.2f}% ({int(result.confusion.diag().sum())}/{len(test)})"
+              f"  loss {result.loss:.4f}")
+        print("per-class accuracy: " + "  ".join(f"{d}: {100 * a:.2f}%" for d, a in enumerate(result.per_class)))
+        print("confusion matrix (rows: truth, columns: prediction):")
+        print(confusion_text(result.confusion))
+        grid = save(misclassified_figure(test.images, test.labels, result.predictions),
+                    out_dir / "misclassified.png")
+        print(f"saved {grid}")
+        if info.get("history"):
+            print(f"saved {save(curves_figure(info['history']), out_dir / 'curves.png')}")
+    if args.drawn:
+        from .drawn_eval import evaluate_drawn
+        report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders)
+        print(report.format())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models}
+    try:
+        return commands[args.command](args)
+    except (DataUnavailable, CheckpointError, UnknownModel, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

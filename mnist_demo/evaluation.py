@@ -1,0 +1,47 @@
+"""Test-set evaluation: loss, accuracy, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Split, normalize
+
+
+@dataclass
+class EvalResult:
+    loss: float
+    accuracy: float  # fraction in [0, 1]
+    per_class: list[float]  # accuracy of each digit 0..9
+    confusion: torch.Tensor  # (10, 10) int64, rows = truth, columns = prediction
+    predictions: torch.Tensor  # (N,) int64
+
+    def misclassified(self, labels: torch.Tensor) -> torch.Tensor:
+        return (self.predictions != labels.cpu()).nonzero().flatten()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
+             batch_size: int = 1000) -> EvalResult:
+    was_training = model.training
+    model.eval()
+    total_loss = 0.0
+    preds = []
+    for start in range(0, len(split), batch_size):
+        x = normalize(split.images[start:start + batch_size].to(device))
+        y = split.labels[start:start + batch_size].to(device)
+        out = model(x)
+        # Models end in logits or log-probabilities; cross_entropy gives the right loss for both.
+        total_loss += F.cross_entropy(out, y, reduction="sum").item()
+        preds.append(out.argmax(1).cpu())
+    model.train(was_training)
+    predictions = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+    labels = split.labels.cpu()
+    confusion = torch.bincount(labels * 10 + predictions, minlength=100).view(10, 10)
+    support = confusion.sum(1).clamp(min=1)
+    per_class = (confusion.diag().float() / support).tolist()
+    n = max(len(split), 1)
+    return EvalResult(total_loss / n, confusion.diag().sum().item() / n, per_class, confusion, predictions)

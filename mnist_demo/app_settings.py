@@ -1,0 +1,91 @@
+"""The web app's limits and paths, read from environment variables.
+
+Public hosting (Hugging Face Spaces, a shared server) and tests tune the app
+through these, without touching code:
+
+MNIST_DEMO_WEIGHTS        weights the Draw tab answers with (default weights/default.safetensors)
+MNIST_DEMO_ALLOW_TRAINING 0 turns the Train tab off, with a message (default 1)
+MNIST_DEMO_MAX_EPOCHS     the most epochs one training may run (default 20)
+MNIST_DEMO_TRAIN_LIMIT    train on the first N training digits only (default: all 60,000)
+MNIST_DEMO_TEST_LIMIT     test on the first N test digits only (default: all 10,000)
+MNIST_DEMO_TRAIN_THREADS  torch CPU threads for training (default: all cores but one)
+MNIST_DEMO_DEVICE         cpu, cuda or mps for training (default: CUDA, then MPS, then CPU)
+MNIST_DATA_DIR            where MNIST is or will be downloaded to (default data/)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .data import default_data_dir
+
+DEFAULT_WEIGHTS = Path("weights/default.safetensors")
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the app cannot use; the message names it."""
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 1) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0 (true/false), not {raw!r}")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    weights: Path = DEFAULT_WEIGHTS
+    allow_training: bool = True
+    max_epochs: int = 20
+    train_limit: int | None = None
+    test_limit: int | None = None
+    # One core stays free so drawing predictions stay quick while a training runs.
+    train_threads: int = max(1, _cores() - 1)
+    device: str | None = None
+    data_dir: Path | None = None  # None: $MNIST_DATA_DIR, else data/
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "AppSettings":
+        """Settings from the environment; a bad value raises SettingsError naming the variable."""
+        env = os.environ if env is None else env
+        return cls(
+            weights=Path(env.get("MNIST_DEMO_WEIGHTS") or DEFAULT_WEIGHTS),
+            allow_training=_flag(env, "MNIST_DEMO_ALLOW_TRAINING", True),
+            max_epochs=_int(env, "MNIST_DEMO_MAX_EPOCHS", cls.max_epochs),
+            train_limit=_int(env, "MNIST_DEMO_TRAIN_LIMIT", None),
+            test_limit=_int(env, "MNIST_DEMO_TEST_LIMIT", None),
+            train_threads=_int(env, "MNIST_DEMO_TRAIN_THREADS", cls.train_threads),
+            device=env.get("MNIST_DEMO_DEVICE") or None,
+            data_dir=Path(env["MNIST_DATA_DIR"]) if env.get("MNIST_DATA_DIR") else None,
+        )
+
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else default_data_dir()

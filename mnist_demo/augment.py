@@ -60,6 +60,8 @@ class DrawnAugment:
         eroded = -F.max_pool2d(-x, 3, 1, 1)
         x = torch.where(thicker, x + amount * (dilated - x), x)
         x = torch.where(thinner, x + amount * 0.6 * (eroded - x), x)
+        # Drawn strokes are full-intensity after preprocessing; erosion and resampling dim them.
+        x = x / x.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
 
         # Broken strokes: erase one small square per chosen sample.
         broken = chance(self.p_break) & on

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -174,12 +175,15 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     if config.resume:
         resumed = load_weights(config.resume, device, expect_model=config.model)
         model.load_state_dict(resumed.model.state_dict())
-        load_optimizer_state(config.resume, optimizer, resumed.info)
         history = [EpochResult(**h) for h in resumed.info.get("history", [])]
         start_epoch = len(history) + 1
         if scheduler is not None:  # fast-forward rather than store the scheduler's state
-            for _ in range(len(history) * (steps_per_epoch if per_batch else 1)):
-                scheduler.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()" is intended here
+                for _ in range(len(history) * (steps_per_epoch if per_batch else 1)):
+                    scheduler.step()
+        # After the fast-forward, so the saved learning rates are the ones that count.
+        load_optimizer_state(config.resume, optimizer, resumed.info)
         notes.append(f"resumed from {config.resume} after epoch {len(history)}")
 
     augment = DrawnAugment() if recipe.augment == "drawn" else None

@@ -1,0 +1,88 @@
+"""Reading drawings for the web app: the shared model, each visitor's own, and what to show.
+
+Every visitor starts with the shared predictor (the shipped weights); a visitor
+who trains a model may switch *their* Draw tab to it. The shared predictor is
+loaded once and never modified, so no visitor changes what another one gets.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import CheckpointError, LoadedModel
+from .predictor import Prediction, Predictor
+
+TOP_K_MAX = 10
+
+
+@dataclass
+class Reading:
+    """What the Draw tab shows for one drawing."""
+
+    status: str  # the predictor's: "ok", "unsure", "empty" (or "invalid" from preprocessing), or "error"
+    label: dict[str, float] | str | None  # for a gr.Label: digit -> probability, or a message
+    message: str  # one line for people: the answer, or what to do
+    image: np.ndarray | None  # uint8 (28, 28): what the model saw
+    model: str  # which model answered
+
+
+def _percent(fraction: float | None) -> str:
+    return "unknown accuracy" if fraction is None else f"{100 * fraction:.2f}% test accuracy"
+
+
+class DrawingReader:
+    """Turns drawings into Readings with the shared model or a visitor's own."""
+
+    def __init__(self, weights: str | Path, device: str | None = None) -> None:
+        self.weights = Path(weights)
+        self.device = device
+        self.shared: Predictor | None = None
+        self.problem: str | None = None  # why there is no shared model
+        self._lock = threading.Lock()
+        try:
+            self.shared = Predictor(self.weights, device=device)
+        except (CheckpointError, OSError) as exc:
+            # The app still starts: the Train tab can make a model for the visitor.
+            self.problem = (f"No model to read drawings with: {exc}. Train one in the Train tab, "
+                            f"or point MNIST_DEMO_WEIGHTS at a weights file.")
+
+    def own_predictor(self, loaded: LoadedModel) -> Predictor:
+        """A predictor of a visitor's own model (the shared one stays as it is)."""
+        return Predictor(loaded, device=self.device)
+
+    def describe(self, own: Predictor | None = None) -> str:
+        """Markdown: which model answers this visitor's drawings."""
+        if own is not None:
+            return (f"Answering: **{own.model_name}**, the model you trained "
+                    f"({_percent(own.test_accuracy)}). Only you see it.")
+        if self.shared is None:
+            return f"⚠️ {self.problem}"
+        return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)."
+
+    def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:
+        """Read a sketchpad value (or any image preprocess accepts) with `own` or the shared model."""
+        predictor = own or self.shared
+        if predictor is None:
+            return Reading("error", None, self.problem or "no model", None, "none")
+        k = max(1, min(int(k or 3), TOP_K_MAX))
+        try:
+            prediction = predictor.predict(value, k=k)
+        except (ValueError, OSError) as exc:  # an upload that is not an image
+            return Reading("error", None, f"Could not read that image: {exc}", None, predictor.model_name)
+        return self._reading(prediction, predictor.model_name)
+
+    @staticmethod
+    def _reading(p: Prediction, model: str) -> Reading:
+        if p.status == "ok":
+            digit, prob = p.top[0]
+            return Reading("ok", p.label_dict(), f"It's a **{digit}** ({100 * prob:.0f}% sure).", p.image, model)
+        if p.status == "unsure":
+            # Never a confident headline for a guess: the label shows the message, the bars the guesses.
+            guesses = ", ".join(f"{d} ({100 * q:.0f}%)" for d, q in p.top)
+            return Reading("unsure", p.label_dict(), f"{p.message} Best guesses: {guesses}.", p.image, model)
+        return Reading(p.status, p.message, p.message, p.image, model)

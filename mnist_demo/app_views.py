@@ -1,0 +1,115 @@
+"""Training results as tables, text and figures for the web app (pandas and matplotlib, no Gradio)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from .models import REGISTRY, get_spec
+from .plots import curves_figure, misclassified_figure
+from .recipes import Recipe
+from .training import EpochResult, Progress
+
+# The recipe fields the Train tab lets people edit, in the order it shows them (epochs has its own slider).
+RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "schedule", "gamma",
+                 "step_size", "val_split", "augment", "label_smoothing", "pen_digits")
+
+
+def model_summary(name: str) -> str:
+    """Markdown: where a registry model comes from and how big it is."""
+    spec = get_spec(name)
+    reported = f" The tutorial reports {spec.reported_accuracy:g}%." if spec.reported_accuracy else ""
+    return f"{spec.source}. {spec.parameter_count():,} parameters.{reported}"
+
+
+def recipe_values(name: str, max_epochs: int) -> dict[str, Any]:
+    """The registry recipe of `name` as the Train tab's field values (epochs capped at `max_epochs`)."""
+    recipe = get_spec(name).recipe
+    values: dict[str, Any] = {f: getattr(recipe, f) for f in RECIPE_FIELDS}
+    values["pen_digits"] = "yes" if recipe.pen_digits else "no"
+    values["epochs"] = min(recipe.epochs, max_epochs)
+    return values
+
+
+def recipe_changes(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values from the Train tab (None: keep the model's own) as `Recipe.with_changes` arguments."""
+    changes = {k: v for k, v in values.items() if k in RECIPE_FIELDS or k == "epochs"}
+    if isinstance(changes.get("pen_digits"), str):
+        changes["pen_digits"] = changes["pen_digits"].strip().lower() in ("yes", "true", "1", "on")
+    for key in ("batch_size", "step_size", "epochs"):
+        if changes.get(key) is not None:
+            changes[key] = int(changes[key])
+    return changes
+
+
+def models_table() -> pd.DataFrame:
+    return pd.DataFrame([{"model": n, "parameters": s.parameter_count(), "source": s.source}
+                         for n, s in REGISTRY.items()])
+
+
+def progress_html(p: Progress | None, epochs: int, note: str = "") -> str:
+    """A progress bar for the current epoch, with its running loss."""
+    if p is None:
+        return f"<div class='train-progress'>{html.escape(note)}</div>" if note else ""
+    pct = 100 * p.fraction
+    text = f"Epoch {p.epoch}/{epochs}: batch {p.batch}/{p.batches}, loss {p.loss:.4f}"
+    return (f"<div class='train-progress'><progress max='100' value='{pct:.1f}' "
+            f"aria-label='progress of epoch {p.epoch}'></progress> "
+            f"<span>{html.escape(text)}</span></div>")
+
+
+EPOCH_COLUMNS = ["epoch", "test accuracy %", "train loss", "test loss", "validation loss", "seconds", "lr", "kept"]
+
+
+def epochs_table(history: Sequence[EpochResult]) -> pd.DataFrame:
+    """One row an epoch; what the API's `train` streams so a client can read every epoch."""
+    rows = [[h.epoch, round(100 * h.test_accuracy, 2), round(h.train_loss, 4), round(h.test_loss, 4),
+             None if h.val_loss is None else round(h.val_loss, 4), round(h.seconds, 1), h.lr,
+             "yes" if h.kept else ""] for h in history]
+    return pd.DataFrame(rows, columns=EPOCH_COLUMNS)
+
+
+def curves(history: Sequence[EpochResult]) -> Figure:
+    return curves_figure([h.to_dict() for h in history])
+
+
+def per_class_table(confusion: torch.Tensor) -> pd.DataFrame:
+    """Accuracy of each digit, and what it is most often mistaken for."""
+    rows = []
+    for d in range(10):
+        row = confusion[d].clone()
+        total = int(row.sum())
+        right = int(row[d])
+        row[d] = -1
+        worst = int(row.argmax())
+        mistaken = f"{worst} ({int(row[worst])}x)" if int(row[worst]) > 0 else "-"
+        rows.append([d, total, round(100 * right / max(total, 1), 2), mistaken])
+    return pd.DataFrame(rows, columns=["digit", "test digits", "accuracy %", "most often read as"])
+
+
+def confusion_table(confusion: torch.Tensor) -> pd.DataFrame:
+    """Rows: the true digit; columns: what the model read."""
+    table = pd.DataFrame(confusion.tolist(), columns=[f"read {d}" for d in range(10)])
+    table.insert(0, "true", list(range(10)))
+    return table
+
+
+def misclassified(images: torch.Tensor, labels: torch.Tensor, predictions: torch.Tensor,
+                  limit: int = 48) -> Figure:
+    return misclassified_figure(images, labels, predictions, limit=limit)
+
+
+def recipe_text(recipe: Recipe) -> str:
+    r = recipe
+    parts = [f"{r.optimizer} lr {r.lr:g}", f"batch {r.batch_size}", f"{r.epochs} epoch(s)"]
+    if r.momentum:
+        parts.append(f"momentum {r.momentum:g}")
+    if r.schedule != "none":
+        parts.append(f"{r.schedule} schedule")
+    if r.augment != "none":
+        parts.append(f"{r.augment} augmentation")
+    return ", ".join(parts)

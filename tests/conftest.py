@@ -1,0 +1,37 @@
+"""Shared fixtures: MNIST from $MNIST_DATA_DIR (CI and this repo's machines: ../shared/mnist)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO.parent / "shared" / "mnist"
+
+# Tests never download: point at the shared copy unless the caller chose a folder.
+if not os.environ.get("MNIST_DATA_DIR") and SHARED_MNIST.is_dir():
+    os.environ["MNIST_DATA_DIR"] = str(SHARED_MNIST)
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    return Path(os.environ["MNIST_DATA_DIR"])
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    from mnist_demo.data import load_mnist
+
+    return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def shipped_weights() -> Path:
+    path = Path(os.environ.get("MNIST_DEMO_WEIGHTS") or REPO / "weights" / "default.safetensors")
+    assert path.is_file(), f"shipped weights missing: {path}"
+    return path

@@ -1,0 +1,78 @@
+"""`python -m mnist_demo` lists, trains and evaluates, and says clearly what went wrong."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mnist_demo", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+
+
+def test_models_lists_the_registry_with_parameter_counts_and_sources():
+    out = cli("models")
+    assert out.returncode == 0, out.stderr
+    assert "pytorch-example" in out.stdout and "1,199,882" in out.stdout
+    assert "pytorch/examples mnist/main.py" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("cli") / "lenet.safetensors"
+    run = cli("train", "--model", "lenet5", "--epochs", "2", "--train-limit", "3000", "--test-limit", "1000",
+              "--data-dir", str(mnist_dir), "--out", str(out), "--seed", "3")
+    return out, run
+
+
+def test_train_saves_weights_and_curves_and_prints_each_epoch(trained):
+    out, run = trained
+    assert run.returncode == 0, run.stderr
+    assert "epoch 1/2" in run.stdout and "epoch 2/2" in run.stdout
+    assert out.is_file() and out.with_suffix(".curves.png").is_file()
+
+
+def test_train_refuses_to_overwrite_without_being_asked(trained, mnist_dir):
+    out, _ = trained
+    before = out.read_bytes()
+    run = cli("train", "--model", "lenet5", "--epochs", "1", "--train-limit", "200", "--data-dir", str(mnist_dir),
+              "--out", str(out))
+    assert run.returncode != 0 and "exists" in (run.stderr + run.stdout)
+    assert out.read_bytes() == before
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion_and_saves_figures(trained, mnist_dir, tmp_path):
+    weights, _ = trained
+    run = cli("evaluate", "--weights", str(weights), "--data-dir", str(mnist_dir), "--out-dir", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert "MNIST test accuracy:" in run.stdout and "/10000)" in run.stdout
+    assert "per-class accuracy: 0:" in run.stdout and "true\\pred" in run.stdout
+    assert (tmp_path / "misclassified.png").stat().st_size > 1000
+    assert (tmp_path / "curves.png").is_file()
+
+
+def test_evaluate_on_a_missing_file_says_so_without_a_traceback(tmp_path):
+    run = cli("evaluate", "--weights", str(tmp_path / "none.safetensors"))
+    assert run.returncode == 2
+    assert "weights file not found" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_train_without_mnist_says_where_to_put_it(tmp_path, monkeypatch):
+    # An empty folder and no network: torchvision cannot download, so the message must explain.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "no_proxy": "", "http_proxy": "http://127.0.0.1:9",
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    run = subprocess.run([sys.executable, "-m", "mnist_demo", "train", "--model", "mlp-50", "--data-dir",
+                          str(tmp_path / "empty"), "--out", str(tmp_path / "x.safetensors")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2
+    assert "train-images-idx3-ubyte" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_an_unknown_model_is_a_clear_error():
+    run = cli("train", "--model", "resnet-1000")
+    assert run.returncode == 2 and "unknown model 'resnet-1000'" in run.stderr

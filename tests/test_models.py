@@ -1,0 +1,55 @@
+"""Every registry model takes MNIST-shaped input and has the tutorial's parameter count."""
+
+import pytest
+import torch
+
+from mnist_demo.models import DEFAULT_MODEL, REGISTRY, UnknownModel, build_model, get_spec
+
+# Counted by hand from each tutorial's layer list, so a changed layer fails here.
+EXPECTED_PARAMETERS = {
+    "mlp-50": 784 * 50 + 50 + 50 * 10 + 10,
+    "cnn-10-20": (10 * 25 + 10) + (20 * 10 * 25 + 20) + (320 * 50 + 50) + (50 * 10 + 10),
+    "mlp-512": (784 * 512 + 512) + (512 * 512 + 512) + (512 * 10 + 10),
+    "mlp-100": (784 * 100 + 100) + (100 * 10 + 10),
+    "mlp-784": (784 * 784 + 784) + (784 * 10 + 10),
+    "cnn-simple": (10 * 25 + 10) + (27 * 27 * 10 * 128 + 128) + (128 * 10 + 10),
+    "lenet5": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (120 * 16 * 25 + 120) + (120 * 84 + 84) + (84 * 10 + 10),
+    "pytorch-example": (32 * 9 + 32) + (64 * 32 * 9 + 64) + (9216 * 128 + 128) + (128 * 10 + 10),
+    "drawnet": (24 * 25 + 48) + (48 * 24 * 25 + 96) + (64 * 48 * 9 + 128) + (1600 * 10 + 10),
+}
+
+
+def test_the_registry_holds_every_tutorial_model_and_ours():
+    assert set(REGISTRY) == set(EXPECTED_PARAMETERS)
+    assert DEFAULT_MODEL in REGISTRY
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))
+def test_each_model_maps_a_batch_of_digits_to_ten_scores(name):
+    model = build_model(name).eval()
+    out = model(torch.randn(5, 1, 28, 28))
+    assert out.shape == (5, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))
+def test_each_model_has_its_tutorials_parameter_count(name):
+    assert get_spec(name).parameter_count() == EXPECTED_PARAMETERS[name]
+
+
+def test_each_model_names_its_source_and_carries_a_recipe():
+    for spec in REGISTRY.values():
+        assert spec.source.strip()
+        assert spec.recipe.epochs >= 1 and spec.recipe.batch_size >= 1
+
+
+def test_tutorial_recipes_match_the_tutorials():
+    assert get_spec("mlp-50").recipe.momentum == 0.5
+    assert get_spec("mlp-512").recipe.val_split == 0.2 and get_spec("mlp-512").recipe.batch_size == 20
+    example = get_spec("pytorch-example").recipe
+    assert (example.optimizer, example.lr, example.schedule, example.gamma, example.epochs) == ("adadelta", 1.0, "step", 0.7, 14)
+
+
+def test_an_unknown_name_lists_the_known_ones():
+    with pytest.raises(UnknownModel, match="mlp-50"):
+        build_model("resnet-1000")

@@ -1,0 +1,153 @@
+"""The one training engine: it learns, reports per epoch, stops on request, keeps the best, resumes."""
+
+import threading
+
+import pytest
+import torch
+
+from mnist_demo.augment import DrawnAugment
+from mnist_demo.devices import pick_device
+from mnist_demo.recipes import Recipe
+from mnist_demo.training import EpochResult, Progress, TrainConfig, TrainingDone, train
+
+
+def run(config, **kwargs):
+    events = list(train(config, **kwargs))
+    done = events[-1]
+    assert isinstance(done, TrainingDone)
+    return events, done
+
+
+def epochs_of(events):
+    return [e for e in events if isinstance(e, EpochResult)]
+
+
+QUICK = Recipe(optimizer="adam", lr=1e-3, batch_size=100, epochs=3)
+
+
+def test_the_engine_lowers_the_loss_on_a_small_subset(mnist):
+    train_set, test_set = mnist
+    events, done = run(TrainConfig(model="mlp-100", recipe=QUICK, train_limit=2000, test_limit=1000),
+                       train_data=train_set, test_data=test_set)
+    results = epochs_of(events)
+    assert [r.epoch for r in results] == [1, 2, 3]
+    assert results[-1].train_loss < results[0].train_loss
+    assert results[-1].test_loss < results[0].test_loss
+    assert len(results[0].per_class_accuracy) == 10 and results[0].seconds > 0
+
+
+def test_progress_is_reported_within_each_epoch(mnist):
+    events, _ = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=1), train_limit=2000,
+                                test_limit=500, progress_every=5), train_data=mnist[0], test_data=mnist[1])
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].batch == progress[-1].batches == 20
+    assert [p.batch for p in progress] == [5, 10, 15, 20]
+
+
+def test_a_short_training_reaches_a_real_accuracy_on_the_mnist_test_set(mnist):
+    recipe = Recipe(optimizer="adam", lr=1e-3, batch_size=100, epochs=1)
+    events, done = run(TrainConfig(model="mlp-100", recipe=recipe), train_data=mnist[0], test_data=mnist[1])
+    assert len(mnist[1]) == 10_000
+    assert done.loaded.test_accuracy > 0.93
+    assert done.loaded.info["test_samples"] == 10_000
+
+
+def test_the_same_seed_gives_the_same_run(mnist):
+    config = TrainConfig(model="cnn-10-20", recipe=QUICK.with_changes(epochs=1), seed=7, train_limit=1000,
+                         test_limit=500)
+    a = epochs_of(run(config, train_data=mnist[0], test_data=mnist[1])[0])
+    b = epochs_of(run(config, train_data=mnist[0], test_data=mnist[1])[0])
+    assert a[0].train_loss == b[0].train_loss and a[0].test_accuracy == b[0].test_accuracy
+
+
+def test_stop_before_the_first_epoch_ends_keeps_nothing(mnist):
+    stop = threading.Event()
+    config = TrainConfig(model="mlp-50", recipe=QUICK, train_limit=2000, test_limit=500, progress_every=2)
+    events = []
+    for event in train(config, train_data=mnist[0], test_data=mnist[1], stop=stop):
+        events.append(event)
+        if isinstance(event, Progress):
+            stop.set()
+    done = events[-1]
+    assert done.stopped and done.loaded is None and not epochs_of(events)
+    # It stopped within one batch of the request.
+    assert sum(isinstance(e, Progress) for e in events) == 1
+
+
+def test_stop_after_an_epoch_keeps_the_model_so_far(mnist):
+    stop = threading.Event()
+    config = TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=5), train_limit=2000, test_limit=500)
+    events = []
+    for event in train(config, train_data=mnist[0], test_data=mnist[1], stop=stop):
+        events.append(event)
+        if isinstance(event, EpochResult):
+            stop.set()
+    done = events[-1]
+    assert done.stopped and len(done.history) == 1
+    assert done.loaded.info["epochs"] == 1 and done.loaded.info["stopped"] is True
+    assert done.loaded.test_accuracy == done.history[0].test_accuracy
+
+
+def test_a_validation_split_keeps_the_checkpoint_with_the_best_validation_loss(mnist):
+    # A learning rate this high makes the validation loss go up and down.
+    recipe = Recipe(optimizer="sgd", lr=0.5, batch_size=50, epochs=4, val_split=0.2)
+    events, done = run(TrainConfig(model="mlp-50", recipe=recipe, train_limit=1500, test_limit=500),
+                       train_data=mnist[0], test_data=mnist[1])
+    results = epochs_of(events)
+    best = min(results, key=lambda r: r.val_loss)
+    assert done.loaded.info["best_epoch"] == best.epoch
+    assert done.loaded.info["train_samples"] == 1200  # 20% of 1500 held out
+    assert done.loaded.test_accuracy == best.test_accuracy
+
+
+def test_resuming_continues_where_the_checkpoint_left_off(mnist, tmp_path):
+    recipe = Recipe(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=100, epochs=2, schedule="step", gamma=0.5,
+                    augment="drawn")
+    config = TrainConfig(model="cnn-10-20", recipe=recipe, train_limit=1000, test_limit=500)
+    _, straight = run(config, train_data=mnist[0], test_data=mnist[1])
+
+    _, first = run(TrainConfig(**{**config.__dict__, "recipe": recipe.with_changes(epochs=1)}),
+                   train_data=mnist[0], test_data=mnist[1])
+    path = first.save(tmp_path / "epoch1.safetensors")
+    events, resumed = run(TrainConfig(**{**config.__dict__, "resume": str(path)}),
+                          train_data=mnist[0], test_data=mnist[1])
+    assert [r.epoch for r in epochs_of(events)] == [2]
+    assert len(resumed.history) == 2
+    for a, b in zip(straight.loaded.model.state_dict().values(), resumed.loaded.model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+
+def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
+    from mnist_demo.checkpoint import CheckpointError
+    _, done = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=1), train_limit=500, test_limit=100),
+                  train_data=mnist[0], test_data=mnist[1])
+    path = done.save(tmp_path / "mlp.safetensors")
+    with pytest.raises(CheckpointError, match="not 'lenet5'"):
+        run(TrainConfig(model="lenet5", resume=str(path), train_limit=500, test_limit=100),
+            train_data=mnist[0], test_data=mnist[1])
+
+
+@pytest.mark.parametrize("bad", [dict(optimizer="rmsprop"), dict(lr=0), dict(epochs=0), dict(val_split=1.0),
+                                 dict(schedule="cosine")])
+def test_a_bad_recipe_is_refused_with_its_reason(bad):
+    with pytest.raises(ValueError):
+        Recipe(**bad)
+
+
+def test_augmentation_keeps_shape_and_range_and_can_be_switched_off():
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(DrawnAugment(p=0.0)(x.clone(), g), x)
+    y = DrawnAugment(p=1.0)(x.clone(), g)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    assert not torch.equal(y, x)
+    assert torch.allclose(y.amax(dim=(1, 2, 3)), torch.ones(16))  # strokes stay full-intensity
+
+
+def test_the_device_is_found_by_itself_or_forced():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device(None).type in {"cuda", "mps", "cpu"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            pick_device("cuda")

@@ -36,26 +36,26 @@ def ours(data, eval_every: int, max_epochs: int) -> dict:
     config = TrainConfig(model=DEFAULT_MODEL, recipe=recipe, progress_every=eval_every)
     clock, last = 0.0, time.perf_counter()
     stream = train(config, train_data=data[0], test_data=data[1])
-    model_ref = {}
+    result = {}
     for event in stream:
         clock += time.perf_counter() - last
         if isinstance(event, Progress):
-            # The engine's generator is paused here, so we can evaluate its model in place.
-            model = stream.gi_frame.f_locals["model"]
+            # The engine's generator is paused here, so we can evaluate its live model in place.
+            model = event.model
             acc = evaluate(model, data[1]).accuracy
             model.train()
             print(f"  ours: epoch {event.epoch} batch {event.batch}/{event.batches}: {100 * acc:.2f}% at {clock:.1f}s",
                   flush=True)
             if acc >= TARGET:
-                model_ref = {"reached": True, "seconds": clock, "accuracy": acc,
+                result = {"reached": True, "seconds": clock, "accuracy": acc,
                              "epochs": event.epoch - 1 + event.fraction}
                 break
         elif isinstance(event, EpochResult) and event.epoch >= max_epochs:
-            model_ref = {"reached": False, "seconds": clock, "accuracy": event.test_accuracy, "epochs": event.epoch}
+            result = {"reached": False, "seconds": clock, "accuracy": event.test_accuracy, "epochs": event.epoch}
             break
         last = time.perf_counter()
     stream.close()
-    return {"what": f"mnist_demo {DEFAULT_MODEL}, default recipe", **model_ref}
+    return {"what": f"mnist_demo {DEFAULT_MODEL}, default recipe", **result}
 
 
 def reference(epochs: int, data_dir: str | None) -> dict:

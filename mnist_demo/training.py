@@ -51,6 +51,8 @@ class Progress:
     batch: int
     batches: int
     loss: float  # running mean of the training loss in this epoch
+    model: nn.Module | None = field(default=None, repr=False)  # the live model, for a look mid-epoch
+
 
     @property
     def fraction(self) -> float:
@@ -221,7 +223,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             running += loss.item() * len(idx)
             seen += len(idx)
             if (b + 1) % config.progress_every == 0 or b + 1 == steps_per_epoch:
-                yield Progress(epoch, b + 1, steps_per_epoch, running / seen)
+                yield Progress(epoch, b + 1, steps_per_epoch, running / seen, model)
         if stopped:
             break
         lr = optimizer.param_groups[0]["lr"]

@@ -139,7 +139,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("cnn-10-20", CNN1020, "G. Koehler, 'MNIST Handwritten Digit Recognition in PyTorch' (2020)",
                   _SGD_05),
         ModelSpec("mlp-512", lambda: mlp(512, 512, dropout=0.5),
-                  "Kaggle-style PyTorch MLP: 784-512-512-10, 20% validation, best checkpoint",
+                  "Udacity deep-learning-v2-pytorch, 'Multi-Layer Perceptron, MNIST' notebook",
                   Recipe(optimizer="sgd", lr=0.01, batch_size=20, epochs=20, val_split=0.2), 97.0),
         ModelSpec("mlp-100", lambda: mlp(100), "Beginner PyTorch MLP tutorial: 784-100-10 with Adam",
                   Recipe(optimizer="adam", lr=0.001, batch_size=100, epochs=20)),

@@ -64,10 +64,18 @@ MIN_INK_PIXELS = 3
 MIN_CONTRAST = 24  # gray levels; below this between ink and background the image is uniform
 MAX_COVERAGE = 0.6  # ink on more of the canvas than this is not a digit
 DOT_RATIO = 1.5  # ink no longer than this many stroke widths is a dot
+BLOB_EXTENT = 0.25  # ...unless it spans this share of the canvas: then it is a blob, not a digit
+BUSY_BORDER = 0.5  # a border whose gray levels spread over half the ink contrast is no background
 
 EMPTY_MESSAGE = "Nothing drawn yet"
 DOT_MESSAGE = "Only a dot so far: draw a whole digit"
 INVALID_MESSAGE = "The canvas is mostly ink: clear it and draw one digit"
+BLOB_MESSAGE = "This doesn't look like a digit: clear the canvas and draw one"
+NO_BACKGROUND_MESSAGE = "No plain background to find the ink on: use dark ink on light or light on dark"
+
+
+class _NotADrawing(Exception):
+    """The input has no plain background, so no ink can be told apart; the message says so."""
 
 
 @dataclass
@@ -136,8 +144,9 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 def _gray(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         return arr
-    # PIL's conversion is C and ITU-R 601 luma, like everyone's "convert to gray".
-    return np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB").convert("L"))
+    # PIL's conversion is C and ITU-R 601 luma, like everyone's "convert to gray"; RGBA -> L ignores alpha.
+    mode = "RGBA" if arr.shape[-1] == 4 else "RGB"
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr), mode).convert("L"))
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -174,11 +183,15 @@ def _ink_from_gray(gray: np.ndarray, background: float | None = None) -> np.ndar
     peak = float(contrast[order[np.searchsorted(np.cumsum(hist[order]), enough)]])
     if peak < MIN_CONTRAST:
         return None
-    # Paper texture and lighting: the border's own spread is not ink.
-    border_contrast = (bg - border) if dark_ink else (border - bg)
-    floor = max(float(np.percentile(border_contrast, 95)) + 8.0, 0.2 * peak)
-    if floor >= peak:
-        return None
+    floor = 0.2 * peak  # anti-aliased edges and faint smudges are not ink
+    if background is None:
+        # Paper texture and lighting: the border's own spread is not ink. A border as varied as
+        # the ink (noise, a busy photo) leaves no background to tell ink from.
+        border_contrast = (bg - border) if dark_ink else (border - bg)
+        spread = float(np.percentile(border_contrast, 95))
+        if spread > BUSY_BORDER * peak:
+            raise _NotADrawing(NO_BACKGROUND_MESSAGE)
+        floor = max(floor, spread + 8.0)
     lut = np.clip((contrast - floor) / (peak - floor), 0.0, 1.0)
     lut = np.rint(lut * 255).astype(np.uint8)
     return np.asarray(Image.fromarray(gray).point(lut.tolist()))
@@ -248,7 +261,10 @@ def ink_map(value: Any) -> np.ndarray | None:
     "composite"), a PIL image, a numpy array or torch tensor (gray, RGB or RGBA;
     uint8, bool or float in [0, 1]) or an image file path.
     """
-    found = _find_ink(value)
+    try:
+        found = _find_ink(value)
+    except _NotADrawing:
+        return None
     return None if found is None else np.ascontiguousarray(found[0])
 
 
@@ -309,6 +325,19 @@ def _stroke_width(mask: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- ink map to MNIST
 
+def _pad(a: np.ndarray, n: int) -> np.ndarray:
+    """Zero border of n px (np.pad costs ten times more on small arrays)."""
+    out = np.zeros((a.shape[0] + 2 * n, a.shape[1] + 2 * n), a.dtype)
+    out[n:n + a.shape[0], n:n + a.shape[1]] = a
+    return out
+
+
+def _normalised(image: np.ndarray) -> torch.Tensor:
+    """uint8 (28, 28) -> float32 (1, 1, 28, 28) normalised like training: (x / 255 - MEAN) / STD."""
+    x = image.astype(np.float32) * np.float32(1 / (255 * STD)) - np.float32(MEAN / STD)
+    return torch.from_numpy(x[None, None])
+
+
 def _to_mnist(work: np.ndarray) -> np.ndarray:
     """Float ink (h, w) in [0, 1] -> uint8 28x28: half-intensity extent to 20 px, centre of mass at CENTER."""
     mask = work >= 0.5
@@ -322,9 +351,8 @@ def _to_mnist(work: np.ndarray) -> np.ndarray:
     # must land on the output's centre, continuous CENTER + 0.5.
     half = (CENTER + 0.5) / scale
     pad = int(math.ceil(half)) + 2
-    padded = np.pad(work, pad)
     x0, y0 = cx + 0.5 + pad - half, cy + 0.5 + pad - half
-    img = Image.fromarray(padded.astype(np.float32), "F")
+    img = Image.fromarray(_pad(work.astype(np.float32, copy=False), pad), "F")
     out = img.resize((SIZE, SIZE), Image.Resampling.BOX, box=(x0, y0, x0 + SIZE / scale, y0 + SIZE / scale))
     return np.clip(np.rint(np.asarray(out) * 255.0), 0, 255).astype(np.uint8)
 
@@ -361,11 +389,13 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
     # Box (area) filter when shrinking keeps thin strokes as gray instead of dropping them.
     resample = Image.Resampling.BOX if f < 1 else Image.Resampling.BILINEAR
     small = np.asarray(crop.resize(size, resample), dtype=np.float32) / 255.0
-    work = np.pad(small, PAD)
+    work = _pad(small, PAD)
 
     width = _stroke_width(work >= 0.5)
     stroke_px = width / f
     if extent < DOT_RATIO * stroke_px:
+        if whole_canvas and extent >= BLOB_EXTENT * min(ink.shape):
+            return _nothing("invalid", BLOB_MESSAGE, stroke_px)
         return _nothing("empty", DOT_MESSAGE, stroke_px)
 
     # Centre-line extent is the ink extent less one stroke width; pick the width that makes
@@ -378,13 +408,15 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
         return _nothing("empty", DOT_MESSAGE, stroke_px)
 
     image = _to_mnist(work)
-    tensor = ((torch.from_numpy(image).float() / 255.0 - MEAN) / STD)[None, None]
-    return Preprocessed("ok", image, tensor, "", stroke_px)
+    return Preprocessed("ok", image, _normalised(image), "", stroke_px)
 
 
 def preprocess(value: Any) -> Preprocessed:
     """Any drawing or image -> MNIST-like 28x28 (see the module docstring for the steps and statuses)."""
-    found = _find_ink(value)
+    try:
+        found = _find_ink(value)
+    except _NotADrawing as exc:
+        return _nothing("invalid", str(exc))
     if found is None:
         return _nothing("empty", EMPTY_MESSAGE)
     return _preprocess(found[0], found[1], whole_canvas=True)

@@ -1,0 +1,92 @@
+"""Latency of reading one drawing: preprocess + predict of an 800x800 sketchpad value, one call at a time.
+
+    python benchmarks/latency.py [--weights weights/default.safetensors] [--n 300] [--threads 1]
+
+Renders `n` varied pen digits (seeded: brush sizes, sizes, places, both themes),
+then times, per drawing, what the app does on each change of the canvas:
+preprocessing alone, preprocessing + prediction (Predictor.predict), and the
+naive resize + model path as a reference. Prints a markdown table of the
+median and 90th percentile in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mnist_demo.predictor import Predictor  # noqa: E402
+from mnist_demo.preprocess import naive_resize, preprocess  # noqa: E402
+from mnist_demo.strokes import load_pen_digits, random_settings  # noqa: E402
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def time_each(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int = 10) -> list[float]:
+    """Milliseconds of fn(x) for each input, after a few warm-up calls."""
+    for x in inputs[:warmup]:
+        fn(x)
+    out = []
+    for x in inputs:
+        start = time.perf_counter()
+        fn(x)
+        out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=str(REPO / "weights" / "default.safetensors"))
+    parser.add_argument("--n", type=int, default=300, help="drawings to time")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (the app serves one drawing at a time on a small CPU)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--drawn", default=None, help="strokes .jsonl (default: the shared pen digits)")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    if not Path(args.weights).is_file():
+        print(f"error: no weights at {args.weights}; pass --weights", file=sys.stderr)
+        return 2
+    predictor = Predictor(args.weights, args.device)
+    model = predictor.loaded.model
+    device = predictor.device
+
+    rng = np.random.default_rng(args.seed)
+    digits = load_pen_digits(args.drawn)
+    picks = rng.choice(len(digits), size=args.n, replace=len(digits) < args.n)
+    drawings = [random_settings(rng, digits[i].strokes).render(digits[i].strokes) for i in picks]
+
+    def naive_predict(value: Any) -> int:
+        with torch.inference_mode():
+            return int(model(naive_resize(value).to(device)).argmax(1))
+
+    rows = [
+        ("preprocess", time_each(preprocess, drawings)),
+        ("preprocess + predict", time_each(predictor.predict, drawings)),
+        ("naive resize + predict (reference)", time_each(naive_predict, drawings)),
+    ]
+    print(f"{args.n} drawings of 800x800, {predictor.model_name} on {device}, {args.threads} torch thread(s), "
+          f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")
+    print("| path | median ms | p90 ms |")
+    print("|---|---:|---:|")
+    for name, ms in rows:
+        print(f"| {name} | {statistics.median(ms):.2f} | {percentile(ms, 90):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""Read a drawn digit: preprocess, run the model, say how sure it is.
+
+A `Prediction` has a status:
+- "empty": nothing to read: preprocessing found no digit ("empty": blank
+  canvas, a few specks, a lone dot; "invalid": a canvas painted all over, a
+  blob, an image without a plain background such as noise; see
+  `preprocess`). `top` is empty and `message` is preprocessing's.
+- "unsure": the model's answer is not to be trusted, by the first rule that applies:
+  1. the 28x28 image is unlike any digit after preprocessing, which makes every
+     digit alike in size and stroke width: its mean intensity is outside
+     `coverage_range` (3% to 30%; MNIST's and rendered pen digits' lie within
+     5% and 25%), or its half-intensity ink has a number of pieces minus holes
+     (Euler number) outside `euler_range` (-4 to 2; a digit is one or two
+     pieces with at most two loops, while specks and scribbles have many):
+     "Not sure: this doesn't look like a digit";
+  2. the top probability is below `min_top` (0.5), or it leads the second by
+     less than `min_margin` (0.2): "Not sure: could be 4 or 9".
+  `top` still holds the k best guesses.
+- "ok": otherwise; `message` is e.g. "Looks like a 7".
+
+`Predictor.swap` replaces the model while other threads predict: the model
+and its device live in one immutable object that a predict reads once, and a
+Python attribute assignment is atomic, so a predict sees the old model or the
+new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import LoadedModel, load_weights
+from .devices import pick_device
+from .preprocess import Preprocessed, preprocess
+
+MIN_TOP = 0.5
+MIN_MARGIN = 0.2
+COVERAGE_RANGE = (0.03, 0.30)
+EULER_RANGE = (-4, 2)
+NOT_A_DIGIT = "Not sure: this doesn't look like a digit"
+
+
+@dataclass
+class Prediction:
+    status: str  # "ok", "unsure" or "empty"
+    top: list[tuple[int, float]]  # (digit, probability), most likely first; [] when "empty"
+    image: np.ndarray  # uint8 (28, 28): what the model saw (zeros when "empty")
+    message: str
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, None when "empty"
+
+    @property
+    def digit(self) -> int | None:
+        """The most likely digit, None when nothing was read."""
+        return self.top[0][0] if self.top else None
+
+    def label_dict(self) -> dict[str, float]:
+        """{"7": 0.91, ...} of the top k, what gr.Label takes."""
+        return {str(d): float(p) for d, p in self.top}
+
+
+@dataclass(frozen=True)
+class _Current:
+    loaded: LoadedModel
+    device: torch.device
+
+
+class Predictor:
+    """A model ready to read drawings; thread-safe, and its model can be swapped live."""
+
+    def __init__(self, weights: str | os.PathLike | LoadedModel, device: str | torch.device | None = None, *,
+                 min_top: float = MIN_TOP, min_margin: float = MIN_MARGIN,
+                 coverage_range: tuple[float, float] = COVERAGE_RANGE,
+                 euler_range: tuple[int, int] = EULER_RANGE) -> None:
+        dev = device if isinstance(device, torch.device) else pick_device(device)
+        self.min_top = min_top
+        self.min_margin = min_margin
+        self.coverage_range = coverage_range
+        self.euler_range = euler_range
+        self._swap_lock = threading.Lock()
+        self._current = _Current(self._load(weights, dev), dev)
+
+    @staticmethod
+    def _load(weights: str | os.PathLike | LoadedModel, device: torch.device) -> LoadedModel:
+        if isinstance(weights, LoadedModel):
+            weights.model.to(device).eval()
+            return weights
+        return load_weights(weights, device)
+
+    # ------------------------------------------------------------ model
+
+    def swap(self, new: str | os.PathLike | LoadedModel) -> LoadedModel:
+        """Predict with `new` from now on; returns the model it replaces.
+
+        The new model is loaded and moved to the device before it is published,
+        so predictions running meanwhile finish on the old one.
+        """
+        with self._swap_lock:
+            old = self._current
+            self._current = _Current(self._load(new, old.device), old.device)
+            return old.loaded
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self._current.loaded
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self._current.loaded.info
+
+    @property
+    def model_name(self) -> str:
+        return self._current.loaded.name
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self._current.loaded.test_accuracy
+
+    @property
+    def device(self) -> torch.device:
+        return self._current.device
+
+    # ------------------------------------------------------------ reading drawings
+
+    def predict(self, value: Any, k: int = 3) -> Prediction:
+        """Read one drawing (anything `preprocess` accepts)."""
+        return self.predict_batch([value], k)[0]
+
+    def predict_batch(self, values: Sequence[Any], k: int = 3) -> list[Prediction]:
+        """Read many drawings with one forward pass."""
+        return self.predict_preprocessed([preprocess(v) for v in values], k)
+
+    def predict_preprocessed(self, items: Sequence[Preprocessed], k: int = 3) -> list[Prediction]:
+        """Predictions for already preprocessed drawings (one forward pass for all that hold a digit)."""
+        k = max(1, min(10, int(k)))
+        ready = [i for i, p in enumerate(items) if p.ok]
+        probs = self.probabilities(torch.cat([items[i].tensor for i in ready])) if ready else None
+        out: list[Prediction] = []
+        row = 0
+        for item in items:
+            if not item.ok:
+                out.append(Prediction("empty", [], item.image, item.message))
+                continue
+            out.append(self._judge(item.image, probs[row], k))
+            row += 1
+        return out
+
+    def probabilities(self, x: torch.Tensor) -> np.ndarray:
+        """Softmax of the model on normalised (N, 1, 28, 28) input, as float64 numpy (N, 10)."""
+        current = self._current  # read once: a swap meanwhile does not change what this call uses
+        with torch.inference_mode():
+            out = current.loaded.model(x.to(current.device))
+            # Softmax fits both kinds of model output: logits, and log-probabilities (it undoes the log).
+            return torch.softmax(out.float(), dim=1).cpu().double().numpy()
+
+    def _judge(self, image: np.ndarray, p: np.ndarray, k: int) -> Prediction:
+        order = np.argsort(-p, kind="stable")
+        top = [(int(d), float(p[d])) for d in order[:k]]
+        first, second = int(order[0]), int(order[1])
+        if not self.looks_like_a_digit(image):
+            return Prediction("unsure", top, image, NOT_A_DIGIT, p)
+        if p[first] < self.min_top or p[first] - p[second] < self.min_margin:
+            return Prediction("unsure", top, image, f"Not sure: could be {first} or {second}", p)
+        return Prediction("ok", top, image, f"Looks like a {first}", p)
+
+
+    def looks_like_a_digit(self, image: np.ndarray) -> bool:
+        """The out-of-distribution check of rule 1 on a preprocessed uint8 28x28 image."""
+        coverage = float(image.mean()) / 255.0
+        lo, hi = self.coverage_range
+        e_lo, e_hi = self.euler_range
+        return lo <= coverage <= hi and e_lo <= euler_number(image >= 128) <= e_hi
+
+
+def euler_number(mask: np.ndarray) -> int:
+    """Pieces minus holes of a binary image (8-connected pieces), by counting 2x2 patterns.
+
+    Gray's bit quads: with n1, n3 the 2x2 windows holding one and three ink
+    pixels and nd the diagonal pairs, E = (n1 - n3 - 2 nd) / 4. No labelling needed.
+    """
+    b = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.int8)
+    b[1:-1, 1:-1] = mask
+    a, c, d, e = b[:-1, :-1], b[:-1, 1:], b[1:, :-1], b[1:, 1:]
+    s = a + c + d + e
+    n1, n3 = np.count_nonzero(s == 1), np.count_nonzero(s == 3)
+    nd = np.count_nonzero((s == 2) & (a == e))
+    return (n1 - n3 - 2 * nd) // 4

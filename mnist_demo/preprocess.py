@@ -31,7 +31,7 @@ Results have a `status`:
 - "ok": `image` and `tensor` hold the digit.
 - "empty": nothing to read: no ink, fewer ink pixels than a little noise, a
   uniform image (a solid colour, whatever it is, has no contrast to find ink
-  by), or only a dot (ink no longer than 1.5 stroke widths in any direction).
+  by), or only a dot (ink no longer than 1.25 times its widest part).
 - "invalid": the ink covers more than `MAX_COVERAGE` of the canvas (for
   example the whole canvas painted black in the light theme): not a digit.
 For "empty" and "invalid", `image` is all zeros, `tensor` is None and
@@ -63,7 +63,7 @@ MIN_INK_FRACTION = 2e-5  # fewer ink pixels than this share of the canvas (13 of
 MIN_INK_PIXELS = 3
 MIN_CONTRAST = 24  # gray levels; below this between ink and background the image is uniform
 MAX_COVERAGE = 0.6  # ink on more of the canvas than this is not a digit
-DOT_RATIO = 1.5  # ink no longer than this many stroke widths is a dot
+DOT_RATIO = 1.25  # ink no longer than this many times its widest part is a dot
 BLOB_EXTENT = 0.25  # ...unless it spans this share of the canvas: then it is a blob, not a digit
 BUSY_BORDER = 0.5  # a border whose gray levels spread over half the ink contrast is no background
 
@@ -301,12 +301,13 @@ def _erode(a: np.ndarray, step: int) -> np.ndarray:
     return _neighbourhood(a, step, np.minimum)
 
 
-def _stroke_width(mask: np.ndarray) -> float:
-    """Stroke width in pixels of a binary (H, W) mask.
+def _stroke_width(mask: np.ndarray) -> tuple[float, float]:
+    """(Typical, widest) stroke width in pixels of a binary (H, W) mask.
 
     The distance to the background (counted in erosion steps) peaks on the
     centre line of each stroke at half its width; the median over those ridge
-    pixels ignores the caps, junctions and blobs.
+    pixels ignores the caps, junctions and blobs. The widest is twice the
+    largest distance: a dot is about as long as it is wide.
     """
     dist = mask.astype(np.int16)
     cur = mask
@@ -318,9 +319,9 @@ def _stroke_width(mask: np.ndarray) -> float:
     ridge = (dist > 0) & (dist >= _dilate(dist, 0))
     d = dist[ridge]
     if d.size == 0:
-        return 0.0
+        return 0.0, 0.0
     # A band n px wide has a ridge at ceil(n / 2) steps: 2 * d - 0.5 is unbiased over odd and even n.
-    return max(1.0, 2.0 * float(np.median(d)) - 0.5)
+    return max(1.0, 2.0 * float(np.median(d)) - 0.5), max(1.0, 2.0 * float(d.max()) - 0.5)
 
 
 # ---------------------------------------------------------------- ink map to MNIST
@@ -391,9 +392,9 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
     small = np.asarray(crop.resize(size, resample), dtype=np.float32) / 255.0
     work = _pad(small, PAD)
 
-    width = _stroke_width(work >= 0.5)
+    width, widest = _stroke_width(work >= 0.5)
     stroke_px = width / f
-    if extent < DOT_RATIO * stroke_px:
+    if extent < DOT_RATIO * widest / f:
         if whole_canvas and extent >= BLOB_EXTENT * min(ink.shape):
             return _nothing("invalid", BLOB_MESSAGE, stroke_px)
         return _nothing("empty", DOT_MESSAGE, stroke_px)
@@ -404,6 +405,11 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
     steps = int(round((target - width) / 2))
     for step in range(abs(steps)):
         work = _dilate(work, step) if steps > 0 else _erode(work, step)
+    if steps > 0 and f < 1:
+        # Shrunk to a stroke thinner than two working pixels, a pen line is gray (partial cover) all
+        # across, and the max filter spreads that gray: what was half covered is ink, as the mask took it.
+        # (Enlarged small images, such as MNIST's own, keep their grays: they are the ink's.)
+        work = np.minimum(work * 2.0, 1.0)
     if not (work >= 0.5).any():
         return _nothing("empty", DOT_MESSAGE, stroke_px)
 

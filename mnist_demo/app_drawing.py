@@ -16,16 +16,21 @@ import numpy as np
 
 from .checkpoint import CheckpointError, LoadedModel
 from .predictor import Prediction, Predictor
+from .preprocess import EMPTY_MESSAGE
 
 TOP_K_MAX = 10
+# Short headlines for the label when there is no confident answer; the status line says more.
+EMPTY_LABEL = "Draw a digit"
+UNSURE_LABEL = "Not sure"
+NOT_A_DIGIT_LABEL = "Not a digit yet"
 
 
 @dataclass
 class Reading:
     """What the Draw tab shows for one drawing."""
 
-    status: str  # the predictor's: "ok", "unsure", "empty" (or "invalid" from preprocessing), or "error"
-    label: dict[str, float] | str | None  # for a gr.Label: digit -> probability, or a message
+    status: str  # the predictor's "ok", "unsure" or "empty", or "error" (no model, unreadable image)
+    label: dict[str, float] | str | None  # for a gr.Label: digit -> probability, or a short headline
     message: str  # one line for people: the answer, or what to do
     image: np.ndarray | None  # uint8 (28, 28): what the model saw
     model: str  # which model answered
@@ -79,10 +84,10 @@ class DrawingReader:
     @staticmethod
     def _reading(p: Prediction, model: str) -> Reading:
         if p.status == "ok":
-            digit, prob = p.top[0]
-            return Reading("ok", p.label_dict(), f"It's a **{digit}** ({100 * prob:.0f}% sure).", p.image, model)
+            return Reading("ok", p.label_dict(), f"{p.message} ({100 * p.top[0][1]:.0f}% sure).", p.image, model)
         if p.status == "unsure":
-            # Never a confident headline for a guess: the label shows the message, the bars the guesses.
+            # Never a digit as the headline of a guess: the label says so, the status line lists the guesses.
             guesses = ", ".join(f"{d} ({100 * q:.0f}%)" for d, q in p.top)
-            return Reading("unsure", p.label_dict(), f"{p.message} Best guesses: {guesses}.", p.image, model)
-        return Reading(p.status, p.message, p.message, p.image, model)
+            return Reading("unsure", UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
+        headline = EMPTY_LABEL if p.message == EMPTY_MESSAGE else NOT_A_DIGIT_LABEL
+        return Reading(p.status, headline, p.message, None, model)

@@ -1,0 +1,152 @@
+"""Draw a digit and a CNN trained on MNIST reads it; or train a network and watch it learn.
+
+    python app.py          # http://127.0.0.1:7860 (GRADIO_SERVER_PORT / GRADIO_SERVER_NAME change it)
+
+The page only lays out components and wires events to `mnist_demo.webapp.WebApp`;
+the limits for public hosting come from environment variables (see
+`mnist_demo/app_settings.py`).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from mnist_demo.app_drawing import TOP_K_MAX
+from mnist_demo.app_settings import AppSettings
+from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
+from mnist_demo.webapp import EMPTY_LABEL, WebApp
+
+CANVAS = 800  # px; preprocessing scales any drawing down to MNIST's 28x28
+BRUSH_RADIUS = 22  # a thick felt pen on the 800 px canvas; strokes are thinned to MNIST's width anyway
+
+CSS = """
+/* The model's 28x28 view, enlarged with its pixels showing rather than blurred. */
+#preview img { width: 196px; height: 196px; object-fit: contain; image-rendering: pixelated; }
+.train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
+.train-progress progress { flex: 1; height: 1em; }
+"""
+
+# Gradio 6's Sketchpad starts with no tool chosen ("select the draw tool to start"), so a first stroke
+# would draw nothing: choose the brush whenever no tool is, on load and after the canvas is cleared.
+JS = """
+() => {
+  const pickBrush = () => {
+    const sketch = document.getElementById("sketch");
+    if (!sketch || sketch.querySelector("button.highlight")) return;
+    const brush = sketch.querySelector("button[aria-label='Brush']") || sketch.querySelector("button.quite-round");
+    if (brush) brush.click();
+  };
+  setInterval(pickBrush, 400);
+}
+"""
+
+
+def build_app(settings: AppSettings | None = None) -> gr.Blocks:
+    app = WebApp(settings)
+    max_epochs = app.settings.max_epochs
+
+    with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(3600, 3600)) as demo:
+        own_model = gr.State(None)  # this visitor's model for the Draw tab; None: the shared one
+        trained = gr.State(None)  # the model this visitor trained last (a LoadedModel)
+
+        gr.Markdown("# Draw a digit\nA small convolutional network trained on MNIST reads what you draw. "
+                    "In the **Train** tab you can train your own and watch it learn.")
+
+        with gr.Tab("Draw"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    sketch = gr.Sketchpad(
+                        label="Draw one digit (0–9)", type="numpy", image_mode="RGBA", format="png",
+                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+                        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
+                        eraser=gr.Eraser(default_size=BRUSH_RADIUS), height=600, elem_id="sketch")
+                    clear = gr.Button("Clear", elem_id="clear")
+                with gr.Column(scale=2):
+                    label = gr.Label(value=EMPTY_LABEL, label="Prediction", elem_id="prediction")
+                    status = gr.Markdown("Draw a digit from 0 to 9 in the box.", label="Status", elem_id="status")
+                    top_k = gr.Slider(1, TOP_K_MAX, value=3, step=1, label="Guesses to show", elem_id="top_k")
+                    preview = gr.Image(label="What the model sees (28×28)", format="png", type="numpy",
+                                       image_mode="L", interactive=False, height=196, width=196,
+                                       buttons=[], elem_id="preview")
+                    model_line = gr.Markdown(app.describe(), label="Model", elem_id="model_line")
+                    shared_btn = gr.Button("Back to the shipped model", size="sm")
+
+        with gr.Tab("Train"):
+            gr.Markdown(app.training_intro())
+            with gr.Row():
+                with gr.Column(scale=1, min_width=300):
+                    model = gr.Dropdown(list(REGISTRY), value=DEFAULT_MODEL, label="Model", elem_id="model")
+                    about = gr.Markdown()
+                    epochs = gr.Slider(1, max_epochs, value=None, step=1, label="Epochs", elem_id="epochs")
+                    with gr.Accordion("Recipe (the tutorial's, editable)", open=False):
+                        with gr.Row():
+                            optimizer = gr.Dropdown(list(OPTIMIZERS), value=None, label="Optimizer")
+                            lr = gr.Number(value=None, label="Learning rate")
+                        with gr.Row():
+                            momentum = gr.Number(value=None, label="Momentum")
+                            weight_decay = gr.Number(value=None, label="Weight decay")
+                        with gr.Row():
+                            batch_size = gr.Number(value=None, precision=0, label="Batch size")
+                            schedule = gr.Dropdown(list(SCHEDULES), value=None, label="LR schedule")
+                        with gr.Row():
+                            gamma = gr.Number(value=None, label="Gamma (step schedule)")
+                            step_size = gr.Number(value=None, precision=0, label="Step size (epochs)")
+                        with gr.Row():
+                            val_split = gr.Number(value=None, label="Validation split")
+                            label_smoothing = gr.Number(value=None, label="Label smoothing")
+                        with gr.Row():
+                            augment = gr.Dropdown(list(AUGMENTS), value=None, label="Augmentation")
+                            pen_digits = gr.Dropdown(["yes", "no"], value=None, label="Add pen-drawn digits")
+                    with gr.Row():
+                        train_btn = gr.Button("Train", variant="primary", interactive=app.settings.allow_training,
+                                              elem_id="train")
+                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                with gr.Column(scale=2):
+                    progress = gr.HTML(label="Progress", elem_id="progress")
+                    train_status = gr.Markdown(label="Status", elem_id="train_status")
+                    curves = gr.Plot(label="Test accuracy and loss by epoch", format="png", elem_id="curves")
+                    epochs_table = gr.Dataframe(label="Epochs", interactive=False, elem_id="epochs_table")
+            with gr.Row():
+                per_class = gr.Dataframe(label="Per-digit accuracy", interactive=False)
+                confusion = gr.Dataframe(label="Confusion matrix (rows: true digit)", interactive=False)
+            misclassified = gr.Plot(label="Misclassified test digits (prediction / truth)", format="png")
+            with gr.Row():
+                weights_file = gr.File(label="Trained weights (.safetensors)", interactive=False)
+                use_btn = gr.Button("Use in Draw tab", interactive=False, elem_id="use")
+
+        # Draw tab: read the drawing while it is drawn and after each stroke.
+        recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
+                  augment, label_smoothing, pen_digits]
+        gr.on([sketch.change, top_k.release], app.predict, [sketch, top_k, own_model], [label, status, preview],
+              api_name="predict", trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
+              concurrency_id="predict")
+        gr.on([clear.click, sketch.clear], app.cleared, None, [sketch, label, status, preview],
+              api_visibility="private", show_progress="hidden", queue=False)
+        use_btn.click(app.use_trained, [trained, own_model], [own_model, model_line], api_name="use_trained",
+                      concurrency_limit=None)
+        shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared",
+                         concurrency_limit=None)
+
+        # Train tab: one training at a time on the server; the queue shows the others their place.
+        gr.on([demo.load, model.change], app.model_fields, model, [about, epochs, *recipe],
+              api_visibility="private", show_progress="hidden", queue=False)
+        train_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
+            app.train, [model, epochs, *recipe],
+            [progress, train_status, curves, epochs_table, per_class, confusion, misclassified, weights_file,
+             trained, use_btn],
+            api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="minimal",
+            show_progress_on=[progress])
+        stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs) -> gr.Blocks:
+    """Serve `demo` with the page's CSS; kwargs go to `Blocks.launch`."""
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(css=CSS, js=JS, **kwargs)
+    return demo
+
+
+if __name__ == "__main__":
+    launch(build_app())

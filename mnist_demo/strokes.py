@@ -187,9 +187,10 @@ def random_settings(rng: np.random.Generator | int | None = None, strokes: Strok
     if strokes is not None:
         w, h = _path_size(strokes)
         aspect = w / h if h > 1e-6 else 1.0
-    room = canvas - 2 * radius - 2  # the path's box must fit in this, both ways
+    margin = 4  # px between the ink and the canvas edge, for rounding of the brush outline
+    room = canvas - 2 * (radius + margin)  # the path's box must fit in this, both ways
     height = min(height, room, room / max(aspect, 1e-6))
-    half_w, half_h = aspect * height / 2 + radius + 1, height / 2 + radius + 1
+    half_w, half_h = aspect * height / 2 + radius + margin, height / 2 + radius + margin
     cx = rng.uniform(half_w, canvas - half_w) if canvas > 2 * half_w else canvas / 2
     cy = rng.uniform(half_h, canvas - half_h) if canvas > 2 * half_h else canvas / 2
     theme = THEMES[int(rng.integers(2))]

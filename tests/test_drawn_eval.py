@@ -1,0 +1,77 @@
+"""Measuring on rendered pen digits: full path against the naive resize, on the same drawings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mnist_demo import strokes
+from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
+from mnist_demo.predictor import Predictor
+from mnist_demo.strokes import load_pen_digits
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_pen_digits() -> None:
+    if not strokes.default_path().is_file():
+        pytest.skip(f"pen digits not at {strokes.default_path()}")
+
+
+class Always(nn.Module):
+    def __init__(self, digit: int) -> None:
+        super().__init__()
+        self.digit = digit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(x.shape[0], 10)
+        out[:, self.digit] = 10.0
+        return out
+
+
+def test_a_small_run_reports_both_accuracies_and_every_breakdown(shipped_weights):
+    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), limit=40, seed=1)
+    assert isinstance(report, DrawnReport) and report.n == 40
+    assert 0.0 <= report.accuracy <= 1.0 and 0.0 <= report.naive_accuracy <= 1.0
+    # The point of preprocessing: squashing the whole canvas reads far fewer drawings.
+    assert report.accuracy > report.naive_accuracy
+    for buckets in (report.by_brush, report.by_theme, report.by_size):
+        assert sum(b.n for b in buckets.values()) == 40
+        assert sum(b.correct for b in buckets.values()) == round(report.accuracy * 40)
+        assert sum(b.naive_correct for b in buckets.values()) == round(report.naive_accuracy * 40)
+    assert set(report.by_theme) <= {"light", "dark"}
+    assert set(report.writers) <= set(range(21, 31))
+    text = report.format()
+    assert "full path" in text and "naive" in text and "brush" in text and "theme: dark" in text
+    assert f"{100 * report.accuracy:.2f}%" in text
+
+
+def test_the_naive_baseline_is_measured_on_the_same_drawings():
+    # A model that always says 1: both paths score exactly the share of 1s among the drawings,
+    # which they can only do if they read the same drawings.
+    report = evaluate_drawn(LoadedModel(Always(1), {"model": "always-1"}), limit=60)
+    labels = [d.label for d in load_pen_digits() if d.writer in range(21, 31)][:60]
+    assert report.accuracy == report.naive_accuracy == labels.count(1) / 60
+    assert report.n == 60 and report.empty == 0
+
+
+def test_writers_and_renders_per_digit_choose_the_drawings():
+    report = evaluate_drawn(LoadedModel(Always(0), {"model": "always-0"}), writers=[23], renders_per_digit=2,
+                            limit=10)
+    assert report.writers == (23,) and report.n == 10
+    first_five = [d.label for d in load_pen_digits() if d.writer == 23][:5]
+    assert report.accuracy == sum(2 for label in first_five if label == 0) / 10
+
+
+def test_the_same_seed_gives_the_same_report(shipped_weights):
+    predictor = Predictor(shipped_weights, "cpu")
+    a, b = (evaluate_drawn(predictor, limit=20, seed=7) for _ in range(2))
+    assert (a.accuracy, a.naive_accuracy, a.unsure) == (b.accuracy, b.naive_accuracy, b.unsure)
+    assert {k: v.n for k, v in a.by_brush.items()} == {k: v.n for k, v in b.by_brush.items()}
+
+
+def test_brush_buckets_cover_thin_to_thick():
+    names = [name for _, _, name in BRUSH_BUCKETS]
+    assert [brush_bucket(r) for r in (6, 10, 11, 20, 25, 30, 31, 40)] == [
+        names[0], names[0], names[1], names[1], names[2], names[2], names[3], names[3]]

@@ -1,0 +1,239 @@
+"""The predictor reads drawings, says when it is unsure, batches, and swaps models under load."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mnist_demo import strokes
+from mnist_demo.checkpoint import LoadedModel, load_weights
+from mnist_demo.predictor import NOT_A_DIGIT, Prediction, Predictor, euler_number
+from mnist_demo.preprocess import DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE
+from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, render_drawing
+
+SEVEN = [[(60, 400), (180, 405), (300, 410), (330, 400), (280, 300), (230, 200), (190, 100), (170, 0)]]
+
+
+class Fixed(nn.Module):
+    """A model that always answers the same logits (or log-probabilities)."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("logits", torch.tensor(logits, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], 10)
+
+
+def fixed(logits: list[float], name: str = "fixed") -> LoadedModel:
+    return LoadedModel(Fixed(logits).eval(), {"model": name, "test_accuracy": 0.5})
+
+
+def sure_of(digit: int) -> LoadedModel:
+    logits = [0.0] * 10
+    logits[digit] = 20.0
+    return fixed(logits, f"always-{digit}")
+
+
+@pytest.fixture(scope="module")
+def trained(shipped_weights) -> Predictor:
+    return Predictor(shipped_weights, "cpu")
+
+
+@pytest.fixture(scope="module")
+def held_out_drawings() -> list[tuple[int, dict]]:
+    """Three digits of each class by held-out writers, with thin to thick brushes, small to large, both themes."""
+    if not strokes.default_path().is_file():
+        pytest.skip(f"pen digits not at {strokes.default_path()}")
+    digits = [d for d in load_pen_digits() if d.writer in HELD_OUT_WRITERS]
+    chosen = [d for label in range(10) for d in [x for x in digits if x.label == label][:3]]
+    looks = [(6, 650, "light"), (12, 200, "dark"), (25, 400, "light"), (25, 550, "dark"), (40, 300, "light")]
+    drawings = []
+    for i, digit in enumerate(chosen):
+        radius, height, theme = looks[i % len(looks)]
+        centre = (300.0 + 40 * (i % 5), 380.0 + 30 * (i % 3))
+        drawings.append((digit.label, render_drawing(digit.strokes, brush_radius=radius, height=height,
+                                                     center=centre, theme=theme)))
+    return drawings
+
+
+# ---------------------------------------------------------------- reading drawings
+
+
+def test_held_out_writers_drawings_are_read_right(trained, held_out_drawings):
+    predictions = trained.predict_batch([d for _, d in held_out_drawings])
+    right = sum(p.digit == label for p, (label, _) in zip(predictions, held_out_drawings))
+    assert right >= 0.85 * len(held_out_drawings), [(label, p.top[:2]) for p, (label, _) in
+                                                     zip(predictions, held_out_drawings) if p.digit != label]
+
+
+def test_top_k_is_sorted_probabilities_summing_to_at_most_one(trained):
+    for k in (1, 3, 10):
+        p = trained.predict(render_drawing(SEVEN), k=k)
+        assert p.status in ("ok", "unsure") and len(p.top) == k
+        probs = [q for _, q in p.top]
+        assert probs == sorted(probs, reverse=True)
+        assert all(0.0 <= q <= 1.0 for q in probs) and sum(probs) <= 1.0 + 1e-6
+        assert len({d for d, _ in p.top}) == k
+    assert sum(q for _, q in trained.predict(render_drawing(SEVEN), k=10).top) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_label_dict_is_what_gradio_label_takes(trained):
+    p = trained.predict(render_drawing(SEVEN), k=3)
+    labels = p.label_dict()
+    assert list(labels) == [str(d) for d, _ in p.top]
+    assert all(isinstance(v, float) for v in labels.values())
+    assert p.image.shape == (28, 28) and p.image.dtype == np.uint8 and p.image.any()
+
+
+def test_a_blank_canvas_is_empty_with_no_guesses(trained):
+    blank = {"background": np.full((800, 800, 4), 255, np.uint8), "layers": [np.zeros((800, 800, 4), np.uint8)],
+             "composite": np.full((800, 800, 4), 255, np.uint8)}
+    for value in (blank, None):
+        p = trained.predict(value)
+        assert (p.status, p.top, p.message, p.label_dict()) == ("empty", [], EMPTY_MESSAGE, {})
+        assert p.digit is None
+
+
+def test_a_dot_and_a_painted_canvas_get_no_guess_and_say_why(trained):
+    assert trained.predict(render_drawing([[(0.0, 0.0)]])).message == DOT_MESSAGE
+    painted = render_drawing(SEVEN)
+    painted["layers"][0][...] = (0, 0, 0, 255)
+    p = trained.predict(painted)
+    assert (p.status, p.top, p.message) == ("empty", [], INVALID_MESSAGE)
+
+
+def _scribble(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return render_drawing([[tuple(xy) for xy in rng.uniform(0, 500, (60, 2))]], brush_radius=25, height=650)
+
+
+def _specks(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return render_drawing([[tuple(xy)] for xy in rng.uniform(0, 500, (40, 2))], brush_radius=6, height=700)
+
+
+@pytest.mark.parametrize("make", [_scribble, _specks], ids=["scribble", "specks"])
+def test_scribbles_and_specks_are_unsure_even_to_an_overconfident_model(trained, make):
+    for seed in range(3):
+        value = make(seed)
+        p = trained.predict(value)
+        assert p.status == "unsure" and len(p.top) == 3
+        # The out-of-distribution rule does not depend on the model: one that is always sure still hears it.
+        overconfident = Predictor(sure_of(8), "cpu").predict(value)
+        assert (overconfident.status, overconfident.message) == ("unsure", NOT_A_DIGIT)
+
+
+def test_a_model_torn_between_two_digits_is_unsure_and_names_both():
+    logits = [0.0] * 10
+    logits[4], logits[9] = 5.0, 4.9
+    p = Predictor(fixed(logits), "cpu").predict(render_drawing(SEVEN))
+    assert p.status == "unsure"
+    assert p.message == "Not sure: could be 4 or 9"
+    assert [d for d, _ in p.top[:2]] == [4, 9]
+
+
+def test_a_clear_winner_below_the_threshold_is_unsure_and_above_it_ok():
+    logits = np.log(np.array([0.45, 0.05] + [0.5 / 8] * 8))
+    low = Predictor(fixed(list(logits)), "cpu").predict(render_drawing(SEVEN))
+    assert (low.status, low.digit) == ("unsure", 0)
+    assert Predictor(sure_of(0), "cpu").predict(render_drawing(SEVEN)).status == "ok"
+
+
+def test_log_probabilities_and_logits_give_the_same_probabilities():
+    logits = torch.randn(10).tolist()
+    log_probs = torch.log_softmax(torch.tensor(logits), 0).tolist()
+    a = Predictor(fixed(logits), "cpu").predict(render_drawing(SEVEN), k=10)
+    b = Predictor(fixed(log_probs), "cpu").predict(render_drawing(SEVEN), k=10)
+    assert [d for d, _ in a.top] == [d for d, _ in b.top]
+    np.testing.assert_allclose([q for _, q in a.top], [q for _, q in b.top], atol=1e-6)
+
+
+def test_euler_number_counts_pieces_minus_holes():
+    ring = np.zeros((12, 12), bool)
+    ring[2:9, 2:9] = True
+    ring[4:7, 4:7] = False
+    dots = np.zeros((12, 12), bool)
+    dots[::4, ::4] = True
+    assert (euler_number(ring), euler_number(dots), euler_number(np.zeros((5, 5), bool))) == (0, 9, 0)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_a_batch_gives_what_one_at_a_time_gives(trained, held_out_drawings):
+    values = [d for _, d in held_out_drawings[:8]] + [None, _specks(0)]
+    batch = trained.predict_batch(values, k=4)
+    for value, b in zip(values, batch):
+        single = trained.predict(value, k=4)
+        assert (b.status, b.message, [d for d, _ in b.top]) == (single.status, single.message,
+                                                                 [d for d, _ in single.top])
+        np.testing.assert_allclose([q for _, q in b.top], [q for _, q in single.top], atol=1e-5)
+        assert np.array_equal(b.image, single.image)
+
+
+def test_a_batch_is_one_forward_pass():
+    calls = []
+    model = Fixed([0.0] * 10)
+    model.register_forward_hook(lambda m, inputs, out: calls.append(inputs[0].shape[0]))
+    Predictor(LoadedModel(model, {"model": "fixed"}), "cpu").predict_batch(
+        [render_drawing(SEVEN), None, render_drawing(SEVEN, theme="dark")])
+    assert calls == [2]  # the empty canvas is not sent to the model
+
+
+# ---------------------------------------------------------------- the model behind it
+
+
+def test_built_from_a_path_or_a_loaded_model_alike(shipped_weights):
+    from_path = Predictor(shipped_weights, "cpu")
+    from_loaded = Predictor(load_weights(shipped_weights), torch.device("cpu"))
+    assert from_path.model_name == from_loaded.model_name == from_path.info["model"]
+    assert from_path.device == torch.device("cpu")
+    accuracy = from_path.test_accuracy
+    assert accuracy is None or 0.0 < accuracy <= 1.0
+    value = render_drawing(SEVEN)
+    assert from_path.predict(value).top == from_loaded.predict(value).top
+
+
+def test_swap_during_concurrent_predictions_never_fails_and_ends_on_the_new_model():
+    predictor = Predictor(sure_of(3), "cpu")
+    drawing = render_drawing(SEVEN)
+    errors: list[BaseException] = []
+    seen: list[list[int]] = [[] for _ in range(4)]
+    stop = threading.Event()
+
+    def reader(i: int) -> None:
+        try:
+            while not stop.is_set():
+                p: Prediction = predictor.predict(drawing)
+                seen[i].append(p.digit)
+        except BaseException as exc:  # noqa: BLE001 - the test reports whatever a reader hit
+            errors.append(exc)
+
+    def wait_until(condition) -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and not errors:
+            assert time.monotonic() < deadline, "readers stalled"
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for digit in (5, 3, 5, 7):
+        wait_until(lambda: min(len(s) for s in seen) >= 3)  # every reader predicts on each model
+        old = predictor.swap(sure_of(digit))
+        assert isinstance(old, LoadedModel)
+        marks = [len(s) for s in seen]
+        wait_until(lambda: all(len(s) >= m + 3 for s, m in zip(seen, marks)))
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    assert all(s[-1] == 7 for s in seen)  # every reader ends on the new model's answers
+    assert {d for s in seen for d in s} <= {3, 5, 7}  # and never saw anything but a whole model
+    assert predictor.model_name == "always-7"

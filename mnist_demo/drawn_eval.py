@@ -25,7 +25,7 @@ from .predictor import Predictor
 from .preprocess import naive_resize, preprocess
 from .strokes import HELD_OUT_WRITERS, load_pen_digits, random_settings
 
-BATCH = 64
+BATCH = 256
 BRUSH_BUCKETS = ((0, 10, "thin (r <= 10)"), (10, 20, "medium (10 < r <= 20)"),
                  (20, 30, "default (20 < r <= 30)"), (30, 1e9, "thick (r > 30)"))
 SIZE_BUCKETS = ((0, 300, "small (h < 300)"), (300, 500, "medium (300-500)"), (500, 1e9, "large (h >= 500)"))
@@ -70,11 +70,11 @@ class DrawnReport:
         """A short text table."""
         w = f"{min(self.writers)}-{max(self.writers)}" if self.writers else "none"
         lines = [f"Drawn digits: {self.n} renderings of writers {w}",
-                 f"{'':26} {'n':>6} {'full path':>10} {'naive':>8}",
-                 f"{'all':26} {self.n:>6} {100 * self.accuracy:>9.2f}% {100 * self.naive_accuracy:>7.2f}%"]
+                 f"{'':34} {'n':>6} {'full path':>10} {'naive':>8}",
+                 f"{'all':34} {self.n:>6} {100 * self.accuracy:>9.2f}% {100 * self.naive_accuracy:>7.2f}%"]
         for title, buckets in (("brush", self.by_brush), ("theme", self.by_theme), ("size", self.by_size)):
             for name, b in buckets.items():
-                lines.append(f"{title + ': ' + name:26} {b.n:>6} {100 * b.accuracy:>9.2f}% "
+                lines.append(f"{title + ': ' + name:34} {b.n:>6} {100 * b.accuracy:>9.2f}% "
                              f"{100 * b.naive_accuracy:>7.2f}%")
         lines.append(f"unsure: {self.unsure}, nothing read: {self.empty}")
         return "\n".join(lines)
@@ -105,9 +105,13 @@ def evaluate_drawn(loaded_or_predictor: LoadedModel | Predictor | str | os.PathL
     correct = naive_correct = 0
     for start in range(0, len(jobs), BATCH):
         chunk = jobs[start:start + BATCH]
-        drawings = [settings.render(digit.strokes) for digit, settings in chunk]
-        results = predictor.predict_preprocessed([preprocess(d) for d in drawings])
-        naive = predictor.probabilities(torch.cat([naive_resize(d) for d in drawings])).argmax(1)
+        prepared, squashed = [], []
+        for digit, settings in chunk:  # one drawing alive at a time: 800x800x4 arrays add up
+            drawing = settings.render(digit.strokes)
+            prepared.append(preprocess(drawing))
+            squashed.append(naive_resize(drawing))
+        results = predictor.predict_preprocessed(prepared)
+        naive = predictor.probabilities(torch.cat(squashed)).argmax(1)
         for (digit, settings), result, naive_digit in zip(chunk, results, naive):
             ok = result.digit == digit.label
             naive_ok = int(naive_digit) == digit.label

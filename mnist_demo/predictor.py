@@ -138,7 +138,8 @@ class Predictor:
         """Predictions for already preprocessed drawings (one forward pass for all that hold a digit)."""
         k = max(1, min(10, int(k)))
         ready = [i for i, p in enumerate(items) if p.ok]
-        probs = self.probabilities(torch.cat([items[i].tensor for i in ready])) if ready else None
+        batch = [items[i].tensor for i in ready]
+        probs = self.probabilities(batch[0] if len(batch) == 1 else torch.cat(batch)) if ready else None
         out: list[Prediction] = []
         row = 0
         for item in items:

@@ -12,6 +12,7 @@ Writers 1-20 may be trained on; writers 21-30 are held out for measuring.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -60,6 +61,13 @@ class PenDigit:
 def load_pen_digits(path: str | os.PathLike | None = None) -> list[PenDigit]:
     """All digits of a strokes .jsonl file (one JSON object a line), in file order."""
     path = Path(path) if path is not None else default_path()
+    stat = path.stat()
+    return list(_load(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, size: int) -> tuple[PenDigit, ...]:
+    """Parsed once per file version (0.5 s for the shared file); the digits are immutable."""
     digits = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -68,7 +76,7 @@ def load_pen_digits(path: str | os.PathLike | None = None) -> list[PenDigit]:
             d = json.loads(line)
             strokes = tuple(tuple((float(x), float(y)) for x, y in s) for s in d["strokes"] if len(s))
             digits.append(PenDigit(int(d["label"]), int(d["writer"]), strokes, int(d.get("sample_no", -1))))
-    return digits
+    return tuple(digits)
 
 
 def split_by_writer(digits: Iterable[PenDigit]) -> tuple[list[PenDigit], list[PenDigit]]:

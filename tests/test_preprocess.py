@@ -141,6 +141,14 @@ def test_brush_size_and_digit_size_give_the_same_stroke_thickness():
         assert np.abs(im.astype(np.int16) - reference).mean() < 20
 
 
+def test_a_hairline_pen_on_a_huge_digit_is_thickened_to_full_ink():
+    # A 1 px line on a 700 px digit is a tenth of a working pixel wide, faint gray once shrunk.
+    hairline = preprocess(render_drawing(FOUR, brush_radius=0.5, height=700))
+    assert hairline.status == "ok" and hairline.image.max() == 255
+    reference = preprocess(render_drawing(FOUR)).image
+    assert np.abs(hairline.image.astype(np.int16) - reference).mean() < 20
+
+
 def test_stroke_width_is_mnist_like():
     image = preprocess(render_drawing(SEVEN, brush_radius=40, height=200)).image
     # MNIST's digits: mean intensity between 0.03 and 0.33 of full; a blob of fat strokes is far above.

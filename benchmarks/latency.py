@@ -1,6 +1,6 @@
 """Latency of reading one drawing: preprocess + predict of an 800x800 sketchpad value, one call at a time.
 
-    python benchmarks/latency.py [--weights weights/default.safetensors] [--n 300] [--threads 1]
+    python benchmarks/latency.py [--weights weights/default.safetensors] [--n 300] [--threads N]
 
 Renders `n` varied pen digits (seeded: brush sizes, sizes, places, both themes),
 then times, per drawing, what the app does on each change of the canvas:
@@ -50,14 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(REPO / "weights" / "default.safetensors"))
     parser.add_argument("--n", type=int, default=300, help="drawings to time")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (the app serves one drawing at a time on a small CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own choice, which the app keeps)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--drawn", default=None, help="strokes .jsonl (default: the shared pen digits)")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not Path(args.weights).is_file():
         print(f"error: no weights at {args.weights}; pass --weights", file=sys.stderr)
         return 2
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         ("preprocess + predict", time_each(predictor.predict, drawings)),
         ("naive resize + predict (reference)", time_each(naive_predict, drawings)),
     ]
-    print(f"{args.n} drawings of 800x800, {predictor.model_name} on {device}, {args.threads} torch thread(s), "
+    print(f"{args.n} drawings of 800x800, {predictor.model_name} on {device}, {torch.get_num_threads()} torch thread(s), "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")
     print("| path | median ms | p90 ms |")
     print("|---|---:|---:|")

@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -129,7 +129,7 @@ def _draw_mask(size: tuple[int, int], strokes: list[list[Point]], radius: float)
 
 def render_drawing(strokes: Strokes, *, canvas: int = CANVAS, brush_radius: float = BRUSH_RADIUS,
                    height: float | None = None, center: Point | None = None, theme: str = "light",
-                   ink: tuple[int, int, int] | None = None) -> dict[str, object]:
+                   ink: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """The Gradio sketchpad's value for these strokes drawn on the canvas.
 
     `height`: height of the pen path (the stroke centre lines) in canvas px,
@@ -172,7 +172,7 @@ class RenderSettings:
     theme: str
     canvas: int = CANVAS
 
-    def render(self, strokes: Strokes) -> dict[str, object]:
+    def render(self, strokes: Strokes) -> dict[str, Any]:
         return render_drawing(strokes, canvas=self.canvas, brush_radius=self.brush_radius, height=self.height,
                               center=self.center, theme=self.theme)
 

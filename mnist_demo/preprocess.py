@@ -145,7 +145,7 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
-    a = arr.astype(np.float32)
+    a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     # Floats are taken to be in [0, 1]; anything larger was meant as 0..255 (or 0..65535).
     peak = float(a.max()) if a.size else 0.0
     scale = 255.0 if peak <= 1.0 else (1.0 if peak <= 255.0 else 255.0 / 65535.0)
@@ -432,7 +432,11 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
 
 
 def preprocess(value: Any) -> Preprocessed:
-    """Any drawing or image -> MNIST-like 28x28 (see the module docstring for the steps and statuses)."""
+    """Any drawing or image -> MNIST-like 28x28 (see the module docstring for the steps and statuses).
+
+    Accepts what `ink_map` does. Raises ValueError for an array that is no image
+    (wrong shape) and OSError for a path that can't be opened as one.
+    """
     try:
         found = _find_ink(value)
     except _NotADrawing as exc:

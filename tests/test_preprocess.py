@@ -97,6 +97,20 @@ def test_random_noise_has_no_background_and_is_invalid():
         assert (result.status, result.message) == ("invalid", NO_BACKGROUND_MESSAGE)
 
 
+@pytest.mark.parametrize("value", [np.zeros((5, 5, 7), np.uint8), np.zeros((0, 0)), 42],
+                         ids=["seven-channels", "zero-size", "a-number"])
+def test_something_that_is_no_image_raises_value_error(value):
+    with pytest.raises(ValueError, match="expected a gray, RGB or RGBA image"):
+        preprocess(value)
+
+
+def test_not_a_number_pixels_count_as_background():
+    image = np.zeros((60, 60), np.float32)
+    image[10:50, 28:32] = 1.0
+    image[0, 0] = np.nan
+    assert preprocess(image).status == "ok"
+
+
 # ---------------------------------------------------------------- MNIST's form
 
 

@@ -13,6 +13,7 @@ import gradio as gr
 
 from mnist_demo.app_drawing import TOP_K_MAX
 from mnist_demo.app_settings import AppSettings
+from mnist_demo import app_views as views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
 from mnist_demo.webapp import EMPTY_LABEL, WebApp
@@ -105,12 +106,18 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                 with gr.Column(scale=2):
                     progress = gr.HTML(label="Progress", elem_id="progress")
                     train_status = gr.Markdown(label="Status", elem_id="train_status")
-                    curves = gr.Plot(label="Test accuracy and loss by epoch", format="png", elem_id="curves")
-                    epochs_table = gr.Dataframe(label="Epochs", interactive=False, elem_id="epochs_table")
+                    curves = gr.Plot(label="Test accuracy and loss by epoch", show_label=False, format="png",
+                                     elem_id="curves")
+                    epochs_table = gr.Dataframe(views.epochs_table([]), label="Epochs", interactive=False,
+                                                elem_id="epochs_table")
+            gr.Markdown("### The trained model on the test digits")
             with gr.Row():
-                per_class = gr.Dataframe(label="Per-digit accuracy", interactive=False)
-                confusion = gr.Dataframe(label="Confusion matrix (rows: true digit)", interactive=False)
-            misclassified = gr.Plot(label="Misclassified test digits (prediction / truth)", format="png")
+                per_class = gr.Dataframe(views.per_class_table(None), label="Per-digit accuracy", interactive=False,
+                                         scale=2)
+                confusion = gr.Dataframe(views.confusion_table(None), label="Confusion matrix (rows: true digit, "
+                                         "columns: what the model read)", interactive=False, scale=3)
+            misclassified = gr.Plot(label="Misclassified test digits (prediction / truth)", show_label=False,
+                                    format="png")
             with gr.Row():
                 weights_file = gr.File(label="Trained weights (.safetensors)", interactive=False)
                 use_btn = gr.Button("Use in Draw tab", interactive=False, elem_id="use")

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .models import REGISTRY, get_spec
+from .models import get_spec
 from .plots import curves_figure, misclassified_figure
 from .recipes import Recipe
 from .training import EpochResult, Progress
@@ -46,11 +46,6 @@ def recipe_changes(values: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def models_table() -> pd.DataFrame:
-    return pd.DataFrame([{"model": n, "parameters": s.parameter_count(), "source": s.source}
-                         for n, s in REGISTRY.items()])
-
-
 def progress_html(p: Progress | None, epochs: int, note: str = "") -> str:
     """A progress bar for the current epoch, with its running loss."""
     if p is None:
@@ -77,9 +72,15 @@ def curves(history: Sequence[EpochResult]) -> Figure:
     return curves_figure([h.to_dict() for h in history])
 
 
-def per_class_table(confusion: torch.Tensor) -> pd.DataFrame:
-    """Accuracy of each digit, and what it is most often mistaken for."""
+PER_CLASS_COLUMNS = ["digit", "test digits", "accuracy %", "most often read as"]
+CONFUSION_COLUMNS = ["true / read"] + [str(d) for d in range(10)]
+
+
+def per_class_table(confusion: torch.Tensor | None) -> pd.DataFrame:
+    """Accuracy of each digit, and what it is most often mistaken for (no rows before a training)."""
     rows = []
+    if confusion is None:
+        return pd.DataFrame(rows, columns=PER_CLASS_COLUMNS)
     for d in range(10):
         row = confusion[d].clone()
         total = int(row.sum())
@@ -88,14 +89,14 @@ def per_class_table(confusion: torch.Tensor) -> pd.DataFrame:
         worst = int(row.argmax())
         mistaken = f"{worst} ({int(row[worst])}x)" if int(row[worst]) > 0 else "-"
         rows.append([d, total, round(100 * right / max(total, 1), 2), mistaken])
-    return pd.DataFrame(rows, columns=["digit", "test digits", "accuracy %", "most often read as"])
+    return pd.DataFrame(rows, columns=PER_CLASS_COLUMNS)
 
 
-def confusion_table(confusion: torch.Tensor) -> pd.DataFrame:
-    """Rows: the true digit; columns: what the model read."""
-    table = pd.DataFrame(confusion.tolist(), columns=[f"read {d}" for d in range(10)])
-    table.insert(0, "true", list(range(10)))
-    return table
+def confusion_table(confusion: torch.Tensor | None) -> pd.DataFrame:
+    """Rows: the true digit; columns: what the model read (no rows before a training)."""
+    if confusion is None:
+        return pd.DataFrame([], columns=CONFUSION_COLUMNS)
+    return pd.DataFrame([[t, *confusion[t].tolist()] for t in range(10)], columns=CONFUSION_COLUMNS)
 
 
 def misclassified(images: torch.Tensor, labels: torch.Tensor, predictions: torch.Tensor,

@@ -46,7 +46,7 @@ class WebApp:
         """Sketchpad value -> (top-k label, status line, the 28x28 image the model saw)."""
         r: Reading = self.reader.read(drawing, int(k or 3), own)
         if r.status == "error":
-            return None, f"⚠️ {r.message}", None
+            return None, f"**Problem:** {r.message}", None
         return r.label, r.message, r.image
 
     def cleared(self) -> tuple[None, str, str, None]:
@@ -93,8 +93,8 @@ class WebApp:
     def before_train(self) -> str:
         """Status line the moment Train is pressed, before the queue lets the training in."""
         if self.trainer.busy:
-            return ("⏳ Another training is running on this server. Yours is queued and starts when it ends "
-                    "(your place in the queue shows above the plot).")
+            return ("**Waiting:** another visitor's training is running on this server. Yours is queued and "
+                    "starts when it ends; your place in the queue shows above.")
         return "Starting…"
 
     def train(self, model: str, epochs: float | None = None, optimizer: str | None = None,
@@ -116,10 +116,11 @@ class WebApp:
         history: list[EpochResult] = []
         try:
             recipe_ = self.trainer.recipe_for(model, **changes)
-            events = self.trainer.run(_owner(request), model, recipe_)
-            yield (progress_html(None, recipe_.epochs, "Loading MNIST…"),
+            self.trainer.check(model, recipe_)
+            events = self.trainer.run(_owner(request), model, recipe_)  # starts on the first event asked for
+            yield (progress_html(None, recipe_.epochs, "Preparing the training data…"),
                    f"Training **{model}**: {recipe_text(recipe_)}.", None, epochs_table([]),
-                   None, None, None, None, skip, gr.update(interactive=False))
+                   per_class_table(None), confusion_table(None), None, None, skip, gr.update(interactive=False))
             for event in events:
                 if isinstance(event, Progress):
                     yield (progress_html(event, recipe_.epochs), skip, skip, skip, skip, skip, skip, skip, skip, skip)
@@ -130,15 +131,15 @@ class WebApp:
                 elif isinstance(event, TrainingReport):
                     yield self._finished(event)
         except (TrainingRefused, TrainingFailed) as exc:
-            yield ("", f"⚠️ {exc}", skip, skip, skip, skip, skip, skip, skip, skip)
+            yield ("", f"**Not trained.** {exc}", skip, skip, skip, skip, skip, skip, skip, skip)
 
     def _finished(self, report: TrainingReport) -> tuple[Any, ...]:
         notes = "".join(f"\n\nNote: {n}" for n in report.notes)
         if report.loaded is None or report.evaluation is None or report.test_data is None:
-            return ("", f"⏹ {report.summary()}{notes}", gr.skip(), epochs_table(report.history),
-                    None, None, None, None, None, gr.update(interactive=False))
+            return ("", f"{report.summary()}{notes}", gr.skip(), epochs_table(report.history),
+                    per_class_table(None), confusion_table(None), None, None, None, gr.update(interactive=False))
         ev, test = report.evaluation, report.test_data
-        status = f"✅ {report.summary()} Press **Use in Draw tab** to draw with it.{notes}"
+        status = f"**{report.summary()}** Press **Use in Draw tab** to draw with it.{notes}"
         return ("", status, gr.skip(), epochs_table(report.history), per_class_table(ev.confusion),
                 confusion_table(ev.confusion), misclassified(test.images, test.labels, ev.predictions),
                 str(report.weights_file), report.loaded, gr.update(interactive=True))
@@ -146,5 +147,5 @@ class WebApp:
     def stop(self, request: gr.Request | None = None) -> str:
         """Stop this visitor's training within one batch; the best model so far is kept."""
         if self.trainer.stop(_owner(request)):
-            return "⏹ Stopping after this batch; the best model so far is kept…"
+            return "Stopping after this batch; the best model so far is kept…"
         return "No training of yours is running."

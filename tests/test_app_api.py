@@ -1,0 +1,234 @@
+"""The web app through its API (gradio_client), as a script or another program would use it.
+
+One server runs in this process for the module, with the shipped weights and
+MNIST cut to a small subset so trainings take seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.utils import Status
+from PIL import Image
+
+from app_helpers import REPO, app_settings, held_out_digits, served_app, sketchpad_files
+from mnist_demo.app_drawing import EMPTY_LABEL, UNSURE_LABEL
+from mnist_demo.app_training import TrainingRefused
+from mnist_demo.checkpoint import load_weights
+from mnist_demo.data import DataUnavailable
+from mnist_demo.strokes import render_drawing
+from mnist_demo.webapp import WebApp
+
+# Outputs of the `train` endpoint, by position (see webapp.TRAIN_OUTPUTS; the State output is not sent).
+PROGRESS, STATUS, CURVES, EPOCHS, PER_CLASS, CONFUSION, MISCLASSIFIED, WEIGHTS = range(8)
+
+
+@pytest.fixture(scope="module")
+def server(shipped_weights):
+    with served_app(app_settings(shipped_weights)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def local(shipped_weights):
+    """The same app logic without a server: what a visitor should get, computed here."""
+    return WebApp(app_settings(shipped_weights))
+
+
+def client(url: str) -> Client:
+    """A new client is a new visitor (its own session)."""
+    return Client(url, verbose=False)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def epoch_rows(output) -> list:
+    table = output[EPOCHS]
+    return table.get("data", []) if isinstance(table, dict) and "headers" in table else []
+
+
+def wait_for(job, condition, timeout: float = 120.0):
+    """Poll a streaming job until `condition(outputs)` holds; returns the outputs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outputs = job.outputs()
+        if condition(outputs):
+            return outputs
+        if job.done():
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met; last outputs: {[o[STATUS] for o in job.outputs()]}")
+
+
+# ---------------------------------------------------------------- predict
+
+def test_predict_reads_digits_drawn_by_writers_no_model_has_seen(server, tmp_path):
+    c = client(server)
+    digits = held_out_digits(per_label=1)
+    read = []
+    for digit in digits:
+        label, status, seen = c.predict(sketchpad_files(digit, tmp_path), 3, api_name="/predict")
+        assert "sure" in status.lower()  # "Looks like a 3 (96% sure)." or "Not sure: ..."
+        read.append(label["label"])
+        # The 28x28 image the model saw comes back too.
+        assert Image.open(seen).size == (28, 28)
+    right = sum(r == str(d.label) for r, d in zip(read, digits))
+    assert right >= 9, f"read {read} for {[d.label for d in digits]}"
+
+
+def test_predict_answers_with_the_top_k_asked_for(server, tmp_path):
+    digit = held_out_digits((7,))[0]
+    label, _, _ = client(server).predict(sketchpad_files(digit, tmp_path), 5, api_name="/predict")
+    if label["label"] != UNSURE_LABEL:
+        assert len(label["confidences"]) == 5
+        probabilities = [c["confidence"] for c in label["confidences"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_an_empty_canvas_gets_a_message_not_a_guess(server, tmp_path):
+    blank = render_drawing([[(0.0, 0.0)]], brush_radius=0)  # a stroke of no ink
+    files = {}
+    for key, image in (("background", blank["background"]), ("layer", blank["layers"][0]),
+                       ("composite", blank["composite"])):
+        Image.fromarray(image).save(tmp_path / f"{key}.png")
+        files[key] = handle_file(tmp_path / f"{key}.png")
+    value = {"background": files["background"], "layers": [files["layer"]], "composite": files["composite"]}
+    label, status, seen = client(server).predict(value, 3, api_name="/predict")
+    assert label["label"] == EMPTY_LABEL and not label.get("confidences")
+    assert status == "Nothing drawn yet"
+    assert seen is None
+
+
+# ---------------------------------------------------------------- train
+
+def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(server, tmp_path, local,
+                                                                             shipped_weights):
+    shipped_before = sha256(shipped_weights)
+    trainer, other = client(server), client(server)
+    job = trainer.submit(model="mlp-50", epochs=2, api_name="/train")
+    final = job.result(timeout=180)
+    outputs = job.outputs()
+
+    # Each epoch streamed as it ended: a table of one epoch, then of two.
+    tables = [len(epoch_rows(o)) for o in outputs if epoch_rows(o)]
+    assert 1 in tables and 2 in tables and tables.index(1) < tables.index(2)
+    assert any("batch" in str(o[PROGRESS]) for o in outputs)  # progress within the epoch
+    rows = epoch_rows(final)
+    assert [r[0] for r in rows] == [1, 2] and all(0 < r[1] <= 100 for r in rows)
+    assert "Done after 2 epoch(s)" in final[STATUS]
+    assert len(final[PER_CLASS]["data"]) == 10 and len(final[CONFUSION]["data"]) == 10
+    weights = Path(final[WEIGHTS])
+    assert weights.suffix == ".safetensors"
+
+    # "Use in Draw tab" switches this visitor's Draw tab only.
+    assert "mlp-50" in trainer.predict(api_name="/use_trained")
+    own = local.reader.own_predictor(load_weights(weights))
+    differs = False
+    for digit in held_out_digits((2, 5, 8)):
+        value = sketchpad_files(digit, tmp_path)
+        drawing = render_drawing(digit.strokes)
+        _, trainer_status, _ = trainer.predict(value, 3, api_name="/predict")
+        _, other_status, _ = other.predict(value, 3, api_name="/predict")
+        assert trainer_status == local.predict(drawing, 3, own)[1]  # the trained model answered
+        assert other_status == local.predict(drawing, 3, None)[1]  # the shipped model answered
+        differs |= trainer_status != other_status
+    assert differs
+
+    # Back to the shipped model on request; the shipped weights were never touched.
+    assert "mlp-50" not in trainer.predict(api_name="/use_shared")
+    assert sha256(shipped_weights) == shipped_before
+    assert not list((REPO / "weights").glob("mlp-50*"))
+
+
+def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_far(server, tmp_path):
+    first, second = client(server), client(server)
+    running = first.submit(model="drawnet", epochs=5, pen_digits="no", augment="none", api_name="/train")
+    wait_for(running, lambda outs: any(epoch_rows(o) for o in outs))  # its first epoch has ended
+
+    # One training at a time: the second visitor's waits in the queue...
+    queued = second.submit(model="mlp-50", epochs=1, api_name="/train")
+    deadline = time.monotonic() + 30
+    while queued.status().code != Status.IN_QUEUE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert queued.status().code == Status.IN_QUEUE
+    # ...while drawing predictions are still answered, and quickly.
+    digit = held_out_digits((4,))[0]
+    value = sketchpad_files(digit, tmp_path)
+    started = time.perf_counter()
+    second.predict(value, 3, api_name="/predict")
+    assert time.perf_counter() - started < 5.0
+
+    # A visitor can stop only their own training.
+    assert "No training of yours" in second.predict(api_name="/stop")
+
+    # Stop ends the first training early, and keeps the best model so far.
+    assert "Stopping" in first.predict(api_name="/stop")
+    final = running.result(timeout=60)
+    assert "Stopped early" in final[STATUS], final[STATUS]
+    assert 1 <= len(epoch_rows(final)) < 5
+    assert Path(final[WEIGHTS]).is_file()
+
+    # Then the queued training runs.
+    assert "Done after 1 epoch(s)" in queued.result(timeout=120)[STATUS]
+
+
+# ---------------------------------------------------------------- limits and missing pieces (no server needed)
+
+def train_messages(app: WebApp, **kwargs) -> list[str]:
+    return [out[1] for out in app.train(**kwargs)]
+
+
+def test_training_can_be_turned_off_for_public_hosting(shipped_weights):
+    app = WebApp(app_settings(shipped_weights, allow_training=False))
+    message = train_messages(app, model="mlp-50", epochs=1)[-1]
+    assert "turned off" in message and "MNIST_DEMO_ALLOW_TRAINING" in message
+
+
+def test_more_epochs_than_the_server_allows_are_refused(shipped_weights):
+    app = WebApp(app_settings(shipped_weights, max_epochs=3))
+    message = train_messages(app, model="mlp-50", epochs=4)[-1]
+    assert "At most 3 epochs" in message
+
+
+def test_bad_recipe_values_get_a_message(shipped_weights):
+    app = WebApp(app_settings(shipped_weights))
+    message = train_messages(app, model="mlp-50", epochs=1, lr=-1.0)[-1]
+    assert "lr must be positive" in message
+
+
+def test_without_mnist_the_train_tab_says_so_and_drawing_still_works(shipped_weights, monkeypatch):
+    def unavailable(*_):
+        raise DataUnavailable("MNIST is not in data/MNIST/raw and could not be downloaded")
+
+    monkeypatch.setattr("mnist_demo.app_training.load_mnist", unavailable)
+    app = WebApp(app_settings(shipped_weights))
+    messages = train_messages(app, model="mlp-50", epochs=1)
+    assert "needs MNIST" in messages[-1] and "could not be downloaded" in messages[-1]
+    digit = held_out_digits((3,))[0]
+    _, status, seen = app.predict(render_drawing(digit.strokes), 3)
+    assert "sure" in status and seen.shape == (28, 28)
+
+
+def test_without_weights_the_app_starts_and_says_what_to_do(tmp_path):
+    app = WebApp(app_settings(tmp_path / "missing.safetensors"))
+    assert "MNIST_DEMO_WEIGHTS" in app.describe()
+    label, status, seen = app.predict(render_drawing(held_out_digits((1,))[0].strokes), 3)
+    assert label is None and seen is None and "No model" in status
+
+
+def test_one_training_at_a_time_even_from_python(shipped_weights):
+    app = WebApp(app_settings(shipped_weights))
+    events = app.trainer.run("first", "mlp-50", app.trainer.recipe_for("mlp-50", epochs=1))
+    next(events)  # the first training has started
+    try:
+        with pytest.raises(TrainingRefused, match="Another training"):
+            next(app.trainer.run("second", "mlp-50", app.trainer.recipe_for("mlp-50", epochs=1)))
+    finally:
+        events.close()  # leaving early stops it and frees the trainer
+    assert not app.trainer.busy

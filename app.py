@@ -43,6 +43,15 @@ JS = """
 """
 
 
+def sketchpad() -> gr.Sketchpad:
+    """The drawing canvas: a fixed black round brush, lossless PNG (WebP would smear the strokes)."""
+    return gr.Sketchpad(
+        label="Draw one digit (0–9)", type="numpy", image_mode="RGBA", format="png",
+        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
+        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
+        eraser=gr.Eraser(default_size=BRUSH_RADIUS), height=600, elem_id="sketch")
+
+
 def build_app(settings: AppSettings | None = None) -> gr.Blocks:
     app = WebApp(settings)
     max_epochs = app.settings.max_epochs
@@ -57,11 +66,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
         with gr.Tab("Draw"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    sketch = gr.Sketchpad(
-                        label="Draw one digit (0–9)", type="numpy", image_mode="RGBA", format="png",
-                        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-                        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
-                        eraser=gr.Eraser(default_size=BRUSH_RADIUS), height=600, elem_id="sketch")
+                    sketch = sketchpad()
                     clear = gr.Button("Clear", elem_id="clear")
                 with gr.Column(scale=2):
                     label = gr.Label(value=EMPTY_LABEL, label="Prediction", elem_id="prediction")

@@ -46,7 +46,7 @@ def page(browser, server):
     context.close()
 
 
-def thinned(stroke, points: int = 10):
+def thinned(stroke, points: int = 7):
     """Every n-th point of a pen stroke: fewer mouse moves, the same shape (the brush joins them)."""
     if len(stroke) <= points:
         return list(stroke)

@@ -150,6 +150,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="minimal",
             show_progress_on=[progress])
         stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
+        demo.unload(app.forget_visitor)
     return demo
 
 

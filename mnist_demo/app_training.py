@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,6 +75,7 @@ class Trainer:
         self._stops: dict[str, threading.Event] = {}
         self._data: tuple[Split, Split] | None = None
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # also at exit
         self.current_owner: str | None = None
 
     @property
@@ -120,6 +122,11 @@ class Trainer:
             return False
         event.set()
         return True
+
+    def forget(self, owner: str) -> None:
+        """`owner` has left: stop their training, if any, and delete their weights file."""
+        self.stop(owner)
+        shutil.rmtree(self._root / _safe_name(owner), ignore_errors=True)
 
     def run(self, owner: str, model: str, recipe: Recipe, seed: int = 1) -> Iterator[Event]:
         """Train `model` for `owner`: yields Progress, EpochResult, then one TrainingReport.
@@ -185,5 +192,5 @@ class Trainer:
         return report
 
     def close(self) -> None:
-        """Delete the trained weights files (on server shutdown)."""
-        shutil.rmtree(self._root, ignore_errors=True)
+        """Delete every visitor's trained weights files (on server shutdown)."""
+        self._cleanup()

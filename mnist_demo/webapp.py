@@ -144,6 +144,10 @@ class WebApp:
                 confusion_table(ev.confusion), misclassified(test.images, test.labels, ev.predictions),
                 str(report.weights_file), report.loaded, gr.update(interactive=True))
 
+    def forget_visitor(self, request: gr.Request | None = None) -> None:
+        """A visitor closed the page: their training stops and their weights file goes."""
+        self.trainer.forget(_owner(request))
+
     def stop(self, request: gr.Request | None = None) -> str:
         """Stop this visitor's training within one batch; the best model so far is kept."""
         if self.trainer.stop(_owner(request)):

@@ -19,23 +19,20 @@ from .recipes import AUGMENTS, OPTIMIZERS, SCHEDULES, Recipe
 from .training import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTS}
+
+
 def _recipe_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per recipe field; unset flags keep the model's registry recipe."""
+    """One flag per recipe field (--batch-size for batch_size); unset flags keep the model's registry recipe."""
     g = parser.add_argument_group("recipe (defaults: the model's tutorial recipe, see `models`)")
-    g.add_argument("--optimizer", choices=OPTIMIZERS)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--test-batch-size", type=int)
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--schedule", choices=SCHEDULES)
-    g.add_argument("--gamma", type=float)
-    g.add_argument("--step-size", type=int)
-    g.add_argument("--val-split", type=float)
-    g.add_argument("--augment", choices=AUGMENTS)
-    g.add_argument("--label-smoothing", type=float)
-    g.add_argument("--pen-digits", action=argparse.BooleanOptionalAction, default=None)
+    for f in fields(Recipe):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif f.name in _CHOICES:
+            g.add_argument(flag, choices=_CHOICES[f.name])
+        else:
+            g.add_argument(flag, type=int if f.type in ("int", int) else float)
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ BRUSH_RADIUS = 22  # a thick felt pen on the 800 px canvas; strokes are thinned 
 CSS = """
 /* The model's 28x28 view, enlarged with its pixels showing rather than blurred. */
 #preview img { width: 196px; height: 196px; object-fit: contain; image-rendering: pixelated; }
+#progress { min-height: 3.5em; }  /* room for the queue position while a training waits */
 .train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
 .train-progress progress { flex: 1; height: 1em; }
 """
@@ -85,6 +86,10 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                     model = gr.Dropdown(list(REGISTRY), value=DEFAULT_MODEL, label="Model", elem_id="model")
                     about = gr.Markdown()
                     epochs = gr.Slider(1, max_epochs, value=None, step=1, label="Epochs", elem_id="epochs")
+                    with gr.Row():
+                        train_btn = gr.Button("Train", variant="primary", interactive=app.settings.allow_training,
+                                              elem_id="train")
+                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                     with gr.Accordion("Recipe (the tutorial's, editable)", open=False):
                         with gr.Row():
                             optimizer = gr.Dropdown(list(OPTIMIZERS), value=None, label="Optimizer")
@@ -104,10 +109,6 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                         with gr.Row():
                             augment = gr.Dropdown(list(AUGMENTS), value=None, label="Augmentation")
                             pen_digits = gr.Dropdown(["yes", "no"], value=None, label="Add pen-drawn digits")
-                    with gr.Row():
-                        train_btn = gr.Button("Train", variant="primary", interactive=app.settings.allow_training,
-                                              elem_id="train")
-                        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                 with gr.Column(scale=2):
                     progress = gr.HTML(label="Progress", elem_id="progress")
                     train_status = gr.Markdown(label="Status", elem_id="train_status")
@@ -147,7 +148,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             app.train, [model, epochs, *recipe],
             [progress, train_status, curves, epochs_table, per_class, confusion, misclassified, weights_file,
              trained, use_btn],
-            api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="minimal",
+            api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="full",
             show_progress_on=[progress])
         stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
         demo.unload(app.forget_visitor)

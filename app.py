@@ -12,7 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 from mnist_demo.app_drawing import TOP_K_MAX
-from mnist_demo.app_settings import AppSettings
+from mnist_demo.app_settings import AppSettings, SettingsError
 from mnist_demo import app_views as views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
@@ -163,4 +163,8 @@ def launch(demo: gr.Blocks, **kwargs) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    launch(build_app())
+    try:
+        settings = AppSettings.from_env()
+    except SettingsError as exc:  # a bad MNIST_DEMO_* value: say which, no traceback
+        raise SystemExit(f"error: {exc}") from None
+    launch(build_app(settings))

@@ -66,7 +66,7 @@ class DrawingReader:
             return (f"Answering: **{own.model_name}**, the model you trained "
                     f"({_percent(own.test_accuracy)}). Only you see it.")
         if self.shared is None:
-            return f"**No model:** {self.problem}"
+            return f"**{self.problem}**"
         return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)."
 
     def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:

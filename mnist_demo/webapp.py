@@ -46,7 +46,7 @@ class WebApp:
         """Sketchpad value -> (top-k label, status line, the 28x28 image the model saw)."""
         r: Reading = self.reader.read(drawing, int(k or 3), own)
         if r.status == "error":
-            return None, f"**Problem:** {r.message}", None
+            return None, f"**{r.message}**", None
         return r.label, r.message, r.image
 
     def cleared(self) -> tuple[None, str, str, None]:

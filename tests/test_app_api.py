@@ -17,6 +17,7 @@ from PIL import Image
 
 from app_helpers import REPO, app_settings, held_out_digits, served_app, sketchpad_files
 from mnist_demo.app_drawing import EMPTY_LABEL, UNSURE_LABEL
+from mnist_demo.app_settings import AppSettings, SettingsError
 from mnist_demo.app_training import TrainingRefused
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.data import DataUnavailable
@@ -232,3 +233,21 @@ def test_one_training_at_a_time_even_from_python(shipped_weights):
     finally:
         events.close()  # leaving early stops it and frees the trainer
     assert not app.trainer.busy
+
+
+def test_hosting_limits_come_from_environment_variables():
+    s = AppSettings.from_env({"MNIST_DEMO_WEIGHTS": "w.safetensors", "MNIST_DEMO_ALLOW_TRAINING": "0",
+                              "MNIST_DEMO_MAX_EPOCHS": "3", "MNIST_DEMO_TRAIN_LIMIT": "5000",
+                              "MNIST_DEMO_TEST_LIMIT": "1000", "MNIST_DEMO_TRAIN_THREADS": "2"})
+    assert (s.weights, s.allow_training, s.max_epochs, s.train_limit, s.test_limit, s.train_threads) == \
+        (Path("w.safetensors"), False, 3, 5000, 1000, 2)
+    defaults = AppSettings.from_env({})
+    assert defaults.allow_training and defaults.train_limit is None
+    assert defaults.weights == Path("weights/default.safetensors")
+
+
+@pytest.mark.parametrize("name, value", [("MNIST_DEMO_MAX_EPOCHS", "ten"), ("MNIST_DEMO_MAX_EPOCHS", "0"),
+                                         ("MNIST_DEMO_ALLOW_TRAINING", "maybe")])
+def test_a_bad_limit_is_named_in_the_error(name, value):
+    with pytest.raises(SettingsError, match=name):
+        AppSettings.from_env({name: value})

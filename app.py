@@ -128,7 +128,8 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                 weights_file = gr.File(label="Trained weights (.safetensors)", interactive=False)
                 use_btn = gr.Button("Use in Draw tab", interactive=False, elem_id="use")
 
-        # Draw tab: read the drawing while it is drawn and after each stroke.
+        # Draw tab: read the drawing after every stroke (Gradio's Sketchpad reports a change when a stroke
+        # ends), and again when k changes; a newer drawing replaces a reading still waiting.
         recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
                   augment, label_smoothing, pen_digits]
         gr.on([sketch.change, top_k.release], app.predict, [sketch, top_k, own_model], [label, status, preview],

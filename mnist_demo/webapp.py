@@ -22,11 +22,6 @@ from .models import DEFAULT_MODEL, REGISTRY
 from .predictor import Predictor
 from .training import EpochResult, Progress
 
-# Outputs of `train`, in order (app.py passes the components in this order).
-TRAIN_OUTPUTS = ("progress", "status", "curves", "epochs", "per_class", "confusion", "misclassified",
-                 "weights_file", "trained", "use_button")
-
-
 def _owner(request: gr.Request | None) -> str:
     """Whose training this is: the visitor's browser session (or API client), else a local caller."""
     return getattr(request, "session_hash", None) or "local"
@@ -103,10 +98,13 @@ class WebApp:
               step_size: float | None = None, val_split: float | None = None, augment: str | None = None,
               label_smoothing: float | None = None, pen_digits: str | None = None,
               request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
-        """Train for this visitor, streaming one tuple of TRAIN_OUTPUTS per engine event.
+        """Train for this visitor, streaming one tuple of outputs per engine event.
 
-        Recipe fields left None keep the model's registry recipe (that is what API
-        clients get for the fields they leave out).
+        The outputs: (progress bar HTML, status line, curves figure, epochs table,
+        per-digit table, confusion table, misclassified figure, weights file, the
+        trained LoadedModel, the "Use in Draw tab" button); gr.skip() where
+        nothing changed. Recipe fields left None keep the model's registry
+        recipe (that is what API clients get for the fields they leave out).
         """
         skip = gr.skip()
         changes = recipe_changes(dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,

@@ -24,7 +24,7 @@ from mnist_demo.data import DataUnavailable
 from mnist_demo.strokes import render_drawing
 from mnist_demo.webapp import WebApp
 
-# Outputs of the `train` endpoint, by position (see webapp.TRAIN_OUTPUTS; the State output is not sent).
+# Outputs of the `train` endpoint, by position (see WebApp.train; the State output is not sent to clients).
 PROGRESS, STATUS, CURVES, EPOCHS, PER_CLASS, CONFUSION, MISCLASSIFIED, WEIGHTS = range(8)
 
 

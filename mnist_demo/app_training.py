@@ -76,7 +76,6 @@ class Trainer:
         self._data: tuple[Split, Split] | None = None
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # also at exit
-        self.current_owner: str | None = None
 
     @property
     def busy(self) -> bool:
@@ -143,7 +142,6 @@ class Trainer:
         try:
             train_data, test_data = self.data()
             self._stops[owner] = stop
-            self.current_owner = owner
             folder = self._root / _safe_name(owner)
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
             config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
@@ -162,7 +160,6 @@ class Trainer:
             if worker is not None:
                 worker.join()
             self._stops.pop(owner, None)
-            self.current_owner = None
             self._lock.release()
 
     def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: threading.Event,

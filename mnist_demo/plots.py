@@ -27,7 +27,7 @@ def curves_figure(history: Sequence[dict[str, Any]]) -> Figure:
     ax_loss.legend()
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(epochs if len(epochs) <= 12 else ax.get_xticks())  # whole epochs, even for one
     fig.tight_layout()
     return fig
 
@@ -42,7 +42,7 @@ def misclassified_figure(images: torch.Tensor, labels: torch.Tensor, predictions
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist()):
-        ax.imshow(images[i].cpu(), cmap="gray_r")
+        ax.imshow(images[i].cpu().numpy(), cmap="gray_r")
         ax.set_title(f"pred {predictions[i].item()} / true {labels[i].item()}", fontsize=7,
                      color="tab:red")
     if len(wrong) == 0:

@@ -8,6 +8,7 @@ what it yields, the app plots it, the tests check it.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 import warnings
@@ -120,17 +121,26 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
     return None, False
 
 
+@functools.lru_cache(maxsize=2)
+def _pen_training_split(seed: int) -> Split:
+    """Rendered pen digits of the training writers; cached, as rendering 10k drawings takes a while."""
+    from .strokes import TRAIN_WRITERS, load_pen_digits, pen_training_images
+
+    digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
+    return Split(*pen_training_images(digits, renders_per_digit=2, seed=seed))
+
+
 def _pen_digits(seed: int, notes: list[str]) -> Split | None:
     """Rendered pen digits of the training writers, or None (with a note) when the strokes aren't there."""
+    from .strokes import TRAIN_WRITERS
+
     try:
-        from .strokes import TRAIN_WRITERS, load_pen_digits, pen_training_images
-        digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
-    except (OSError, ImportError) as exc:
+        pen = _pen_training_split(seed)
+    except OSError as exc:
         notes.append(f"pen digits not used: {exc}")
         return None
-    images, labels = pen_training_images(digits, renders_per_digit=2, seed=seed)
-    notes.append(f"added {len(labels)} rendered pen digits of writers {TRAIN_WRITERS.start}-{TRAIN_WRITERS.stop - 1}")
-    return Split(images, labels)
+    notes.append(f"added {len(pen)} rendered pen digits of writers {TRAIN_WRITERS.start}-{TRAIN_WRITERS.stop - 1}")
+    return pen
 
 
 def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:

@@ -94,6 +94,7 @@ def save_weights(path: str | os.PathLike, model: nn.Module, info: dict[str, Any]
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)})
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; weights are for sharing
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -154,8 +154,8 @@ REGISTRY: dict[str, ModelSpec] = {
                   99.2),
         ModelSpec(DEFAULT_MODEL, drawnet, "mnist_demo's own: accurate on drawings, fast on a CPU",
                   Recipe(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
-                         epochs=16, schedule="onecycle", augment="drawn", label_smoothing=0.1,
-                         pen_digits=True),
+                         epochs=18, schedule="onecycle", augment="drawn", label_smoothing=0.1,
+                         pen_digits=True, pen_renders=4),
                   default_args={"width": 24, "dropout": 0.1}),
     ]
 }

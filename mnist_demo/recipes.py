@@ -26,6 +26,7 @@ class Recipe:
     augment: str = "none"  # "drawn": batch augmentation for what drawings do and MNIST lacks
     label_smoothing: float = 0.0
     pen_digits: bool = False  # add rendered pen-drawn digits of the training writers
+    pen_renders: int = 2  # renderings of each such digit (brush, size, place drawn at random)
 
     def __post_init__(self) -> None:
         problems = []
@@ -43,6 +44,8 @@ class Recipe:
             problems.append(f"epochs must be at least 1, not {self.epochs}")
         if not 0.0 <= self.val_split < 1.0:
             problems.append(f"val_split must be in [0, 1), not {self.val_split}")
+        if self.pen_renders < 1:
+            problems.append("pen_renders must be at least 1")
         if self.step_size < 1:
             problems.append("step_size must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:

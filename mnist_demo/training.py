@@ -122,20 +122,20 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
 
 
 @functools.lru_cache(maxsize=2)
-def _pen_training_split(seed: int) -> Split:
+def _pen_training_split(seed: int, renders: int) -> Split:
     """Rendered pen digits of the training writers; cached, as rendering 10k drawings takes a while."""
     from .strokes import TRAIN_WRITERS, load_pen_digits, pen_training_images
 
     digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
-    return Split(*pen_training_images(digits, renders_per_digit=2, seed=seed))
+    return Split(*pen_training_images(digits, renders_per_digit=renders, seed=seed))
 
 
-def _pen_digits(seed: int, notes: list[str]) -> Split | None:
+def _pen_digits(seed: int, renders: int, notes: list[str]) -> Split | None:
     """Rendered pen digits of the training writers, or None (with a note) when the strokes aren't there."""
     from .strokes import TRAIN_WRITERS
 
     try:
-        pen = _pen_training_split(seed)
+        pen = _pen_training_split(seed, renders)
     except OSError as exc:
         notes.append(f"pen digits not used: {exc}")
         return None
@@ -170,7 +170,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
     train_data, val_data = _split_validation(train_data, recipe.val_split, config.seed)
     if recipe.pen_digits:
-        pen = _pen_digits(config.seed, notes)
+        pen = _pen_digits(config.seed, recipe.pen_renders, notes)
         if pen is not None:
             train_data = Split(torch.cat([train_data.images, pen.images]), torch.cat([train_data.labels, pen.labels]))
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_demo.models import REGISTRY
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -76,3 +78,16 @@ def test_train_without_mnist_says_where_to_put_it(tmp_path, monkeypatch):
 def test_an_unknown_model_is_a_clear_error():
     run = cli("train", "--model", "resnet-1000")
     assert run.returncode == 2 and "unknown model 'resnet-1000'" in run.stderr
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_registry_model_trains_from_the_cli(name, mnist_dir, tmp_path, capsys):
+    from mnist_demo.cli import main
+
+    out = tmp_path / f"{name}.safetensors"
+    code = main(["train", "--model", name, "--epochs", "1", "--train-limit", "300", "--test-limit", "200",
+                 "--no-pen-digits", "--data-dir", str(mnist_dir), "--out", str(out)])
+    assert code == 0
+    assert "epoch 1/1" in capsys.readouterr().out
+    from mnist_demo.checkpoint import read_info
+    assert read_info(out)["model"] == name

@@ -20,7 +20,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    return Path(os.environ["MNIST_DATA_DIR"])
+    from mnist_demo.data import default_data_dir
+
+    return default_data_dir()  # $MNIST_DATA_DIR, else data/ (downloaded there on a machine with internet)
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--data-dir")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_mnist(args.data_dir)
+    data = load_mnist(args.data_dir) if args.models else None  # `--models` alone just prints the table
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for name in args.models:
         results[name] = bench(name, args.max_epochs, data)

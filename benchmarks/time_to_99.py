@@ -42,8 +42,7 @@ def ours(data, eval_every: int, max_epochs: int) -> dict:
         if isinstance(event, Progress):
             # The engine's generator is paused here, so we can evaluate its live model in place.
             model = event.model
-            acc = evaluate(model, data[1]).accuracy
-            model.train()
+            acc = evaluate(model, data[1]).accuracy  # puts the model back in training mode itself
             print(f"  ours: epoch {event.epoch} batch {event.batch}/{event.batches}: {100 * acc:.2f}% at {clock:.1f}s",
                   flush=True)
             if acc >= TARGET:

@@ -60,29 +60,28 @@ def test_the_same_seed_gives_the_same_run(mnist):
     assert a[0].train_loss == b[0].train_loss and a[0].test_accuracy == b[0].test_accuracy
 
 
-def test_stop_before_the_first_epoch_ends_keeps_nothing(mnist):
+def run_and_stop_at_first(event_type, config, mnist):
+    """Train, asking to stop as soon as the first event of `event_type` arrives."""
     stop = threading.Event()
-    config = TrainConfig(model="mlp-50", recipe=QUICK, train_limit=2000, test_limit=500, progress_every=2)
     events = []
     for event in train(config, train_data=mnist[0], test_data=mnist[1], stop=stop):
         events.append(event)
-        if isinstance(event, Progress):
+        if isinstance(event, event_type):
             stop.set()
-    done = events[-1]
+    return events, events[-1]
+
+
+def test_stop_before_the_first_epoch_ends_keeps_nothing(mnist):
+    config = TrainConfig(model="mlp-50", recipe=QUICK, train_limit=2000, test_limit=500, progress_every=2)
+    events, done = run_and_stop_at_first(Progress, config, mnist)
     assert done.stopped and done.loaded is None and not epochs_of(events)
     # It stopped within one batch of the request.
     assert sum(isinstance(e, Progress) for e in events) == 1
 
 
 def test_stop_after_an_epoch_keeps_the_model_so_far(mnist):
-    stop = threading.Event()
     config = TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=5), train_limit=2000, test_limit=500)
-    events = []
-    for event in train(config, train_data=mnist[0], test_data=mnist[1], stop=stop):
-        events.append(event)
-        if isinstance(event, EpochResult):
-            stop.set()
-    done = events[-1]
+    _, done = run_and_stop_at_first(EpochResult, config, mnist)
     assert done.stopped and len(done.history) == 1
     assert done.loaded.info["epochs"] == 1 and done.loaded.info["stopped"] is True
     assert done.loaded.test_accuracy == done.history[0].test_accuracy

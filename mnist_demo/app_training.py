@@ -181,7 +181,8 @@ class Trainer:
         report = TrainingReport(config.model, done.history, done.stopped, done.loaded, notes=list(done.notes))
         if done.loaded is not None:
             device = next(done.loaded.model.parameters()).device
-            report.evaluation = evaluate(done.loaded.model, test_data, device)
+            # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
+            report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
             report.test_data = test_data
             stamp = len(done.history)
             report.weights_file = done.save(folder / f"{config.model}-{stamp}-epochs.safetensors",

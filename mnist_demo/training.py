@@ -24,7 +24,7 @@ from .augment import DrawnAugment
 from .checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
 from .data import Split, load_mnist, normalize
 from .devices import pick_device
-from .evaluation import evaluate
+from .evaluation import EvalResult, evaluate
 from .models import DEFAULT_MODEL, get_spec
 from .recipes import Recipe
 
@@ -90,6 +90,7 @@ class TrainingDone:
     stopped: bool
     optimizer: torch.optim.Optimizer | None = None
     notes: list[str] = field(default_factory=list)
+    evaluation: EvalResult | None = None  # the kept model on the test set, from its epoch's evaluation
 
     def save(self, path: str | Path, with_optimizer: bool = True) -> Path:
         if self.loaded is None:
@@ -205,6 +206,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     val_losses = [h.val_loss for h in history if h.val_loss is not None]
     best_score = min(val_losses) if val_losses else None
     best_epoch = len(history)
+    best_eval: EvalResult | None = None  # a resumed run's kept epoch was evaluated before it
     stopped = False
 
     for epoch in range(start_epoch, recipe.epochs + 1):
@@ -245,6 +247,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         kept = val_loss is None or best_score is None or val_loss < best_score
         if kept:
             best_score, best_state, best_epoch = val_loss, copy.deepcopy(model.state_dict()), epoch
+            best_eval = test
         result = EpochResult(epoch, recipe.epochs, running / max(seen, 1), test.loss, test.accuracy,
                              test.per_class, time.perf_counter() - t0, lr, val_loss, kept)
         history.append(result)
@@ -261,4 +264,4 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                          train_samples=len(train_data), device=str(device), stopped=stopped,
                          history=[h.to_dict() for h in history], notes=notes)
         loaded = LoadedModel(model.to(memory_format=torch.contiguous_format), info)
-    yield TrainingDone(loaded, history, stopped, optimizer, notes)
+    yield TrainingDone(loaded, history, stopped, optimizer, notes, best_eval)

@@ -95,6 +95,9 @@ def test_a_validation_split_keeps_the_checkpoint_with_the_best_validation_loss(m
     results = epochs_of(events)
     best = min(results, key=lambda r: r.val_loss)
     assert done.loaded.info["best_epoch"] == best.epoch
+    # The kept epoch's test evaluation comes along, so nobody needs to run the test set again.
+    assert done.evaluation.accuracy == best.test_accuracy
+    assert int(done.evaluation.confusion.sum()) == 500
     assert done.loaded.info["train_samples"] == 1200  # 20% of 1500 held out
     assert done.loaded.test_accuracy == best.test_accuracy
 

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import MEAN, STD
+from .data import normalize
 
 SIZE = 28  # MNIST's field
 BOX = 20  # MNIST's digits are scaled to fit this box
@@ -345,9 +345,8 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
 
 
 def _normalised(image: np.ndarray) -> torch.Tensor:
-    """uint8 (28, 28) -> float32 (1, 1, 28, 28) normalised like training: (x / 255 - MEAN) / STD."""
-    x = image.astype(np.float32) * np.float32(1 / (255 * STD)) - np.float32(MEAN / STD)
-    return torch.from_numpy(x[None, None])
+    """uint8 (28, 28) -> float32 (1, 1, 28, 28) normalised exactly as training normalises."""
+    return normalize(torch.from_numpy(image)[None])
 
 
 def _to_mnist(work: np.ndarray) -> np.ndarray:
@@ -454,9 +453,9 @@ def naive_resize(value: Any) -> torch.Tensor:
     image = value.get("composite") if isinstance(value, dict) else value
     arr = _as_array(image)
     if arr is None:
-        return ((torch.zeros(1, 1, SIZE, SIZE) - MEAN) / STD)
+        return normalize(torch.zeros(1, SIZE, SIZE))
     gray = Image.fromarray(_gray(arr))
     if np.median(_border(np.asarray(gray))) >= 128:  # dark ink on light: MNIST is the other way round
         gray = Image.eval(gray, lambda v: 255 - v)
     small = np.asarray(gray.resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-    return ((torch.from_numpy(small) - MEAN) / STD)[None, None]
+    return normalize(torch.from_numpy(small)[None])

@@ -11,46 +11,20 @@ from __future__ import annotations
 
 import gradio as gr
 
-from mnist_demo.app_drawing import TOP_K_MAX
+from mnist_demo.app_drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
 from mnist_demo.app_settings import AppSettings, SettingsError
 from mnist_demo import app_views as views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
-from mnist_demo.webapp import EMPTY_LABEL, WebApp
-
-CANVAS = 800  # px; preprocessing scales any drawing down to MNIST's 28x28
-BRUSH_RADIUS = 22  # a thick felt pen on the 800 px canvas; strokes are thinned to MNIST's width anyway
+from mnist_demo.drawpad import DrawPad
+from mnist_demo.webapp import WebApp
 
 CSS = """
-/* The model's 28x28 view, enlarged with its pixels showing rather than blurred. */
-#preview img { width: 196px; height: 196px; object-fit: contain; image-rendering: pixelated; }
+#preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }
 #progress { min-height: 3.5em; }  /* room for the queue position while a training waits */
 .train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
 .train-progress progress { flex: 1; height: 1em; }
 """
-
-# Gradio 6's Sketchpad starts with no tool chosen ("select the draw tool to start"), so a first stroke
-# would draw nothing: choose the brush whenever no tool is, on load and after the canvas is cleared.
-JS = """
-() => {
-  const pickBrush = () => {
-    const sketch = document.getElementById("sketch");
-    if (!sketch || sketch.querySelector("button.highlight")) return;
-    const brush = sketch.querySelector("button[aria-label='Brush']") || sketch.querySelector("button.quite-round");
-    if (brush) brush.click();
-  };
-  setInterval(pickBrush, 400);
-}
-"""
-
-
-def sketchpad() -> gr.Sketchpad:
-    """The drawing canvas: a fixed black round brush, lossless PNG (WebP would smear the strokes)."""
-    return gr.Sketchpad(
-        label="Draw one digit (0–9)", type="numpy", image_mode="RGBA", format="png",
-        canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False, transforms=(),
-        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=BRUSH_RADIUS),
-        eraser=gr.Eraser(default_size=BRUSH_RADIUS), height=600, elem_id="sketch")
 
 
 def build_app(settings: AppSettings | None = None) -> gr.Blocks:
@@ -66,16 +40,14 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
 
         with gr.Tab("Draw"):
             with gr.Row():
-                with gr.Column(scale=3):
-                    sketch = sketchpad()
-                    clear = gr.Button("Clear", elem_id="clear")
-                with gr.Column(scale=2):
+                with gr.Column(scale=3, min_width=280):
+                    pad = DrawPad(elem_id="sketch")
+                with gr.Column(scale=2, min_width=240):
                     label = gr.Label(value=EMPTY_LABEL, label="Prediction", elem_id="prediction")
                     status = gr.Markdown("Draw a digit from 0 to 9 in the box.", label="Status", elem_id="status")
                     top_k = gr.Slider(1, TOP_K_MAX, value=3, step=1, label="Guesses to show", elem_id="top_k")
-                    preview = gr.Image(label="What the model sees (28×28)", format="png", type="numpy",
-                                       image_mode="L", interactive=False, height=196, width=196,
-                                       buttons=[], elem_id="preview")
+                    gr.Markdown("**What the model sees (28×28)**")
+                    preview = gr.HTML(preview_html(None), elem_id="preview", js_on_load=None)
                     model_line = gr.Markdown(app.describe(), label="Model", elem_id="model_line")
                     shared_btn = gr.Button("Back to the shipped model", size="sm")
 
@@ -128,15 +100,13 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
                 weights_file = gr.File(label="Trained weights (.safetensors)", interactive=False)
                 use_btn = gr.Button("Use in Draw tab", interactive=False, elem_id="use")
 
-        # Draw tab: read the drawing after every stroke (Gradio's Sketchpad reports a change when a stroke
-        # ends), and again when k changes; a newer drawing replaces a reading still waiting.
+        # Draw tab: the pad reports its strokes while one is drawn and when it ends (see drawpad.py), and
+        # the drawing is read again when k changes; a newer drawing replaces a reading still waiting.
         recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
                   augment, label_smoothing, pen_digits]
-        gr.on([sketch.change, top_k.release], app.predict, [sketch, top_k, own_model], [label, status, preview],
+        gr.on([pad.change, top_k.release], app.predict, [pad, top_k, own_model], [label, status, preview],
               api_name="predict", trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
               concurrency_id="predict")
-        gr.on([clear.click, sketch.clear], app.cleared, None, [sketch, label, status, preview],
-              api_visibility="private", show_progress="hidden", queue=False)
         use_btn.click(app.use_trained, [trained, own_model], [own_model, model_line], api_name="use_trained",
                       concurrency_limit=None)
         shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared",
@@ -159,7 +129,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
 def launch(demo: gr.Blocks, **kwargs) -> gr.Blocks:
     """Serve `demo` with the page's CSS; kwargs go to `Blocks.launch`."""
     demo.queue(default_concurrency_limit=4)
-    demo.launch(css=CSS, js=JS, **kwargs)
+    demo.launch(css=CSS, **kwargs)
     return demo
 
 

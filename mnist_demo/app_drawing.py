@@ -7,16 +7,20 @@ loaded once and never modified, so no visitor changes what another one gets.
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .checkpoint import CheckpointError, LoadedModel
 from .predictor import Prediction, Predictor
 from .preprocess import EMPTY_MESSAGE
+from .sketch import SketchError
 
 TOP_K_MAX = 10
 # Short headlines for the label when there is no confident answer; the status line says more.
@@ -70,13 +74,15 @@ class DrawingReader:
         return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)."
 
     def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:
-        """Read a sketchpad value (or any image preprocess accepts) with `own` or the shared model."""
+        """Read the pad's strokes (a Sketch), or any image preprocess accepts, with `own` or the shared model."""
         predictor = own or self.shared
         if predictor is None:
             return Reading("error", None, self.problem or "no model", None, "none")
         k = max(1, min(int(k or 3), TOP_K_MAX))
         try:
             prediction = predictor.predict(value, k=k)
+        except SketchError as exc:  # strokes the pad could not have sent
+            return Reading("error", None, f"Could not read the drawing: {exc}", None, predictor.model_name)
         except (ValueError, OSError) as exc:  # an upload that is not an image
             return Reading("error", None, f"Could not read that image: {exc}", None, predictor.model_name)
         return self._reading(prediction, predictor.model_name)
@@ -91,3 +97,21 @@ class DrawingReader:
             return Reading("unsure", UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
         headline = EMPTY_LABEL if p.message == EMPTY_MESSAGE else NOT_A_DIGIT_LABEL
         return Reading(p.status, headline, p.message, None, model)
+
+
+PREVIEW_PX = 196  # the 28x28 image shown 7x, its pixels square
+
+
+def preview_html(image: np.ndarray | None, version: int = 0) -> str:
+    """The 28x28 image the model saw, inline (no file to fetch), tagged with the drawing's version.
+
+    `data-version` tells the page (and its tests) which drawing this answer is for.
+    """
+    if image is None:
+        return (f"<div class='preview preview-empty' data-version='{int(version)}' "
+                f"style='width:{PREVIEW_PX}px;height:{PREVIEW_PX}px'></div>")
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8), "L").save(buf, format="PNG")
+    src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f"<img class='preview' data-version='{int(version)}' src='{src}' width='{PREVIEW_PX}' "
+            f"height='{PREVIEW_PX}' alt='The 28×28 image the model sees'>")

@@ -6,7 +6,8 @@ its centre of mass at the centre of the 28x28 field. A drawing on an 800x800
 canvas is nothing like that: a 50 px brush, any size, anywhere. `preprocess`
 brings a drawing to MNIST's form in four steps:
 
-1. Find the ink. Sketchpad dicts: the drawing layers' alpha (when a layer holds
+1. Find the ink. The Draw tab pad's strokes (`sketch.Sketch`): drawn again
+   with its round brush. Sketchpad dicts: the drawing layers' alpha (when a layer holds
    any ink). Otherwise a gray image (the composite, a picture, an array) whose
    polarity, dark ink on light or light ink on dark, is read from the
    background level: the sketchpad's background when it is one colour, else
@@ -62,6 +63,7 @@ import torch
 from PIL import Image
 
 from .data import normalize
+from .sketch import Sketch
 
 SIZE = 28  # MNIST's field
 BOX = 20  # MNIST's digits are scaled to fit this box
@@ -247,6 +249,9 @@ def _layers_ink(layers: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _find_ink(value: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     """(ink map, its mask or None to compute) of any accepted input, or None when there is no ink."""
+    if isinstance(value, Sketch):  # the pad's strokes: drawn as the page drew them, ink is ink
+        ink = value.ink()
+        return (ink, ink >= INK_LEVEL) if not value.empty else None
     if isinstance(value, dict):
         found = _layers_ink(value.get("layers"))
         if found is not None:
@@ -268,7 +273,7 @@ def _find_ink(value: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
 def ink_map(value: Any) -> np.ndarray | None:
     """uint8 (H, W) ink map of any accepted input (255 = full ink), or None when it holds no ink.
 
-    Accepts a Gradio sketchpad/ImageEditor dict ("background", "layers",
+    Accepts the Draw tab pad's strokes (a `sketch.Sketch`), a Gradio sketchpad/ImageEditor dict ("background", "layers",
     "composite"), a PIL image, a numpy array or torch tensor (gray, RGB or RGBA;
     uint8, bool or float in [0, 1]) or an image file path.
     """

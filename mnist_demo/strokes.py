@@ -22,9 +22,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .preprocess import preprocess_ink
+from .sketch import BRUSH_RADIUS as SKETCH_BRUSH, Sketch, Stroke, draw_strokes
 
 PATH_ENV = "DRAWN_DIGITS_PATH"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,16 +114,17 @@ def _placed(strokes: Strokes, height: float, center: Point, scale: float = 1.0) 
 
 
 def _draw_mask(size: tuple[int, int], strokes: list[list[Point]], radius: float) -> Image.Image:
-    """Round brush: a line 2r wide through the points plus a disc on each point (round caps and joins)."""
-    mask = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(mask)
+    """The strokes drawn with one round brush of `radius` (at least half a pixel)."""
     r = max(radius, 0.5)
-    for stroke in strokes:
-        if len(stroke) > 1:
-            draw.line(stroke, fill=255, width=max(1, int(round(2 * r))))
-        for x, y in stroke:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
-    return mask
+    return draw_strokes(size, [Stroke(tuple(s), r) for s in strokes])
+
+
+def pen_sketch(strokes: Strokes, *, height: float = 0.6 * CANVAS, center: Point = (CANVAS / 2, CANVAS / 2),
+               brush_radius: float = SKETCH_BRUSH, canvas: int = CANVAS, version: int = 0) -> Sketch:
+    """Pen strokes as the Draw tab's pad sends them: canvas px, the path `height` tall around `center`."""
+    placed = _placed(strokes, height, center)
+    return Sketch(tuple(Stroke(tuple((round(x, 1), round(y, 1)) for x, y in s), brush_radius) for s in placed),
+                  canvas, version)
 
 
 # ---------------------------------------------------------------- rendering like the sketchpad

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .app_drawing import EMPTY_LABEL, DrawingReader, Reading
+from .app_drawing import DrawingReader, Reading, preview_html
 from .app_settings import AppSettings
 from .app_training import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from .app_views import (RECIPE_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
@@ -20,6 +20,7 @@ from .app_views import (RECIPE_FIELDS, curves, confusion_table, epochs_table, mi
 from .checkpoint import LoadedModel
 from .models import DEFAULT_MODEL, REGISTRY
 from .predictor import Predictor
+from .sketch import SketchError, parse_sketch
 from .training import EpochResult, Progress
 
 def _owner(request: gr.Request | None) -> str:
@@ -37,16 +38,17 @@ class WebApp:
 
     # ------------------------------------------------------------ Draw tab
 
-    def predict(self, drawing: Any, k: float | None = 3, own: Predictor | None = None) -> tuple[Any, str, Any]:
-        """Sketchpad value -> (top-k label, status line, the 28x28 image the model saw)."""
-        r: Reading = self.reader.read(drawing, int(k or 3), own)
+    def predict(self, drawing: str | None, k: float | None = 3, own: Predictor | None = None
+                ) -> tuple[Any, str, str]:
+        """The pad's strokes (JSON) -> (top-k label, status line, preview HTML of the 28x28 image seen)."""
+        try:
+            sketch = parse_sketch(drawing)
+        except SketchError as exc:
+            return None, f"**Could not read the drawing: {exc}.**", preview_html(None)
+        r: Reading = self.reader.read(sketch, int(k or 3), own)
         if r.status == "error":
-            return None, f"**{r.message}**", None
-        return r.label, r.message, r.image
-
-    def cleared(self) -> tuple[None, str, str, None]:
-        """The Draw tab after Clear: (sketchpad, label, status, preview)."""
-        return None, EMPTY_LABEL, "Draw a digit from 0 to 9 in the box.", None
+            return None, f"**{r.message}**", preview_html(None, sketch.version)
+        return r.label, r.message, preview_html(r.image, sketch.version)
 
     def describe(self, own: Predictor | None = None) -> str:
         return self.reader.describe(own)

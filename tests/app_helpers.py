@@ -8,10 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from PIL import Image
-
 from mnist_demo.app_settings import AppSettings
-from mnist_demo.strokes import HELD_OUT_WRITERS, PenDigit, load_pen_digits, render_drawing
+from mnist_demo.strokes import HELD_OUT_WRITERS, PenDigit, load_pen_digits, pen_sketch
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -58,17 +56,6 @@ def held_out_digits(labels: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), pe
     return [d for label in labels for d in chosen[label]]
 
 
-def sketchpad_files(digit: PenDigit, folder: Path) -> dict:
-    """The sketchpad value of `digit` drawn on the canvas, as the files gradio_client sends for an ImageEditor."""
-    from gradio_client import handle_file
-
-    value = render_drawing(digit.strokes)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{digit.label}-w{digit.writer}-s{digit.sample_no}"
-    paths = {}
-    for key, image in (("background", value["background"]), ("layer", value["layers"][0]),
-                       ("composite", value["composite"])):
-        paths[key] = folder / f"{stem}-{key}.png"
-        Image.fromarray(image).save(paths[key])
-    return {"background": handle_file(paths["background"]), "layers": [handle_file(paths["layer"])],
-            "composite": handle_file(paths["composite"])}
+def pad_value(digit: PenDigit, version: int = 0) -> str:
+    """`digit` drawn on the Draw tab's pad, as the pad sends it (JSON strokes on the 800 px canvas)."""
+    return pen_sketch(digit.strokes, version=version).to_json()

@@ -6,22 +6,26 @@ MNIST cut to a small subset so trainings take seconds.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
+import re
 import time
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.utils import Status
 from PIL import Image
 
-from app_helpers import REPO, app_settings, held_out_digits, served_app, sketchpad_files
+from app_helpers import REPO, app_settings, held_out_digits, pad_value, served_app
 from mnist_demo.app_drawing import EMPTY_LABEL, UNSURE_LABEL
 from mnist_demo.app_settings import AppSettings, SettingsError
 from mnist_demo.app_training import TrainingRefused
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.data import DataUnavailable
-from mnist_demo.strokes import render_drawing
+from mnist_demo.strokes import pen_sketch
 from mnist_demo.webapp import WebApp
 
 # Outputs of the `train` endpoint, by position (see WebApp.train; the State output is not sent to clients).
@@ -69,41 +73,56 @@ def wait_for(job, condition, timeout: float = 120.0):
 
 # ---------------------------------------------------------------- predict
 
-def test_predict_reads_digits_drawn_by_writers_no_model_has_seen(server, tmp_path):
+def preview_image(preview: str) -> Image.Image:
+    """The 28x28 image inside the preview HTML the predict event returns."""
+    src = re.search(r"src='data:image/png;base64,([^']+)'", preview)
+    assert src, preview
+    return Image.open(io.BytesIO(base64.b64decode(src.group(1))))
+
+
+def test_predict_reads_digits_drawn_by_writers_no_model_has_seen(server):
     c = client(server)
     digits = held_out_digits(per_label=1)
     read = []
-    for digit in digits:
-        label, status, seen = c.predict(sketchpad_files(digit, tmp_path), 3, api_name="/predict")
+    for version, digit in enumerate(digits, 1):
+        label, status, preview = c.predict(pad_value(digit, version), 3, api_name="/predict")
         assert "sure" in status.lower()  # "Looks like a 3 (96% sure)." or "Not sure: ..."
         read.append(label["label"])
-        # The 28x28 image the model saw comes back too.
-        assert Image.open(seen).size == (28, 28)
+        # The 28x28 image the model saw comes back too, tagged with the drawing it is for.
+        assert preview_image(preview).size == (28, 28)
+        assert f"data-version='{version}'" in preview
     right = sum(r == str(d.label) for r, d in zip(read, digits))
     assert right >= 9, f"read {read} for {[d.label for d in digits]}"
 
 
-def test_predict_answers_with_the_top_k_asked_for(server, tmp_path):
+def test_predict_answers_with_the_top_k_asked_for(server):
     digit = held_out_digits((7,))[0]
-    label, _, _ = client(server).predict(sketchpad_files(digit, tmp_path), 5, api_name="/predict")
+    label, _, _ = client(server).predict(pad_value(digit), 5, api_name="/predict")
     if label["label"] != UNSURE_LABEL:
         assert len(label["confidences"]) == 5
         probabilities = [c["confidence"] for c in label["confidences"]]
         assert probabilities == sorted(probabilities, reverse=True)
 
 
-def test_an_empty_canvas_gets_a_message_not_a_guess(server, tmp_path):
-    blank = render_drawing([[(0.0, 0.0)]], brush_radius=0)  # a stroke of no ink
-    files = {}
-    for key, image in (("background", blank["background"]), ("layer", blank["layers"][0]),
-                       ("composite", blank["composite"])):
-        Image.fromarray(image).save(tmp_path / f"{key}.png")
-        files[key] = handle_file(tmp_path / f"{key}.png")
-    value = {"background": files["background"], "layers": [files["layer"]], "composite": files["composite"]}
-    label, status, seen = client(server).predict(value, 3, api_name="/predict")
-    assert label["label"] == EMPTY_LABEL and not label.get("confidences")
-    assert status == "Nothing drawn yet"
-    assert seen is None
+def test_strokes_given_as_bare_point_lists_are_read_too(server):
+    digit = held_out_digits((3,))[0]
+    strokes = [[list(p) for p in s.points] for s in pen_sketch(digit.strokes).strokes]
+    label, _, _ = client(server).predict(json.dumps({"strokes": strokes}), 3, api_name="/predict")
+    assert label["label"] == "3"
+
+
+def test_an_empty_pad_gets_a_message_not_a_guess(server):
+    for empty in ('{"strokes": []}', ""):
+        label, status, preview = client(server).predict(empty, 3, api_name="/predict")
+        assert label["label"] == EMPTY_LABEL and not label.get("confidences")
+        assert status == "Nothing drawn yet"
+        assert "<img" not in preview
+
+
+def test_a_malformed_drawing_gets_a_message_not_a_traceback(server):
+    label, status, _ = client(server).predict('{"strokes": [[[1, "x"]]]}', 3, api_name="/predict")
+    assert label is None or not label.get("confidences")
+    assert "Could not read the drawing" in status and "must be a number" in status
 
 
 # ---------------------------------------------------------------- train
@@ -132,12 +151,11 @@ def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(se
     own = local.reader.own_predictor(load_weights(weights))
     differs = False
     for digit in held_out_digits((2, 5, 8)):
-        value = sketchpad_files(digit, tmp_path)
-        drawing = render_drawing(digit.strokes)
+        value = pad_value(digit)
         _, trainer_status, _ = trainer.predict(value, 3, api_name="/predict")
         _, other_status, _ = other.predict(value, 3, api_name="/predict")
-        assert trainer_status == local.predict(drawing, 3, own)[1]  # the trained model answered
-        assert other_status == local.predict(drawing, 3, None)[1]  # the shipped model answered
+        assert trainer_status == local.predict(value, 3, own)[1]  # the trained model answered
+        assert other_status == local.predict(value, 3, None)[1]  # the shipped model answered
         differs |= trainer_status != other_status
     assert differs
 
@@ -147,7 +165,7 @@ def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(se
     assert not list((REPO / "weights").glob("mlp-50*"))
 
 
-def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_far(server, tmp_path):
+def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_far(server):
     first, second = client(server), client(server)
     running = first.submit(model="drawnet", epochs=5, pen_digits="no", augment="none", api_name="/train")
     wait_for(running, lambda outs: any(epoch_rows(o) for o in outs))  # its first epoch has ended
@@ -159,8 +177,7 @@ def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_fa
         time.sleep(0.05)
     assert queued.status().code == Status.IN_QUEUE
     # ...while drawing predictions are still answered, and quickly.
-    digit = held_out_digits((4,))[0]
-    value = sketchpad_files(digit, tmp_path)
+    value = pad_value(held_out_digits((4,))[0])
     started = time.perf_counter()
     second.predict(value, 3, api_name="/predict")
     assert time.perf_counter() - started < 5.0
@@ -211,16 +228,15 @@ def test_without_mnist_the_train_tab_says_so_and_drawing_still_works(shipped_wei
     app = WebApp(app_settings(shipped_weights))
     messages = train_messages(app, model="mlp-50", epochs=1)
     assert "needs MNIST" in messages[-1] and "could not be downloaded" in messages[-1]
-    digit = held_out_digits((3,))[0]
-    _, status, seen = app.predict(render_drawing(digit.strokes), 3)
-    assert "sure" in status and seen.shape == (28, 28)
+    _, status, preview = app.predict(pad_value(held_out_digits((3,))[0]), 3)
+    assert "sure" in status and preview_image(preview).size == (28, 28)
 
 
 def test_without_weights_the_app_starts_and_says_what_to_do(tmp_path):
     app = WebApp(app_settings(tmp_path / "missing.safetensors"))
     assert "MNIST_DEMO_WEIGHTS" in app.describe()
-    label, status, seen = app.predict(render_drawing(held_out_digits((1,))[0].strokes), 3)
-    assert label is None and seen is None and "No model" in status
+    label, status, preview = app.predict(pad_value(held_out_digits((1,))[0]), 3)
+    assert label is None and "<img" not in preview and "No model" in status
 
 
 def test_one_training_at_a_time_even_from_python(shipped_weights):

@@ -1,0 +1,66 @@
+"""Driving Chromium (Debian's, through Playwright) like a visitor: strokes by mouse or finger.
+
+Used by the browser tests and by benchmarks/browser_latency.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+Point = tuple[float, float]
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def thinned(stroke: Sequence[Point], points: int = 12) -> list[Point]:
+    """`points` points along a pen stroke: fewer moves, the same shape (the brush joins them)."""
+    if len(stroke) <= points:
+        return list(stroke)
+    return [stroke[round(i * (len(stroke) - 1) / (points - 1))] for i in range(points)]
+
+
+def on_screen(strokes: Sequence[Sequence[Point]], box: dict, fill: float = 0.5) -> list[list[Point]]:
+    """Pen strokes (tablet units, y up) as page coordinates: `fill` of the box's height, centred in it."""
+    xs = [x for s in strokes for x, _ in s]
+    ys = [-y for s in strokes for _, y in s]
+    scale = fill * box["height"] / max(max(ys) - min(ys), 1e-6)
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    mx, my = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return [[(cx + (x - mx) * scale, cy + (-y - my) * scale) for x, y in thinned(s)] for s in strokes]
+
+
+def mouse_stroke(page: Any, points: Sequence[Point], release: bool = True) -> None:
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point)
+    if release:
+        page.mouse.up()
+
+
+def draw_with_mouse(page: Any, strokes: Sequence[Sequence[Point]], box: dict) -> None:
+    for points in on_screen(strokes, box):
+        mouse_stroke(page, points)
+
+
+def touch_stroke(page: Any, points: Sequence[Point]) -> None:
+    """One finger stroke, sent as touch events (what a phone's browser gets) through the DevTools protocol."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(points[0])]})
+        for point in points[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(point)]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def _touch(point: Point) -> dict:
+    return {"x": point[0], "y": point[1], "radiusX": 4, "radiusY": 4, "force": 1}

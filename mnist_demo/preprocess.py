@@ -85,6 +85,7 @@ DOT_MESSAGE = "Only a dot so far: draw a whole digit"
 INVALID_MESSAGE = "The canvas is mostly ink: clear it and draw one digit"
 BLOB_MESSAGE = "This doesn't look like a digit: clear the canvas and draw one"
 NO_BACKGROUND_MESSAGE = "No plain background to find the ink on: use dark ink on light or light on dark"
+NON_FINITE_MESSAGE = "the image has NaN or infinite values"
 
 
 class _NotADrawing(Exception):
@@ -123,7 +124,7 @@ def _as_array(value: Any) -> np.ndarray | None:
         if value.mode in ("RGBA", "LA", "PA") or (value.mode == "P" and "transparency" in value.info):
             value = value.convert("RGBA")
         elif value.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            value = np.asarray(value, dtype=np.float32)
+            value = _finite(np.asarray(value, dtype=np.float32))
             return _to_uint8(value / max(float(value.max()), 1.0) if value.max() > 1 else value)
         elif value.mode not in ("L", "RGB"):
             value = value.convert("RGB")
@@ -147,11 +148,26 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
-    a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    a = _finite(arr)
     # Floats are taken to be in [0, 1]; anything larger was meant as 0..255 (or 0..65535).
     peak = float(a.max()) if a.size else 0.0
     scale = 255.0 if peak <= 1.0 else (1.0 if peak <= 255.0 else 255.0 / 65535.0)
     return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+
+
+def _finite(arr: np.ndarray) -> np.ndarray:
+    """float32 copy of an array that holds no NaN or infinity; ValueError otherwise.
+
+    A NaN or infinite pixel has no gray level: reading it as background or as ink would be a
+    guess, and a whole image of them would come out as "Nothing drawn yet", which is untrue.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32's range: caught below
+        a = arr.astype(np.float32)
+    if not np.isfinite(a).all():
+        if arr.dtype.kind != "f" or not np.isfinite(arr).all():
+            raise ValueError(NON_FINITE_MESSAGE)
+        a = np.clip(arr, -1e30, 1e30).astype(np.float32)  # huge but finite: clipped to 255 below anyway
+    return a
 
 
 def _gray(arr: np.ndarray) -> np.ndarray:
@@ -439,7 +455,8 @@ def preprocess(value: Any) -> Preprocessed:
     """Any drawing or image -> MNIST-like 28x28 (see the module docstring for the steps and statuses).
 
     Accepts what `ink_map` does. Raises ValueError for an array that is no image
-    (wrong shape) and OSError for a path that can't be opened as one.
+    (wrong shape) or holds NaN or infinite values (`NON_FINITE_MESSAGE`), and
+    OSError for a path that can't be opened as one.
     """
     try:
         found = _find_ink(value)

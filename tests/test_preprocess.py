@@ -9,7 +9,8 @@ from PIL import Image
 
 from mnist_demo.data import MEAN, STD
 from mnist_demo.preprocess import (BLOB_MESSAGE, DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE,
-                                   NO_BACKGROUND_MESSAGE, ink_map, naive_resize, preprocess, preprocess_ink)
+                                   NO_BACKGROUND_MESSAGE, NON_FINITE_MESSAGE, ink_map, naive_resize, preprocess,
+                                   preprocess_ink)
 from mnist_demo.strokes import render_drawing
 
 # A "7" and a "4" in tablet units (y up), drawn like the pen digits: sparse points, two strokes for the 4.
@@ -104,10 +105,14 @@ def test_something_that_is_no_image_raises_value_error(value):
         preprocess(value)
 
 
-def test_not_a_number_pixels_count_as_background():
+def test_a_not_a_number_pixel_is_refused_not_guessed_at():
+    # One NaN pixel in a good digit: no gray level to read it as, so no silent guess (background or ink).
     image = np.zeros((60, 60), np.float32)
     image[10:50, 28:32] = 1.0
     image[0, 0] = np.nan
+    with pytest.raises(ValueError, match=NON_FINITE_MESSAGE):
+        preprocess(image)
+    image[0, 0] = 0.0
     assert preprocess(image).status == "ok"
 
 

@@ -24,7 +24,13 @@ CSS = """
 #progress { min-height: 3.5em; }  /* room for the queue position while a training waits */
 .train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
 .train-progress progress { flex: 1; height: 1em; }
+@media (max-width: 640px) { #sketch .html-container { padding: 0 !important; } }
 """
+# On a phone the pad takes the screen's width: Gradio's page margins would leave it three quarters.
+# In <head> because Gradio scopes `css` to the page's content, and these margins are outside it.
+HEAD = """<style>
+@media (max-width: 640px) { .gradio-container .main { padding-left: 8px !important; padding-right: 8px !important; } }
+</style>"""
 
 
 def build_app(settings: AppSettings | None = None) -> gr.Blocks:
@@ -129,7 +135,7 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
 def launch(demo: gr.Blocks, **kwargs) -> gr.Blocks:
     """Serve `demo` with the page's CSS; kwargs go to `Blocks.launch`."""
     demo.queue(default_concurrency_limit=4)
-    demo.launch(css=CSS, **kwargs)
+    demo.launch(css=CSS, head=HEAD, **kwargs)
     return demo
 
 

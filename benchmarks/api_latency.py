@@ -3,10 +3,12 @@
     python benchmarks/api_latency.py [--weights weights/default.safetensors] [--calls 100] [--warmup 10]
                                      [--during-training]
 
-Serves two apps in this process: the real one (`app.build_app`) and a bare one
-with the same sketchpad and output components whose function returns at once.
+Serves two apps, each in its own process as in real use (a client in the
+server's process would fight it for the GIL): the real one (`app.build_app`)
+and a bare one with the same pad and output components and event options,
+whose function returns at once.
 A gradio_client Client sends each the same drawing (a held-out writer's pen
-digit as the sketchpad's background/layer/composite PNGs), alternating between
+digit as the Draw tab's pad sends it: JSON strokes), alternating between
 the two so both see the same machine load. Prints a markdown table of the
 median and 90th percentile round trip in milliseconds, and their ratio.
 With --during-training a drawnet training runs on the real app (MNIST from
@@ -20,9 +22,10 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,12 +33,13 @@ sys.path.insert(0, str(REPO))
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-from gradio_client import Client, handle_file  # noqa: E402
-from PIL import Image  # noqa: E402
+from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
+from mnist_demo.app_drawing import preview_html  # noqa: E402
 from mnist_demo.app_settings import AppSettings  # noqa: E402
-from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, render_drawing  # noqa: E402
+from mnist_demo.drawpad import DrawPad  # noqa: E402
+from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
 
 
 def free_port() -> int:
@@ -45,32 +49,48 @@ def free_port() -> int:
 
 
 def bare_app() -> gr.Blocks:
-    """The floor: the same input and output components, and a function that does nothing."""
-    answer = ({"3": 0.97, "8": 0.02, "5": 0.01}, "Looks like a 3 (97% sure).", np.zeros((28, 28), np.uint8))
+    """The floor: the same input and output components and event options, and a function that does nothing."""
+    answer = ({"3": 0.97, "8": 0.02, "5": 0.01}, "Looks like a 3 (97% sure).", preview_html(np.zeros((28, 28))))
     with gr.Blocks() as demo:
-        sketch = app.sketchpad()
+        pad = DrawPad()
         k = gr.Slider(1, 10, value=3, step=1)
-        outputs = [gr.Label(), gr.Markdown(), gr.Image(format="png", type="numpy", image_mode="L")]
-        sketch.change(lambda drawing, k: answer, [sketch, k], outputs, api_name="predict",
-                      trigger_mode="always_last", concurrency_limit=4)
+        outputs = [gr.Label(), gr.Markdown(), gr.HTML()]
+        pad.change(lambda drawing, k: answer, [pad, k], outputs, api_name="predict",
+                   trigger_mode="always_last", show_progress="hidden", queue=False)
     return demo
 
 
-def serve(demo: gr.Blocks) -> str:
+def serve_in_subprocess(which: str, weights: str, training: bool) -> tuple[subprocess.Popen, str]:
+    """Start `python api_latency.py --serve which` on a free port; returns (process, URL) once it answers."""
     port = free_port()
-    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return f"http://127.0.0.1:{port}/"
+    cmd = [sys.executable, __file__, "--serve", which, "--port", str(port), "--weights", weights]
+    if training:
+        cmd.append("--during-training")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "config", timeout=2):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"the {which} app did not start (exit code {proc.returncode})")
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"the {which} app did not answer within 120 s")
 
 
-def drawing(folder: Path) -> dict:
+def serve(which: str, port: int, weights: str, training: bool) -> None:
+    """The --serve mode: one app, in the foreground, until killed."""
+    settings = AppSettings(weights=Path(weights), allow_training=training, max_epochs=50)
+    demo = bare_app() if which == "bare" else app.build_app(settings)
+    app.launch(demo, server_name="127.0.0.1", server_port=port, quiet=True)
+
+
+def drawing() -> str:
     digit = next(d for d in load_pen_digits() if d.writer in HELD_OUT_WRITERS and d.label == 3)
-    value = render_drawing(digit.strokes)
-    files = {}
-    for key, image in (("background", value["background"]), ("layer", value["layers"][0]),
-                       ("composite", value["composite"])):
-        Image.fromarray(image).save(folder / f"{key}.png")
-        files[key] = handle_file(folder / f"{key}.png")
-    return {"background": files["background"], "layers": [files["layer"]], "composite": files["composite"]}
+    return pen_sketch(digit.strokes).to_json()
 
 
 def p90(values: list[float]) -> float:
@@ -85,32 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls to each app first")
     parser.add_argument("--during-training", action="store_true",
                         help="time the real app's predictions while it trains a model")
+    parser.add_argument("--serve", choices=["bare", "ours"], help=argparse.SUPPRESS)  # a server process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port, args.weights, args.during_training)
+        return 0
 
     ours = "mnist_demo `predict`" + (" during a training" if args.during_training else "")
-    settings = AppSettings(weights=Path(args.weights), allow_training=args.during_training, max_epochs=50)
-    apps = {"bare Gradio app (floor)": bare_app(), ours: app.build_app(settings)}
-    urls = {name: serve(demo) for name, demo in apps.items()}
-    clients = {name: Client(url, verbose=False) for name, url in urls.items()}
-    times: dict[str, list[float]] = {name: [] for name in apps}
-    if args.during_training:
-        trainer = Client(urls[ours], verbose=False)
-        training = trainer.submit(model="drawnet", epochs=50, pen_digits="no", api_name="/train")
-        while not any("batch" in str(out[0]) for out in training.outputs()):  # its first batches are done
-            time.sleep(0.1)
-    with tempfile.TemporaryDirectory() as tmp:
-        value = drawing(Path(tmp))
-        for i in range(args.warmup + args.calls):
-            for name, client in clients.items():  # alternate, so both see the same load
-                start = time.perf_counter()
-                client.predict(value, 3, api_name="/predict")
-                if i >= args.warmup:
-                    times[name].append((time.perf_counter() - start) * 1e3)
-    if args.during_training:
-        trainer.predict(api_name="/stop")
-        training.result(timeout=300)
-    for demo in apps.values():
-        demo.close()
+    servers = {"bare Gradio app (floor)": serve_in_subprocess("bare", args.weights, False),
+               ours: serve_in_subprocess("ours", args.weights, args.during_training)}
+    try:
+        times = measure(args, {name: url for name, (_, url) in servers.items()}, ours)
+    finally:
+        for proc, _ in servers.values():
+            proc.kill()
+            proc.wait()
 
     print(f"Round trip of one prediction through gradio_client, {args.calls} calls each after {args.warmup} "
           f"warm-up ({platform.machine()}, {os.cpu_count()} CPUs, gradio {gr.__version__})\n")
@@ -121,6 +131,27 @@ def main(argv: list[str] | None = None) -> int:
     floor, median = (statistics.median(ms) for ms in times.values())
     print(f"\nratio of medians: {median / floor:.2f}x the bare floor")
     return 0
+
+
+def measure(args: argparse.Namespace, urls: dict[str, str], ours: str) -> dict[str, list[float]]:
+    clients = {name: Client(url, verbose=False) for name, url in urls.items()}
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    if args.during_training:
+        trainer = Client(urls[ours], verbose=False)
+        training = trainer.submit(model="drawnet", epochs=50, pen_digits="no", api_name="/train")
+        while not any("batch" in str(out[0]) for out in training.outputs()):  # its first batches are done
+            time.sleep(0.1)
+    value = drawing()
+    for i in range(args.warmup + args.calls):
+        for name, client in clients.items():  # alternate, so both see the same load
+            start = time.perf_counter()
+            client.predict(value, 3, api_name="/predict")
+            if i >= args.warmup:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    if args.during_training:
+        trainer.predict(api_name="/stop")
+        training.result(timeout=300)
+    return times
 
 
 if __name__ == "__main__":

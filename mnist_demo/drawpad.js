@@ -16,6 +16,7 @@ let strokes = [];       // finished strokes: {r, points: [[x, y], ...]}, canvas 
 let current = null;     // the stroke being drawn
 let version = 0;        // counts values sent; the answer echoes it back
 let lastSent = 0;
+let trailing = null;    // a send scheduled for the end of the LIVE_MS window, so a resting pen is read too
 let sentJson = props.value || "";
 
 function brush() { return Number(brushInput.value); }
@@ -55,6 +56,8 @@ function redraw() {
 }
 
 function send() {
+  clearTimeout(trailing);
+  trailing = null;
   version += 1;
   const all = current ? strokes.concat([current]) : strokes;
   sentJson = JSON.stringify({size: SIZE, version: version, strokes: all});
@@ -87,7 +90,9 @@ canvas.addEventListener("pointermove", (e) => {
     if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= MIN_STEP) current.points.push(p);
   }
   redraw();
-  if (performance.now() - lastSent >= LIVE_MS) send();
+  const wait = LIVE_MS - (performance.now() - lastSent);
+  if (wait <= 0) send();
+  else if (trailing === null) trailing = setTimeout(() => { trailing = null; if (current) send(); }, wait);
 });
 
 function finish(e) {

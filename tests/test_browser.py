@@ -1,22 +1,27 @@
-"""The app in a real browser: Chromium (Debian's, driven by Playwright) draws with the mouse and trains.
+"""The app in a real browser: Chromium (Debian's, driven by Playwright) draws with mouse and finger, and trains.
 
 Screenshots go to artifacts/screenshots/, which CI keeps.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
+import io
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app_helpers import SCREENSHOTS, app_settings, held_out_digits, served_app
+from browser_helpers import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
+                             touch_stroke)
+from mnist_demo.predictor import Predictor
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SLOW = 90_000  # ms; software rendering on a busy 2-core machine makes each canvas update slow
+SLOW = 90_000  # ms; software rendering on a busy 2-core machine makes each page update slow
+PAD = "#sketch .pad"
+CANVAS = "#sketch canvas"
 
 
 @pytest.fixture(scope="module")
@@ -30,66 +35,143 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
+
+
+def open_page(browser, url, **context_options):
+    context = browser.new_context(color_scheme="light", **context_options)
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    page.goto(url)
+    page.wait_for_selector(f"{PAD}[data-ready=true]")
+    return page
 
 
 @pytest.fixture
 def page(browser, server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, color_scheme="light")
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    page.goto(server)
+    page = open_page(browser, server, viewport={"width": 1280, "height": 900})
     yield page
-    context.close()
+    page.context.close()
 
 
-def thinned(stroke, points: int = 7):
-    """Every n-th point of a pen stroke: fewer mouse moves, the same shape (the brush joins them)."""
-    if len(stroke) <= points:
-        return list(stroke)
-    return [stroke[round(i * (len(stroke) - 1) / (points - 1))] for i in range(points)]
+def answered(page) -> str:
+    """Wait until the page shows the answer to the pad's latest drawing; returns the status line."""
+    version = page.locator(PAD).get_attribute("data-version")
+    page.wait_for_selector(f"#preview [data-version='{version}']")
+    return page.locator("#status").inner_text()
 
 
-def draw(page, strokes) -> None:
-    """Draw pen strokes (tablet units, y up) with the mouse, scaled to half the canvas's height."""
-    box = page.locator("#sketch canvas").first.bounding_box()
-    xs = [x for s in strokes for x, _ in s]
-    ys = [-y for s in strokes for _, y in s]
-    scale = 0.5 * box["height"] / (max(ys) - min(ys))
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    mx, my = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-    for stroke in strokes:
-        points = [(cx + (x - mx) * scale, cy + (-y - my) * scale) for x, y in thinned(stroke)]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point)
-        page.mouse.up()
+def headline(page) -> str:
+    return page.locator("#prediction [data-testid=label-output-value]").inner_text().strip()
+
+
+def test_the_pad_is_ready_to_draw_on_load_and_large(page):
+    # No tool to pick: the first stroke draws.
+    box = page.locator(CANVAS).bounding_box()
+    assert box["width"] >= 400 and abs(box["width"] - box["height"]) < 1
+    mouse_stroke(page, [(box["x"] + 200, box["y"] + 100), (box["x"] + 220, box["y"] + 300)])
+    assert page.locator(PAD).get_attribute("data-strokes") == "1"
+    # ...in black: the middle of the stroke is dark on the white pad.
+    dark = page.evaluate("""() => { const c = document.querySelector('#sketch canvas');
+        const k = c.width / c.getBoundingClientRect().width;
+        return Array.from(c.getContext('2d').getImageData(210 * k, 200 * k, 1, 1).data); }""")
+    assert dark[:3] == [0, 0, 0]
 
 
 def test_a_digit_drawn_with_the_mouse_is_read_and_shown_as_the_model_sees_it(page):
-    # The brush is chosen for the visitor: they can draw at once.
-    page.locator("#sketch button.highlight[aria-label='Brush']").wait_for()
     digit = held_out_digits((4,))[0]
-    assert len(digit.strokes) == 2  # the prediction must follow the last stroke, not stop at the first
-    draw(page, digit.strokes)
+    assert len(digit.strokes) == 2  # the answer must follow the last stroke, not stop at the first
+    draw_with_mouse(page, digit.strokes, page.locator(CANVAS).bounding_box())
 
-    page.wait_for_function(
-        "() => /Looks like a 4/.test(document.querySelector('#status').innerText)", timeout=SLOW)
-    headline = page.locator("#prediction [data-testid=label-output-value]").inner_text()
-    assert headline.strip() == "4"
+    assert "Looks like a 4" in answered(page)
+    assert headline(page) == "4"
     preview = page.locator("#preview img")
-    preview.wait_for()
     assert preview.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [28, 28]
     assert preview.bounding_box()["width"] >= 150  # enlarged so its pixels show
     assert "Answering" in page.locator("#model_line").inner_text()
     page.screenshot(path=SCREENSHOTS / "draw-tab.png", full_page=True)
 
-    page.locator("#clear").click()
-    page.wait_for_function("() => /Draw a digit/.test(document.querySelector('#prediction').innerText)")
+
+def test_the_answer_follows_the_pen_before_it_lifts(page):
+    digit = held_out_digits((7,))[0]
+    strokes = on_screen(digit.strokes, page.locator(CANVAS).bounding_box())
+    longest = max(strokes, key=len)
+    half = len(longest) // 2
+    mouse_stroke(page, longest[:half], release=False)
+    page.wait_for_timeout(300)  # the pen rests, still down
+
+    # The page was answered for the stroke so far, not only for where the pen touched down.
+    while_drawing = answered(page)
+    assert page.locator(PAD).get_attribute("data-strokes") == "0"  # not lifted yet
+    assert int(page.locator(PAD).get_attribute("data-version")) >= 2  # sent after the touch-down
+    assert "Only a dot" not in while_drawing and "Nothing drawn" not in while_drawing
+
+    for point in longest[half:]:
+        page.mouse.move(*point)
+    page.mouse.up()
+    answered(page)
+    assert page.locator(PAD).get_attribute("data-strokes") == "1"
+
+
+def test_undo_takes_back_the_last_stroke_and_clear_empties_the_pad(page):
+    digit = held_out_digits((4,))[0]
+    draw_with_mouse(page, digit.strokes, page.locator(CANVAS).bounding_box())
+    assert "Looks like a 4" in answered(page)
+
+    page.locator("#sketch .pad-undo").click()
+    assert page.locator(PAD).get_attribute("data-strokes") == "1"
+    after_undo = answered(page)
+    assert "Looks like a 4" not in after_undo  # one stroke of a 4 is not read as a 4
+
+    page.keyboard.press("Control+z")  # the keyboard works too
+    assert page.locator(PAD).get_attribute("data-strokes") == "0"
+    assert "Nothing drawn yet" in answered(page)
+
+    draw_with_mouse(page, digit.strokes, page.locator(CANVAS).bounding_box())
+    answered(page)
+    page.locator("#sketch .pad-clear").click()
+    assert "Nothing drawn yet" in answered(page)
+    assert headline(page) == "Draw a digit"
+    blank = page.evaluate("""() => { const c = document.querySelector('#sketch canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return d.every(v => v === 255); }""")
+    assert blank
+
+
+def test_what_the_page_shows_is_what_the_server_reads(page, shipped_weights):
+    """The server draws the strokes again: its 28x28 matches the one made from the page's own pixels."""
+    digit = held_out_digits((2,))[0]
+    draw_with_mouse(page, digit.strokes, page.locator(CANVAS).bounding_box())
+    answered(page)
+    png = page.evaluate("() => document.querySelector('#sketch canvas').toDataURL('image/png')")
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(png.split(",", 1)[1]))).convert("L"))
+    server_seen = page.locator("#preview img").get_attribute("src")
+    server_image = np.asarray(Image.open(io.BytesIO(base64.b64decode(server_seen.split(",", 1)[1]))))
+
+    from_pixels = Predictor(shipped_weights, device="cpu").predict(shown)
+    assert from_pixels.digit == 2 and headline(page) == "2"
+    # Same image, up to anti-aliasing: most pixels within a few gray levels.
+    diff = np.abs(from_pixels.image.astype(int) - server_image.astype(int))
+    assert diff.mean() < 6 and np.percentile(diff, 95) < 40, (diff.mean(), np.percentile(diff, 95))
+
+
+def test_a_phone_sized_screen_draws_with_a_finger(browser, server):
+    phone = open_page(browser, server, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                      device_scale_factor=2)
+    try:
+        box = phone.locator(CANVAS).bounding_box()
+        assert box["width"] >= 0.85 * 390  # the pad fills the screen's width
+        digit = held_out_digits((1,))[0]
+        for points in on_screen(digit.strokes, box):
+            touch_stroke(phone, points)
+        assert phone.locator(PAD).get_attribute("data-strokes") == str(len(digit.strokes))
+        assert "Looks like a 1" in answered(phone)
+        phone.screenshot(path=SCREENSHOTS / "draw-tab-phone.png", full_page=True)
+    finally:
+        phone.context.close()
 
 
 def test_a_one_epoch_training_shows_its_epoch_and_its_model_can_be_drawn_with(page):

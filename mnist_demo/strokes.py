@@ -123,8 +123,7 @@ def pen_sketch(strokes: Strokes, *, height: float = 0.6 * CANVAS, center: Point 
                brush_radius: float = SKETCH_BRUSH, canvas: int = CANVAS, version: int = 0) -> Sketch:
     """Pen strokes as the Draw tab's pad sends them: canvas px, the path `height` tall around `center`."""
     placed = _placed(strokes, height, center)
-    return Sketch(tuple(Stroke(tuple((round(x, 1), round(y, 1)) for x, y in s), brush_radius) for s in placed),
-                  canvas, version)
+    return Sketch(tuple(Stroke(tuple(s), brush_radius) for s in placed), canvas, version)
 
 
 # ---------------------------------------------------------------- rendering like the sketchpad

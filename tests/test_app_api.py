@@ -267,3 +267,23 @@ def test_hosting_limits_come_from_environment_variables():
 def test_a_bad_limit_is_named_in_the_error(name, value):
     with pytest.raises(SettingsError, match=name):
         AppSettings.from_env({name: value})
+
+
+# ---------------------------------------------------------------- the README's snippets
+
+def readme_api_snippets() -> list[str]:
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## The app's API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_the_readme_api_snippets_run_as_written(server, capsys):
+    predict_snippet, train_snippet = readme_api_snippets()
+    namespace: dict = {}
+    exec(predict_snippet.replace("http://127.0.0.1:7860/", server), namespace)
+    assert namespace["status"].startswith("Looks like a 7")
+    assert namespace["label"]["label"] == "7"
+    exec(train_snippet, namespace)  # the same client: it trains, then draws with its model, then stops
+    assert "Done after 3 epoch(s)" in namespace["final"][1]
+    assert Path(namespace["final"][7]).suffix == ".safetensors"
+    printed = capsys.readouterr().out
+    assert "'epoch': 1" in printed and "'epoch': 3" in printed

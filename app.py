@@ -17,6 +17,7 @@ from mnist_demo import app_views as views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
 from mnist_demo.drawpad import DrawPad
+from mnist_demo.uploads import MAX_UPLOAD_BYTES
 from mnist_demo.webapp import WebApp
 
 CSS = """
@@ -33,8 +34,9 @@ HEAD = """<style>
 </style>"""
 
 
-def build_app(settings: AppSettings | None = None) -> gr.Blocks:
-    app = WebApp(settings)
+def build_app(settings: AppSettings | None = None, app: WebApp | None = None) -> gr.Blocks:
+    """The page; `app` (default: a new WebApp of `settings`) answers its events."""
+    app = app or WebApp(settings)
     max_epochs = app.settings.max_epochs
 
     with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(3600, 3600)) as demo:
@@ -48,6 +50,9 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=3, min_width=280):
                     pad = DrawPad(elem_id="sketch")
+                    with gr.Accordion("Or upload a picture of a digit", open=False):
+                        upload = gr.File(file_types=["image"], type="filepath", label="A photo or scan of one digit",
+                                         elem_id="upload")
                 with gr.Column(scale=2, min_width=240):
                     label = gr.Label(value=EMPTY_LABEL, label="Prediction", elem_id="prediction")
                     status = gr.Markdown("Draw a digit from 0 to 9 in the box.", label="Status", elem_id="status")
@@ -108,17 +113,21 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
 
         # Draw tab: the pad reports its strokes while one is drawn and when it ends (see drawpad.py), and
         # the drawing is read again when k changes; a newer drawing replaces a reading still waiting.
-        recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
-                  augment, label_smoothing, pen_digits]
+        # A reading takes milliseconds, so it skips the queue: that halves the time to the answer
+        # (benchmarks/browser_latency.py), and a training in the queue never holds it up.
         gr.on([pad.change, top_k.release], app.predict, [pad, top_k, own_model], [label, status, preview],
-              api_name="predict", trigger_mode="always_last", show_progress="hidden", concurrency_limit=4,
-              concurrency_id="predict")
+              api_name="predict", trigger_mode="always_last", show_progress="hidden", queue=False)
+        # An upload can be a 16-megapixel photo (~250 MB while decoded): two at a time keeps memory bounded.
+        upload.upload(app.predict_image, [upload, top_k, own_model], [label, status, preview],
+                      api_name="predict_image", concurrency_limit=2, concurrency_id="upload")
         use_btn.click(app.use_trained, [trained, own_model], [own_model, model_line], api_name="use_trained",
                       concurrency_limit=None)
         shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared",
                          concurrency_limit=None)
 
         # Train tab: one training at a time on the server; the queue shows the others their place.
+        recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
+                  augment, label_smoothing, pen_digits]
         gr.on([demo.load, model.change], app.model_fields, model, [about, epochs, *recipe],
               api_visibility="private", show_progress="hidden", queue=False)
         train_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
@@ -132,10 +141,11 @@ def build_app(settings: AppSettings | None = None) -> gr.Blocks:
     return demo
 
 
-def launch(demo: gr.Blocks, **kwargs) -> gr.Blocks:
+def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) -> gr.Blocks:
     """Serve `demo` with the page's CSS; kwargs go to `Blocks.launch`."""
     demo.queue(default_concurrency_limit=4)
-    demo.launch(css=CSS, head=HEAD, **kwargs)
+    # Gradio refuses bigger uploads before they reach the app (and `read_upload` checks again).
+    demo.launch(css=CSS, head=HEAD, max_file_size=max_upload_bytes, **kwargs)
     return demo
 
 
@@ -144,4 +154,4 @@ if __name__ == "__main__":
         settings = AppSettings.from_env()
     except SettingsError as exc:  # a bad MNIST_DEMO_* value: say which, no traceback
         raise SystemExit(f"error: {exc}") from None
-    launch(build_app(settings))
+    launch(build_app(settings), settings.max_upload_bytes)

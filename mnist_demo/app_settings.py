@@ -10,6 +10,7 @@ MNIST_DEMO_TRAIN_LIMIT    train on the first N training digits only (default: al
 MNIST_DEMO_TEST_LIMIT     test on the first N test digits only (default: all 10,000)
 MNIST_DEMO_TRAIN_THREADS  torch CPU threads for training (default: all cores but one)
 MNIST_DEMO_DEVICE         cpu, cuda or mps for training (default: CUDA, then MPS, then CPU)
+MNIST_DEMO_MAX_UPLOAD_MB  largest picture a visitor may upload, in MB (default 5)
 MNIST_DATA_DIR            where MNIST is or will be downloaded to (default data/)
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .data import default_data_dir
+from .uploads import MAX_UPLOAD_BYTES
 
 DEFAULT_WEIGHTS = Path("weights/default.safetensors")
 
@@ -71,6 +73,7 @@ class AppSettings:
     train_threads: int = max(1, _cores() - 1)
     device: str | None = None
     data_dir: Path | None = None  # None: $MNIST_DATA_DIR, else data/
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "AppSettings":
@@ -85,6 +88,7 @@ class AppSettings:
             train_threads=_int(env, "MNIST_DEMO_TRAIN_THREADS", cls.train_threads),
             device=env.get("MNIST_DEMO_DEVICE") or None,
             data_dir=Path(env["MNIST_DATA_DIR"]) if env.get("MNIST_DATA_DIR") else None,
+            max_upload_bytes=_int(env, "MNIST_DEMO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20) * 2**20,
         )
 
     def resolved_data_dir(self) -> Path:

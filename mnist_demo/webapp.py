@@ -21,6 +21,7 @@ from .checkpoint import LoadedModel
 from .models import DEFAULT_MODEL, REGISTRY
 from .predictor import Predictor
 from .sketch import SketchError, parse_sketch
+from .uploads import UploadRejected, read_upload
 from .training import EpochResult, Progress
 
 def _owner(request: gr.Request | None) -> str:
@@ -45,10 +46,22 @@ class WebApp:
             sketch = parse_sketch(drawing)
         except SketchError as exc:
             return None, f"**Could not read the drawing: {exc}.**", preview_html(None)
-        r: Reading = self.reader.read(sketch, int(k or 3), own)
+        return self._shown(self.reader.read(sketch, int(k or 3), own), sketch.version)
+
+    def predict_image(self, path: str | None, k: float | None = 3, own: Predictor | None = None
+                      ) -> tuple[Any, str, str]:
+        """An uploaded picture of a digit (a file Gradio received) -> the same outputs as `predict`."""
+        try:
+            image = read_upload(path, max_bytes=self.settings.max_upload_bytes)
+        except UploadRejected as exc:
+            return None, f"**{exc}.**", preview_html(None)
+        return self._shown(self.reader.read(image, int(k or 3), own))
+
+    @staticmethod
+    def _shown(r: Reading, version: int = 0) -> tuple[Any, str, str]:
         if r.status == "error":
-            return None, f"**{r.message}**", preview_html(None, sketch.version)
-        return r.label, r.message, preview_html(r.image, sketch.version)
+            return None, f"**{r.message}**", preview_html(None, version)
+        return r.label, r.message, preview_html(r.image, version)
 
     def describe(self, own: Predictor | None = None) -> str:
         return self.reader.describe(own)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mnist_demo.app_settings import AppSettings
+from mnist_demo.webapp import WebApp
 from mnist_demo.strokes import HELD_OUT_WRITERS, PenDigit, load_pen_digits, pen_sketch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,13 +35,14 @@ def app_settings(weights: Path, **changes) -> AppSettings:
 
 
 @contextmanager
-def served_app(settings: AppSettings) -> Iterator[str]:
-    """`app.py`'s page served from this process; yields its URL."""
+def served_app(settings: AppSettings | None = None, webapp: WebApp | None = None) -> Iterator[str]:
+    """`app.py`'s page served from this process (answered by `webapp` if given); yields its URL."""
     import app
 
-    demo = app.build_app(settings)
+    demo = app.build_app(settings, webapp)
     port = free_port()
-    app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    limit = (webapp.settings if webapp else settings or AppSettings()).max_upload_bytes
+    app.launch(demo, limit, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

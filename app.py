@@ -9,6 +9,8 @@ the limits for public hosting come from environment variables (see
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from mnist_demo.app_drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
@@ -150,6 +152,7 @@ def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) 
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = AppSettings.from_env()
     except SettingsError as exc:  # a bad MNIST_DEMO_* value: say which, no traceback

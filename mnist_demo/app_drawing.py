@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from .checkpoint import CheckpointError, LoadedModel
 from .predictor import Prediction, Predictor
 from .preprocess import EMPTY_MESSAGE
 from .sketch import SketchError
+
+log = logging.getLogger(__name__)
 
 TOP_K_MAX = 10
 # Short headlines for the label when there is no confident answer; the status line says more.
@@ -59,6 +62,7 @@ class DrawingReader:
             # The app still starts: the Train tab can make a model for the visitor.
             self.problem = (f"No model to read drawings with: {exc}. Train one in the Train tab, "
                             f"or point MNIST_DEMO_WEIGHTS at a weights file.")
+            log.error("cannot load the weights the Draw tab answers with: %s", exc)
 
     def own_predictor(self, loaded: LoadedModel) -> Predictor:
         """A predictor of a visitor's own model (the shared one stays as it is)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from app_helpers import SCREENSHOTS, app_settings, held_out_digits, served_app
 from browser_helpers import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
                              touch_stroke)
 from mnist_demo.predictor import Predictor
+from mnist_demo.webapp import WebApp
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
@@ -196,3 +198,22 @@ def test_a_one_epoch_training_shows_its_epoch_and_its_model_can_be_drawn_with(pa
     page.locator("#use").click()
     page.get_by_role("tab", name="Draw").click()
     page.wait_for_function("() => /mlp-50/.test(document.querySelector('#model_line').innerText)")
+
+
+def test_a_visitor_who_closes_the_tab_mid_training_frees_the_training_slot(browser, shipped_weights):
+    # A training far longer than the test: only the closed tab can end it in time.
+    webapp = WebApp(app_settings(shipped_weights, train_limit=20000, max_epochs=20))
+    with served_app(webapp=webapp) as url:
+        page = open_page(browser, url, viewport={"width": 1280, "height": 900})
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#model input").click()
+        page.get_by_role("option", name="pytorch-example").click()  # ~30 s an epoch here, no pen digits
+        page.wait_for_function("() => /pytorch\/examples/.test(document.body.innerText)")
+        page.locator("#train").click()
+        page.wait_for_function("() => /batch/.test(document.querySelector('#progress').innerText)")
+        assert webapp.trainer.busy
+        page.context.close()
+        deadline = time.monotonic() + 60
+        while webapp.trainer.busy and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not webapp.trainer.busy

@@ -1,0 +1,137 @@
+"""Faults: a training that fails, a process killed mid-way, weights that are missing or damaged.
+
+Nothing a user made is lost (a file is written to a temporary name, then
+renamed), and the app still starts and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from app_helpers import REPO, app_settings, held_out_digits, pad_value
+from mnist_demo.checkpoint import load_weights
+from mnist_demo.training import Progress
+from mnist_demo.webapp import WebApp
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def child_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 120) -> None:
+    """Read the child's output until a line holds `text`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if text in line:
+            return
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {text!r}")
+    raise AssertionError(f"no {text!r} within {timeout} s")
+
+
+@pytest.fixture
+def saved_model(tmp_path, shipped_weights) -> Path:
+    """A model a user saved earlier: a copy of the shipped weights."""
+    path = tmp_path / "mine.safetensors"
+    path.write_bytes(shipped_weights.read_bytes())
+    return path
+
+
+def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_weights, monkeypatch):
+    shipped = sha256(shipped_weights)
+
+    def failing(config, **_):
+        yield Progress(epoch=1, batch=1, batches=10, loss=2.3)
+        raise RuntimeError("out of memory (simulated)")
+
+    monkeypatch.setattr("mnist_demo.app_training.train", failing)
+    app = WebApp(app_settings(shipped_weights))
+    statuses = [out[1] for out in app.train(model="mlp-50", epochs=1)]
+    assert "Training failed: RuntimeError: out of memory (simulated)" in statuses[-1]
+    assert not app.trainer.busy  # the next visitor can train
+    assert sha256(shipped_weights) == shipped
+    # Drawing goes on as before.
+    _, status, _ = app.predict(pad_value(held_out_digits((3,))[0]), 3)
+    assert "sure" in status
+
+
+def test_a_training_process_killed_mid_epoch_leaves_the_saved_model_intact(saved_model, mnist_dir):
+    before = sha256(saved_model)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mnist_demo", "train", "--model", "drawnet", "--epochs", "3", "--no-pen-digits",
+         "--train-limit", "20000", "--test-limit", "500", "--data-dir", str(mnist_dir), "--out", str(saved_model),
+         "--overwrite"],
+        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_line(proc, "epoch 1")  # tqdm's bar: the training is under way
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert sha256(saved_model) == before
+    assert load_weights(saved_model).name == "drawnet"
+    assert not [p for p in saved_model.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_process_killed_while_it_writes_weights_leaves_the_old_file(saved_model):
+    """The worst moment: the new file is half written when the process dies."""
+    before = sha256(saved_model)
+    script = textwrap.dedent(f"""
+        import sys, time
+        import mnist_demo.checkpoint as checkpoint
+        from mnist_demo.models import build_model
+
+        real_save = checkpoint.save_file
+        def slow_save(tensors, path, metadata=None):
+            real_save(tensors, path, metadata=metadata)
+            with open(path, "r+b") as f:  # as if the disk had taken only half of it so far
+                f.truncate(f.seek(0, 2) // 2)
+            print("WRITING", flush=True)
+            time.sleep(60)
+        checkpoint.save_file = slow_save
+        checkpoint.save_weights({str(saved_model)!r}, build_model("mlp-50"), {{"model": "mlp-50"}})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_line(proc, "WRITING")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert sha256(saved_model) == before
+    assert load_weights(saved_model).name == "drawnet"
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "truncated", "not safetensors"])
+def test_bad_weights_at_start_are_logged_and_the_app_starts_and_says_what_is_wrong(tmp_path, shipped_weights,
+                                                                                   caplog, damage):
+    weights = tmp_path / "default.safetensors"
+    if damage == "empty":
+        weights.write_bytes(b"")
+    elif damage == "truncated":
+        weights.write_bytes(shipped_weights.read_bytes()[:5000])
+    elif damage == "not safetensors":
+        weights.write_bytes(b"\x80\x04\x95 a pickle, or anything else")
+    with caplog.at_level(logging.ERROR, logger="mnist_demo"):
+        app = WebApp(app_settings(weights))
+    assert any(str(weights) in r.getMessage() for r in caplog.records), caplog.text
+    assert "No model to read drawings with" in app.describe() and str(weights) in app.describe()
+    label, status, _ = app.predict(pad_value(held_out_digits((3,))[0]), 3)
+    assert label is None and "No model" in status
+    assert "Pick a model" in app.training_intro()  # the Train tab still works

@@ -1,0 +1,70 @@
+"""Security: no pickle anywhere, nothing a visitor sends becomes a file path, limits hold on the server."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from app_helpers import REPO, app_settings, served_app
+
+# Ways Python code can unpickle: each would let a weights file run code.
+UNPICKLING = re.compile(r"\bimport\s+(c?pickle|dill|joblib|cloudpickle)\b|\bfrom\s+(c?pickle|dill|joblib)\b"
+                        r"|\bpickle\.loads?\(|torch\.load\(|allow_pickle\s*=\s*True|weights_only\s*=\s*False"
+                        r"|\bnp\.load\(|\bnumpy\.load\(")
+
+
+def unpickling_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if UNPICKLING.search(line)]
+
+
+def test_the_scanner_finds_each_way_to_unpickle():
+    for line in ["import pickle", "from pickle import loads", "torch.load(path)", "x = pickle.load(f)",
+                 "np.load(p, allow_pickle=True)", "torch.load(p, weights_only=False)", "import dill"]:
+        assert unpickling_lines(line), line
+    assert not unpickling_lines("from safetensors.torch import load_file, save_file")
+
+
+def test_no_code_of_the_app_can_unpickle():
+    sources = [REPO / "app.py", *sorted((REPO / "mnist_demo").rglob("*.py")), *sorted((REPO / "benchmarks").glob("*.py"))]
+    assert len(sources) > 20
+    found = {str(p.relative_to(REPO)): unpickling_lines(p.read_text(encoding="utf-8")) for p in sources}
+    assert not {p: lines for p, lines in found.items() if lines}
+
+
+@pytest.fixture(scope="module")
+def strict_server(shipped_weights):
+    """A server as a public Space would run it: few epochs."""
+    with served_app(app_settings(shipped_weights, max_epochs=2)) as url:
+        yield url
+
+
+def test_the_epoch_limit_holds_for_api_clients_that_skip_the_page(strict_server):
+    # Gradio checks the value against the slider's maximum before our own check would run.
+    with pytest.raises(AppError, match="greater than maximum value 2"):
+        Client(strict_server, verbose=False).predict(model="mlp-50", epochs=50, api_name="/train")
+
+
+def test_training_turned_off_holds_for_api_clients(shipped_weights):
+    with served_app(app_settings(shipped_weights, allow_training=False)) as url:
+        final = Client(url, verbose=False).predict(model="mlp-50", epochs=1, api_name="/train")
+    assert "turned off" in final[1]
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", str(REPO / "weights" / "default.safetensors")])
+def test_a_server_path_sent_as_an_upload_is_refused(strict_server, target):
+    """An API client naming a file on the server gets an error, never the file read as a digit."""
+    url = strict_server + "gradio_api/call/predict_image"
+    started = httpx.post(url, json={"data": [{"path": target, "meta": {"_type": "gradio.FileData"}}, 3]})
+    assert started.status_code == 200
+    events = httpx.get(f"{url}/{started.json()['event_id']}", timeout=60).text
+    assert "event: error" in events and "Looks like" not in events
+
+
+def test_a_path_sent_as_a_drawing_is_parsed_as_a_drawing_not_opened(strict_server):
+    label, status, _ = Client(strict_server, verbose=False).predict(str(Path("/etc/passwd")), 3, api_name="/predict")
+    assert not label and "not valid JSON" in status

@@ -1,11 +1,12 @@
-"""Latency of reading one drawing: preprocess + predict of an 800x800 sketchpad value, one call at a time.
+"""Latency of reading one drawing: preprocess + predict of an 800x800 drawing, one call at a time.
 
     python benchmarks/latency.py [--weights weights/default.safetensors] [--n 300] [--threads N]
 
 Renders `n` varied pen digits (seeded: brush sizes, sizes, places, both themes),
-then times, per drawing, what the app does on each change of the canvas:
-preprocessing alone, preprocessing + prediction (Predictor.predict), and the
-naive resize + model path as a reference. Prints a markdown table of the
+then times, per drawing, what the app does on each change of the Draw tab's
+pad (its JSON strokes parsed, drawn, preprocessed and read), preprocessing
+alone and preprocessing + prediction of the same drawing as a sketchpad image,
+and the naive resize + model path as a reference. Prints a markdown table of the
 median and 90th percentile wall time and the median CPU time in milliseconds
 (CPU time stays put when other processes share the machine; wall time doesn't).
 """
@@ -28,7 +29,8 @@ import torch  # noqa: E402
 
 from mnist_demo.predictor import Predictor  # noqa: E402
 from mnist_demo.preprocess import naive_resize, preprocess  # noqa: E402
-from mnist_demo.strokes import load_pen_digits, random_settings  # noqa: E402
+from mnist_demo.sketch import parse_sketch  # noqa: E402
+from mnist_demo.strokes import load_pen_digits, pen_sketch, random_settings  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -75,13 +77,18 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     digits = load_pen_digits(args.drawn)
     picks = rng.choice(len(digits), size=args.n, replace=len(digits) < args.n)
-    drawings = [random_settings(rng, digits[i].strokes).render(digits[i].strokes) for i in picks]
+    settings = [(digits[i].strokes, random_settings(rng, digits[i].strokes)) for i in picks]
+    drawings = [r.render(strokes) for strokes, r in settings]
+    pad_values = [pen_sketch(strokes, height=r.height, center=r.center, brush_radius=r.brush_radius).to_json()
+                  for strokes, r in settings]
 
     def naive_predict(value: Any) -> int:
         with torch.inference_mode():
             return int(model(naive_resize(value).to(device)).argmax(1))
 
     rows = [
+        ("pad's JSON: parse + draw + preprocess + predict (the app, per change)",
+         time_each(lambda text: predictor.predict(parse_sketch(text)), pad_values)),
         ("preprocess", time_each(preprocess, drawings)),
         ("preprocess + predict", time_each(predictor.predict, drawings)),
         ("naive resize + predict (reference)", time_each(naive_predict, drawings)),

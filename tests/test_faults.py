@@ -32,16 +32,23 @@ def child_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-def wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 120) -> None:
-    """Read the child's output until a line holds `text`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if text in line:
-            return
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {text!r}")
-    raise AssertionError(f"no {text!r} within {timeout} s")
+def kill_when_it_prints(cmd: list[str], text: str, timeout: float = 120) -> None:
+    """Run `cmd` (in the repository, output piped) and SIGKILL it once a line of its output holds `text`."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
+            line = proc.stdout.readline()
+            if text in line:
+                break
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {text!r}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
 
 
 @pytest.fixture
@@ -72,17 +79,11 @@ def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_w
 
 def test_a_training_process_killed_mid_epoch_leaves_the_saved_model_intact(saved_model, mnist_dir):
     before = sha256(saved_model)
-    proc = subprocess.Popen(
+    kill_when_it_prints(
         [sys.executable, "-m", "mnist_demo", "train", "--model", "drawnet", "--epochs", "3", "--no-pen-digits",
          "--train-limit", "20000", "--test-limit", "500", "--data-dir", str(mnist_dir), "--out", str(saved_model),
          "--overwrite"],
-        cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_for_line(proc, "epoch 1")  # tqdm's bar: the training is under way
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+        "epoch 1")  # tqdm's bar: the training is under way
     assert sha256(saved_model) == before
     assert load_weights(saved_model).name == "drawnet"
     assert not [p for p in saved_model.parent.iterdir() if p.name.endswith(".tmp")]
@@ -106,14 +107,7 @@ def test_a_process_killed_while_it_writes_weights_leaves_the_old_file(saved_mode
         checkpoint.save_file = slow_save
         checkpoint.save_weights({str(saved_model)!r}, build_model("mlp-50"), {{"model": "mlp-50"}})
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_for_line(proc, "WRITING")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+    kill_when_it_prints([sys.executable, "-c", script], "WRITING")
     assert sha256(saved_model) == before
     assert load_weights(saved_model).name == "drawnet"
 

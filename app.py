@@ -10,6 +10,7 @@ the limits for public hosting come from environment variables (see
 from __future__ import annotations
 
 import logging
+import os
 
 import gradio as gr
 
@@ -145,6 +146,10 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
 
 def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) -> gr.Blocks:
     """Serve `demo` with the page's CSS; kwargs go to `Blocks.launch`."""
+    # Gradio rebuilds a pandas summary of up to 10,000 past events after every event by default; with
+    # many visitors drawing that alone cut throughput by a fifth (benchmarks/load.py). Every 1000 events
+    # is plenty for the summary; an operator's own setting wins.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     demo.queue(default_concurrency_limit=4)
     # Gradio refuses bigger uploads before they reach the app (and `read_upload` checks again).
     demo.launch(css=CSS, head=HEAD, max_file_size=max_upload_bytes, **kwargs)

@@ -4,7 +4,7 @@
                               [--procs 2] [--think-ms 0,150] [--server-env KEY=VALUE ...]
                               [--inference-threads N] [--predict-concurrency N] [--max-threads N]
                               [--switch-interval-ms MS] [--status-update-rate S] [--poll-ms MS]
-                              [--label NAME] [--out FILE]
+                              [--via client|page] [--label NAME] [--out FILE]
 
 For each scenario it starts the app as a separate process (`python app.py`,
 127.0.0.1 on a free port, the shipped weights, MNIST from $MNIST_DATA_DIR),
@@ -17,12 +17,19 @@ another. In the `training` scenario one more client first starts a long
 drawnet training (50 epochs on all of MNIST) and waits for its first progress;
 the training runs the whole time and is stopped at the end.
 
+With `--via page` a visitor calls /predict the way the page's JavaScript does:
+for an event that skips the queue (predict has queue=False) that is a POST to
+/gradio_api/run/predict on a kept-alive connection, which gradio_client never
+does (it always queues); the server path, and so the numbers, differ.
+
 The visitors run as threads spread over `--procs` load-generator processes on
 the same machine as the server, so they take CPU from it: the output says how
 much (client CPU, in cores). The clients are made with ssl_verify=False: on a
 plain-http loopback URL there is nothing to verify, and with the default
-gradio_client builds two TLS contexts per call (~80 ms of CPU each call),
-which would make the load generator, not the server, the bottleneck.
+gradio_client builds two TLS contexts per call (~85 ms of CPU a call), which
+would make the load generator, not the server, the bottleneck. gradio_client
+also polls every 50 ms for the server's messages, which adds 0-50 ms to each
+round trip (--poll-ms shortens it; the default leaves gradio_client as it is).
 
 Measured per scenario: predictions (completed calls) and predictions per
 second, median/p90/p99/max round trip seen by the client, errors (exceptions,
@@ -34,8 +41,8 @@ differently than the same server answered it with no load), the server's
 peak memory (VmRSS of the server and any child processes sampled every
 0.2 s; VmHWM at the end), and the server's and the clients' CPU use.
 
-Prints a markdown table, one row per scenario, and writes the numbers to
-benchmarks/results/load.json. Bounded: at most 64 visitors, 300 seconds,
+Prints a markdown table, one row per scenario, and keeps the numbers in
+benchmarks/results/load.json under the run's --label (other labels stay). Bounded: at most 64 visitors, 300 seconds,
 loopback only; the server process (and its process group) is always killed
 at the end, also on Ctrl-C.
 """
@@ -103,7 +110,7 @@ demo = app.build_app(AppSettings.from_env())
 limit = os.environ.get("LOAD_PREDICT_CONCURRENCY")
 if limit:
     for fn in demo.fns.values():
-        if fn.concurrency_id == "predict":
+        if fn.api_name == "predict":  # queued calls (gradio_client's) only: the page's skip the queue
             fn.concurrency_limit = int(limit)
 rate = os.environ.get("LOAD_STATUS_UPDATE_RATE")
 if rate:  # queue estimations every `rate` s instead of to every waiting event each time one starts
@@ -214,6 +221,62 @@ def make_client(url: str):
     return Client(url, verbose=False, ssl_verify=False)
 
 
+class ClientVisitor:
+    """A visitor through gradio_client: always the queue (/queue/join, then the answer over SSE)."""
+
+    via = "gradio_client"
+
+    def __init__(self, url: str) -> None:
+        self.client = make_client(url)
+
+    def predict(self, value: str) -> Any:
+        return self.client.submit(value, 3, api_name="/predict").result(timeout=CALL_TIMEOUT)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class PageVisitor:
+    """A visitor the way the page's own JavaScript client calls /predict.
+
+    For an event with queue=False the page POSTs to /gradio_api/run/predict on a kept-alive
+    connection and reads the answer from the response, with no queue and no SSE (@gradio/client's
+    skip_queue); gradio_client cannot do that and always queues. A queued event goes through
+    gradio_client, whose path (/queue/join, SSE) is then the page's too.
+    """
+
+    def __init__(self, url: str) -> None:
+        import uuid
+
+        import httpx
+
+        config = httpx.get(url + "config", timeout=30).json()
+        dep = next(d for d in config["dependencies"] if d.get("api_name") == "predict")
+        self.queued = dep.get("queue") is not False
+        self.via = "page (queue)" if self.queued else "page (POST /run/predict)"
+        if self.queued:
+            self.client = ClientVisitor(url)
+            return
+        self.http = httpx.Client(timeout=CALL_TIMEOUT)
+        self.url = url + config.get("api_prefix", "/gradio_api").strip("/") + "/run/predict"
+        self.fn_index, self.inputs = dep["id"], len(dep["inputs"])
+        self.session = uuid.uuid4().hex[:11]
+
+    def predict(self, value: str) -> Any:
+        if self.queued:
+            return self.client.predict(value)
+        data = [value, 3] + [None] * (self.inputs - 2)  # the rest: this visitor's State, kept by the server
+        r = self.http.post(self.url, json={"data": data, "fn_index": self.fn_index, "session_hash": self.session})
+        r.raise_for_status()
+        return tuple(r.json()["data"])
+
+    def close(self) -> None:
+        (self.client if self.queued else self.http).close()
+
+
+VISITORS = {"client": ClientVisitor, "page": PageVisitor}
+
+
 def visit(client, digits: list[dict[str, Any]], first: int, rng: random.Random, think: tuple[float, float],
           opened: float, until: float, calls: list[Call]) -> None:
     """One visitor: draws digits (from index `first` on) until `until`, each call recorded in `calls`."""
@@ -232,7 +295,7 @@ def visit(client, digits: list[dict[str, Any]], first: int, rng: random.Random, 
             start = time.time()
             error = label = None
             try:
-                output = client.submit(value, 3, api_name="/predict").result(timeout=CALL_TIMEOUT)
+                output = client.predict(value)
                 error, label = check_answer(output, version, whole)
             except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the visitor
                 error = f"{type(exc).__name__}: {str(exc)[:100]}"
@@ -242,13 +305,13 @@ def visit(client, digits: list[dict[str, Any]], first: int, rng: random.Random, 
 
 
 def load_process(url: str, visitors: list[int], digits: list[dict[str, Any]], think: tuple[float, float],
-                 seed: int, poll_ms: float | None, ready, go, results) -> None:
+                 seed: int, poll_ms: float | None, via: str, ready, go, results) -> None:
     """A load-generator process: its visitors' clients connect, then draw from `go`'s start to end time."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     set_client_poll(poll_ms)
     try:
-        clients = {v: make_client(url) for v in visitors}
+        clients = {v: VISITORS[via](url) for v in visitors}
     except Exception as exc:  # noqa: BLE001
         ready.put(f"could not connect: {type(exc).__name__}: {exc}")
         return
@@ -267,6 +330,7 @@ def load_process(url: str, visitors: list[int], digits: list[dict[str, Any]], th
         t.join(timeout=until - time.time() + CALL_TIMEOUT + 5)
     cpu = time.process_time() - cpu
     results.put({"visitors": visitors, "cpu_s": cpu, "finished": time.time(),
+                 "via": sorted({c.via for c in clients.values()}),
                  "calls": {v: [c.__dict__ for c in cs] for v, cs in calls.items()}})
     for c in clients.values():
         c.close()
@@ -521,7 +585,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def quiet_answers(url: str, digits: list[dict[str, Any]]) -> tuple[list[str | None], list[float]]:
-    """Each whole digit read once by one visitor with nothing else running: the answers to compare with."""
+    """Each whole digit read once by one gradio_client visitor with nothing else running.
+
+    Returns the answers to compare the loaded server's with, and the round trips ("quiet" latency).
+    """
     client = make_client(url)
     labels, ms = [], []
     try:
@@ -538,8 +605,8 @@ def quiet_answers(url: str, digits: list[dict[str, Any]]) -> tuple[list[str | No
 
 def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: list[dict[str, Any]],
                  think: tuple[float, float], weights: Path, extra_env: dict[str, str],
-                 tweaks: dict[str, int | None], poll_ms: float | None = None, seed: int = 1,
-                 keep_calls: bool = False, log=print) -> dict[str, Any]:
+                 tweaks: dict[str, int | None], poll_ms: float | None = None, via: str = "client",
+                 seed: int = 1, keep_calls: bool = False, log=print) -> dict[str, Any]:
     """Start a server, run `visitors` for `seconds` (with a training if name == "training"), stop it."""
     training_wanted = name == "training"
     server = start_server(weights, extra_env, tweaks)
@@ -550,13 +617,15 @@ def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: l
         up = wait_until_up(server)
         log(f"[{name}] server up in {up:.1f} s at {server.url} (pid {server.pid}, log {server.log})")
         reference, quiet_ms = quiet_answers(server.url, digits)
+        if server.process.poll() is not None:  # e.g. its port was taken meanwhile, and another server answered
+            raise RuntimeError(f"the server exited ({server.process.returncode}):\n{tail(server.log)}")
         with MemorySampler(server.pid) as memory:
             # The load processes start (and their visitors connect) while the training gets going.
             ready, go, results = ctx.Queue(), ctx.Queue(), ctx.Queue()
             groups = [list(range(p, visitors, procs)) for p in range(min(procs, visitors))]
             for g in groups:
                 w = ctx.Process(target=load_process, daemon=True,
-                                args=(server.url, g, digits, think, seed, poll_ms, ready, go, results))
+                                args=(server.url, g, digits, think, seed, poll_ms, via, ready, go, results))
                 w.start()
                 workers.append(w)
             if training_wanted:
@@ -607,7 +676,8 @@ def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: l
                         "median_ms": round(percentile(inside, 50), 1), "p99_ms": round(percentile(inside, 99), 1)})
     client_cpu = sum(o["cpu_s"] for o in outcomes)
     result = {
-        "scenario": name, "visitors": visitors, "seconds": round(window, 1),
+        "scenario": name, "visitors": visitors, "via": sorted({v for o in outcomes for v in o["via"]}),
+        "seconds": round(window, 1),
         "predictions": len(calls), "per_second": round(len(calls) / window, 1),
         "median_ms": round(percentile(ms, 50), 1), "p90_ms": round(percentile(ms, 90), 1),
         "p99_ms": round(percentile(ms, 99), 1), "max_ms": round(max(ms), 1) if ms else math.nan,
@@ -645,6 +715,17 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def app_version() -> dict[str, Any]:
+    """The commit the server ran, and which of the app's files differed from it (the working tree)."""
+    def git(*argv: str) -> str:
+        try:
+            return subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    changed = git("status", "--porcelain", "--", "app.py", "mnist_demo", "weights").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "changed": [line[3:] for line in changed]}
+
+
 def save_run(path: Path, report: dict[str, Any]) -> None:
     """Keep `report` in the JSON file's "runs", replacing an earlier run of the same label only."""
     runs: list[dict[str, Any]] = []
@@ -677,6 +758,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think-ms", default="0,150", help="min,max pause between a visitor's calls")
     parser.add_argument("--poll-ms", type=float, default=None,
                         help="shorten gradio_client's 50 ms wait between checks for a server message")
+    parser.add_argument("--via", choices=sorted(VISITORS), default="client",
+                        help="client: gradio_client (always queued); page: as the page's JavaScript calls "
+                             "/predict (POST /run/predict when the event skips the queue)")
     parser.add_argument("--host", default="127.0.0.1", help="only loopback is allowed")
     parser.add_argument("--weights", type=Path, default=REPO / "weights" / "default.safetensors")
     parser.add_argument("--per-label", type=int, default=3, help="held-out digits of each label to draw")
@@ -715,7 +799,9 @@ def main(argv: list[str] | None = None) -> int:
 
     digits = digits_to_draw(args.per_label)
     calls_per_digit = sum(len(d["steps"]) for d in digits) / len(digits)
-    how = (f"{args.visitors} gradio_client visitors as threads in {args.procs} load-generator process(es) on the "
+    who = ("gradio_client visitors" if args.via == "client"
+           else "visitors calling /predict as the page's JavaScript does")
+    how = (f"{args.visitors} {who} as threads in {args.procs} load-generator process(es) on the "
            f"same {os.cpu_count()}-CPU machine as the server; each draws {len(digits)} held-out digits in turn, "
            f"{calls_per_digit:.1f} calls a digit (prefixes while drawing, then the whole digit), "
            f"{args.think_ms} ms think time between calls")
@@ -723,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in scenarios:
         results.append(run_scenario(name, args.visitors, args.seconds, args.procs, digits, think, args.weights,
-                                    extra_env, tweaks, args.poll_ms))
+                                    extra_env, tweaks, args.poll_ms, args.via))
         r = results[-1]
         print(f"[{name}] {r['predictions']} predictions, {r['errors']} errors {r['error_kinds'] or ''}, "
               f"p99 {r['p99_ms']:.0f} ms, over time: "
@@ -737,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
         from importlib.metadata import version
 
         report = {
-            "date": datetime.date.today().isoformat(), "label": args.label,
+            "date": datetime.date.today().isoformat(), "label": args.label, "app": app_version(),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                         "torch": version("torch"), "gradio": version("gradio"),
                         "gradio_client": version("gradio_client")},

@@ -21,7 +21,6 @@ from PIL import Image
 from .checkpoint import CheckpointError, LoadedModel
 from .predictor import Prediction, Predictor
 from .preprocess import EMPTY_MESSAGE
-from .sketch import SketchError
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +84,6 @@ class DrawingReader:
         k = max(1, min(int(k or 3), TOP_K_MAX))
         try:
             prediction = predictor.predict(value, k=k)
-        except SketchError as exc:  # strokes the pad could not have sent
-            return Reading("error", None, f"Could not read the drawing: {exc}", None, predictor.model_name)
         except (ValueError, OSError) as exc:  # an upload that is not an image
             return Reading("error", None, f"Could not read that image: {exc}", None, predictor.model_name)
         return self._reading(prediction, predictor.model_name)

@@ -266,8 +266,7 @@ def _layers_ink(layers: Any) -> tuple[np.ndarray, np.ndarray] | None:
 def _find_ink(value: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     """(ink map, its mask or None to compute) of any accepted input, or None when there is no ink."""
     if isinstance(value, Sketch):  # the pad's strokes: drawn as the page drew them, ink is ink
-        ink = value.ink()
-        return (ink, ink >= INK_LEVEL) if not value.empty else None
+        return None if value.empty else (value.ink(), None)
     if isinstance(value, dict):
         found = _layers_ink(value.get("layers"))
         if found is not None:

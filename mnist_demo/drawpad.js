@@ -17,7 +17,6 @@ let current = null;     // the stroke being drawn
 let version = 0;        // counts values sent; the answer echoes it back
 let lastSent = 0;
 let trailing = null;    // a send scheduled for the end of the LIVE_MS window, so a resting pen is read too
-let sentJson = props.value || "";
 
 function brush() { return Number(brushInput.value); }
 
@@ -60,10 +59,10 @@ function send() {
   trailing = null;
   version += 1;
   const all = current ? strokes.concat([current]) : strokes;
-  sentJson = JSON.stringify({size: SIZE, version: version, strokes: all});
+  const sent = JSON.stringify({size: SIZE, version: version, strokes: all});
   pad.dataset.version = String(version);
   lastSent = performance.now();
-  props.value = sentJson;  // Gradio fires the pad's `change` event for a new value
+  props.value = sent;  // Gradio fires the pad's `change` event for a new value
 }
 
 function at(e) {
@@ -117,23 +116,6 @@ document.addEventListener("keydown", (e) => {
   const typing = e.target instanceof HTMLElement && e.target.closest("input, textarea, [contenteditable]");
   if (typing || !element.isConnected) return;
   if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === "z") { e.preventDefault(); undo(); }
-});
-
-// A value set from Python (an API call, a reset) replaces what is on the pad.
-watch("value", () => {
-  if (props.value === sentJson) return;
-  sentJson = props.value || "";
-  try {
-    const value = sentJson ? JSON.parse(sentJson) : {strokes: []};
-    const k = SIZE / (value.size || SIZE);
-    strokes = (value.strokes || []).map((s) => Array.isArray(s)
-      ? {r: brush(), points: s.map(([x, y]) => [x * k, y * k])}
-      : {r: (s.r || brush()) * k, points: s.points.map(([x, y]) => [x * k, y * k])});
-  } catch (err) {
-    strokes = [];
-  }
-  current = null;
-  redraw();
 });
 
 new ResizeObserver(fit).observe(canvas);

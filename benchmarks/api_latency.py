@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,22 +29,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
+from app_helpers import free_port  # noqa: E402
 from mnist_demo.app_drawing import preview_html  # noqa: E402
 from mnist_demo.app_settings import AppSettings  # noqa: E402
 from mnist_demo.drawpad import DrawPad  # noqa: E402
 from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bare_app() -> gr.Blocks:

@@ -14,14 +14,14 @@ import os
 
 import gradio as gr
 
-from mnist_demo.app_drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
-from mnist_demo.app_settings import AppSettings, SettingsError
-from mnist_demo import app_views as views
+from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
+from mnist_demo.app.settings import AppSettings, SettingsError
+from mnist_demo.app import views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
-from mnist_demo.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
-from mnist_demo.drawpad import DrawPad
-from mnist_demo.uploads import MAX_UPLOAD_BYTES
-from mnist_demo.webapp import WebApp
+from mnist_demo.training.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
+from mnist_demo.app.drawpad import DrawPad
+from mnist_demo.reading.images import MAX_UPLOAD_BYTES
+from mnist_demo.app.handlers import WebApp
 
 CSS = """
 #preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }

@@ -37,10 +37,10 @@ from gradio_client import Client  # noqa: E402
 
 import app  # noqa: E402
 from app_helpers import free_port  # noqa: E402
-from mnist_demo.app_drawing import preview_html  # noqa: E402
-from mnist_demo.app_settings import AppSettings  # noqa: E402
-from mnist_demo.drawpad import DrawPad  # noqa: E402
-from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
+from mnist_demo.app.drawing import preview_html  # noqa: E402
+from mnist_demo.app.settings import AppSettings  # noqa: E402
+from mnist_demo.app.drawpad import DrawPad  # noqa: E402
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:

@@ -35,8 +35,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 import app  # noqa: E402
 from browser_helpers import launch_chromium, mouse_stroke, on_screen  # noqa: E402
-from mnist_demo.app_settings import AppSettings  # noqa: E402
-from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits  # noqa: E402
+from mnist_demo.app.settings import AppSettings  # noqa: E402
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 20_000

@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mnist_demo.predictor import Predictor  # noqa: E402
-from mnist_demo.preprocess import naive_resize, preprocess  # noqa: E402
-from mnist_demo.sketch import parse_sketch  # noqa: E402
-from mnist_demo.strokes import load_pen_digits, pen_sketch, random_settings  # noqa: E402
+from mnist_demo.reading.predictor import Predictor  # noqa: E402
+from mnist_demo.reading.preprocess import naive_resize, preprocess  # noqa: E402
+from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
+from mnist_demo.pen_digits import load_pen_digits, pen_sketch, random_settings  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -93,13 +93,13 @@ import os, sys
 sys.path.insert(0, os.getcwd())
 import torch
 import app
-from mnist_demo.app_settings import AppSettings
+from mnist_demo.app.settings import AppSettings
 if os.environ.get("LOAD_SWITCH_INTERVAL_MS"):
     sys.setswitchinterval(float(os.environ["LOAD_SWITCH_INTERVAL_MS"]) / 1e3)
 threads = os.environ.get("LOAD_INFERENCE_THREADS")
 if threads:
     torch.set_num_threads(int(threads))  # this thread's and the intra-op pool's default
-    from mnist_demo import predictor as _p
+    from mnist_demo.reading import predictor as _p
     _probabilities = _p.Predictor.probabilities
     def probabilities(self, x, _n=int(threads)):
         if torch.get_num_threads() != _n:  # OpenMP keeps the count per thread: set it in each worker thread
@@ -146,7 +146,7 @@ def digits_to_draw(per_label: int = 3) -> list[dict[str, Any]]:
         if folder not in sys.path:
             sys.path.insert(0, folder)
     from app_helpers import held_out_digits
-    from mnist_demo.strokes import pen_sketch
+    from mnist_demo.pen_digits import pen_sketch
 
     out = []
     for digit in held_out_digits(per_label=per_label):

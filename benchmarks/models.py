@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mnist_demo.data import load_mnist  # noqa: E402
+from mnist_demo.training.data import load_mnist  # noqa: E402
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY  # noqa: E402
-from mnist_demo.training import EpochResult, TrainConfig, TrainingDone, train  # noqa: E402
+from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 

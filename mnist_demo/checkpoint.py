@@ -22,8 +22,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import __version__
-from .data import MEAN, STD
-from .models import UnknownModel, build_model
+from mnist_demo.training.data import MEAN, STD
+from mnist_demo.models import UnknownModel, build_model
 
 FORMAT = "mnist_demo/1"
 META_KEY = "mnist_demo"

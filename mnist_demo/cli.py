@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, load_weights
-from .data import DataUnavailable, load_split
-from .devices import pick_device
-from .models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
-from .recipes import AUGMENTS, OPTIMIZERS, SCHEDULES, Recipe
-from .training import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.checkpoint import CheckpointError, load_weights
+from mnist_demo.training.data import DataUnavailable, load_split
+from mnist_demo.devices import pick_device
+from mnist_demo.models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
+from mnist_demo.training.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES, Recipe
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTS}
@@ -112,15 +112,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("stopped before the first epoch ended: nothing saved")
         return 1
     path = done.save(out)
-    from .plots import curves_figure, save
+    from mnist_demo.training.plots import curves_figure, save
     curves = save(curves_figure(done.loaded.info["history"]), path.with_suffix(".curves.png"))
     print(f"saved {path} (test accuracy {100 * done.loaded.test_accuracy:.2f}%) and {curves}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
-    from .plots import confusion_text, curves_figure, misclassified_figure, save
+    from mnist_demo.training.evaluation import evaluate
+    from mnist_demo.training.plots import confusion_text, curves_figure, misclassified_figure, save
 
     device = pick_device(args.device)
     loaded = load_weights(args.weights, device)
@@ -141,7 +141,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if info.get("history"):
             print(f"saved {save(curves_figure(info['history']), out_dir / 'curves.png')}")
     if args.drawn:
-        from .drawn_eval import evaluate_drawn
+        from mnist_demo.training.drawn_eval import evaluate_drawn
         report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders)
         print(report.format())
     return 0

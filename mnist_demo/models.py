@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .recipes import Recipe
+from mnist_demo.training.recipes import Recipe
 
 DEFAULT_MODEL = "drawnet"
 

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from mnist_demo.app_settings import AppSettings
-from mnist_demo.webapp import WebApp
-from mnist_demo.strokes import HELD_OUT_WRITERS, PenDigit, load_pen_digits, pen_sketch
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.handlers import WebApp
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, PenDigit, load_pen_digits, pen_sketch
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "artifacts" / "screenshots"

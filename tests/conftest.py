@@ -20,14 +20,14 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    from mnist_demo.data import default_data_dir
+    from mnist_demo.training.data import default_data_dir
 
     return default_data_dir()  # $MNIST_DATA_DIR, else data/ (downloaded there on a machine with internet)
 
 
 @pytest.fixture(scope="session")
 def mnist(mnist_dir):
-    from mnist_demo.data import load_mnist
+    from mnist_demo.training.data import load_mnist
 
     return load_mnist(mnist_dir)
 

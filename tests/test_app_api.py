@@ -20,13 +20,13 @@ from gradio_client.utils import Status
 from PIL import Image
 
 from app_helpers import REPO, app_settings, held_out_digits, pad_value, served_app
-from mnist_demo.app_drawing import EMPTY_LABEL, UNSURE_LABEL
-from mnist_demo.app_settings import AppSettings, SettingsError
-from mnist_demo.app_training import TrainingRefused
+from mnist_demo.app.drawing import EMPTY_LABEL, UNSURE_LABEL
+from mnist_demo.app.settings import AppSettings, SettingsError
+from mnist_demo.app.trainer import TrainingRefused
 from mnist_demo.checkpoint import load_weights
-from mnist_demo.data import DataUnavailable
-from mnist_demo.strokes import pen_sketch
-from mnist_demo.webapp import WebApp
+from mnist_demo.training.data import DataUnavailable
+from mnist_demo.pen_digits import pen_sketch
+from mnist_demo.app.handlers import WebApp
 
 # Outputs of the `train` endpoint, by position (see WebApp.train; the State output is not sent to clients).
 PROGRESS, STATUS, CURVES, EPOCHS, PER_CLASS, CONFUSION, MISCLASSIFIED, WEIGHTS = range(8)
@@ -224,7 +224,7 @@ def test_without_mnist_the_train_tab_says_so_and_drawing_still_works(shipped_wei
     def unavailable(*_):
         raise DataUnavailable("MNIST is not in data/MNIST/raw and could not be downloaded")
 
-    monkeypatch.setattr("mnist_demo.app_training.load_mnist", unavailable)
+    monkeypatch.setattr("mnist_demo.app.trainer.load_mnist", unavailable)
     app = WebApp(app_settings(shipped_weights))
     messages = train_messages(app, model="mlp-50", epochs=1)
     assert "needs MNIST" in messages[-1] and "could not be downloaded" in messages[-1]

@@ -27,11 +27,11 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from mnist_demo import uploads
-from mnist_demo.predictor import Predictor
-from mnist_demo.preprocess import EMPTY_MESSAGE, NON_FINITE_MESSAGE, preprocess
-from mnist_demo.strokes import render_drawing
-from mnist_demo.uploads import (BAD_BASE64, DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
+from mnist_demo.reading import images as uploads
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.preprocess import EMPTY_MESSAGE, NON_FINITE_MESSAGE, preprocess
+from mnist_demo.pen_digits import render_drawing
+from mnist_demo.reading.images import (BAD_BASE64, DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
                                 NOT_A_DATA_URL, NOT_AN_IMAGE, NOT_BASE64, TRANSPARENT, UploadRejected,
                                 decode_data_url, read_upload)
 
@@ -186,7 +186,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_without_decoding_its_pi
     # In a fresh interpreter, so its peak memory is this read's alone: decoding would take 400 MB.
     script = textwrap.dedent("""
         import resource, sys
-        from mnist_demo.uploads import UploadRejected, read_upload
+        from mnist_demo.reading.images import UploadRejected, read_upload
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
             read_upload(sys.argv[1])

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_helpers import REPO, app_settings, held_out_digits, pad_value, served_app  # noqa: E402
 from test_bad_input import _unusual, drawn_seven, encoded, png_declaring, truncated_png  # noqa: E402
-from mnist_demo import sketch, uploads  # noqa: E402
+from mnist_demo.reading import sketch, images as uploads  # noqa: E402
 
 LIMIT_MB = 1  # the test server's upload limit, so the over-limit file stays small
 

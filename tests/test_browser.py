@@ -16,8 +16,8 @@ from PIL import Image
 from app_helpers import SCREENSHOTS, app_settings, held_out_digits, served_app
 from browser_helpers import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
                              touch_stroke)
-from mnist_demo.predictor import Predictor
-from mnist_demo.webapp import WebApp
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.app.handlers import WebApp
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_demo import strokes
+from mnist_demo import pen_digits as strokes
 from mnist_demo.checkpoint import LoadedModel
-from mnist_demo.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
-from mnist_demo.predictor import Predictor
-from mnist_demo.strokes import load_pen_digits
+from mnist_demo.training.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.pen_digits import load_pen_digits
 
 
 @pytest.fixture(scope="module", autouse=True)

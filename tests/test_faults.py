@@ -20,8 +20,8 @@ import pytest
 
 from app_helpers import REPO, app_settings, held_out_digits, pad_value
 from mnist_demo.checkpoint import load_weights
-from mnist_demo.training import Progress
-from mnist_demo.webapp import WebApp
+from mnist_demo.training.engine import Progress
+from mnist_demo.app.handlers import WebApp
 
 
 def sha256(path: Path) -> str:
@@ -66,7 +66,7 @@ def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_w
         yield Progress(epoch=1, batch=1, batches=10, loss=2.3)
         raise RuntimeError("out of memory (simulated)")
 
-    monkeypatch.setattr("mnist_demo.app_training.train", failing)
+    monkeypatch.setattr("mnist_demo.app.trainer.train", failing)
     app = WebApp(app_settings(shipped_weights))
     statuses = [out[1] for out in app.train(model="mlp-50", epochs=1)]
     assert "Training failed: RuntimeError: out of memory (simulated)" in statuses[-1]

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_demo import strokes
+from mnist_demo import pen_digits as strokes
 from mnist_demo.checkpoint import LoadedModel, load_weights
-from mnist_demo.predictor import NOT_A_DIGIT, Prediction, Predictor, euler_number
-from mnist_demo.preprocess import DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE
-from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, render_drawing
+from mnist_demo.reading.predictor import NOT_A_DIGIT, Prediction, Predictor, euler_number
+from mnist_demo.reading.preprocess import DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, render_drawing
 
 SEVEN = [[(60, 400), (180, 405), (300, 410), (330, 400), (280, 300), (230, 200), (190, 100), (170, 0)]]
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_demo.data import MEAN, STD
-from mnist_demo.preprocess import (BLOB_MESSAGE, DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE,
+from mnist_demo.training.data import MEAN, STD
+from mnist_demo.reading.preprocess import (BLOB_MESSAGE, DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE,
                                    NO_BACKGROUND_MESSAGE, NON_FINITE_MESSAGE, ink_map, naive_resize, preprocess,
                                    preprocess_ink)
-from mnist_demo.strokes import render_drawing
+from mnist_demo.pen_digits import render_drawing
 
 # A "7" and a "4" in tablet units (y up), drawn like the pen digits: sparse points, two strokes for the 4.
 SEVEN = [[(60, 400), (180, 405), (300, 410), (330, 400), (280, 300), (230, 200), (190, 100), (170, 0)]]

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from mnist_demo.preprocess import preprocess
-from mnist_demo.sketch import (BRUSH_RADIUS, MAX_POINTS, MAX_STROKES, Sketch, SketchError, Stroke,
+from mnist_demo.reading.preprocess import preprocess
+from mnist_demo.reading.sketch import (BRUSH_RADIUS, MAX_POINTS, MAX_STROKES, Sketch, SketchError, Stroke,
                                parse_sketch)
-from mnist_demo.strokes import HELD_OUT_WRITERS, load_pen_digits, pen_sketch, render_drawing
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, pen_sketch, render_drawing
 
 
 def some_digits(n: int = 20):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_demo import strokes
-from mnist_demo.preprocess import preprocess, preprocess_ink
-from mnist_demo.strokes import (HELD_OUT_WRITERS, TRAIN_WRITERS, PenDigit, RenderSettings, load_pen_digits,
+from mnist_demo import pen_digits as strokes
+from mnist_demo.reading.preprocess import preprocess, preprocess_ink
+from mnist_demo.pen_digits import (HELD_OUT_WRITERS, TRAIN_WRITERS, PenDigit, RenderSettings, load_pen_digits,
                                 pen_training_images, random_settings, render_drawing, render_ink, split_by_writer)
 
 LINE_AND_DOT = [[(0.0, 0.0), (100.0, 0.0)], [(50.0, 100.0)]]  # tablet units: the dot is above the line

@@ -5,10 +5,10 @@ import threading
 import pytest
 import torch
 
-from mnist_demo.augment import DrawnAugment
+from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.devices import pick_device
-from mnist_demo.recipes import Recipe
-from mnist_demo.training import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
 def run(config, **kwargs):

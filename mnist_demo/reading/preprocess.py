@@ -62,8 +62,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import normalize
-from .sketch import Sketch
+from mnist_demo.training.data import normalize
+from mnist_demo.reading.sketch import Sketch
 
 SIZE = 28  # MNIST's field
 BOX = 20  # MNIST's digits are scaled to fit this box

@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import DrawnAugment
-from .checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
-from .data import Split, load_mnist, normalize
-from .devices import pick_device
-from .evaluation import EvalResult, evaluate
-from .models import DEFAULT_MODEL, get_spec
-from .recipes import Recipe
+from mnist_demo.training.augment import DrawnAugment
+from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
+from mnist_demo.training.data import Split, load_mnist, normalize
+from mnist_demo.devices import pick_device
+from mnist_demo.training.evaluation import EvalResult, evaluate
+from mnist_demo.models import DEFAULT_MODEL, get_spec
+from mnist_demo.training.recipes import Recipe
 
 
 @dataclass
@@ -125,7 +125,7 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
 @functools.lru_cache(maxsize=2)
 def _pen_training_split(seed: int, renders: int) -> Split:
     """Rendered pen digits of the training writers; cached, as rendering 10k drawings takes a while."""
-    from .strokes import TRAIN_WRITERS, load_pen_digits, pen_training_images
+    from mnist_demo.pen_digits import TRAIN_WRITERS, load_pen_digits, pen_training_images
 
     digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
     return Split(*pen_training_images(digits, renders_per_digit=renders, seed=seed))
@@ -133,7 +133,7 @@ def _pen_training_split(seed: int, renders: int) -> Split:
 
 def _pen_digits(seed: int, renders: int, notes: list[str]) -> Split | None:
     """Rendered pen digits of the training writers, or None (with a note) when the strokes aren't there."""
-    from .strokes import TRAIN_WRITERS
+    from mnist_demo.pen_digits import TRAIN_WRITERS
 
     try:
         pen = _pen_training_split(seed, renders)

@@ -34,9 +34,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .checkpoint import LoadedModel, load_weights
-from .devices import pick_device
-from .preprocess import Preprocessed, preprocess
+from mnist_demo.checkpoint import LoadedModel, load_weights
+from mnist_demo.devices import pick_device
+from mnist_demo.reading.preprocess import Preprocessed, preprocess
 
 MIN_TOP = 0.5
 MIN_MARGIN = 0.2

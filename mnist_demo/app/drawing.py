@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .checkpoint import CheckpointError, LoadedModel
-from .predictor import Prediction, Predictor
-from .preprocess import EMPTY_MESSAGE
+from mnist_demo.checkpoint import CheckpointError, LoadedModel
+from mnist_demo.reading.predictor import Prediction, Predictor
+from mnist_demo.reading.preprocess import EMPTY_MESSAGE
 
 log = logging.getLogger(__name__)
 

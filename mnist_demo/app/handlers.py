@@ -12,17 +12,17 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from .app_drawing import DrawingReader, Reading, preview_html
-from .app_settings import AppSettings
-from .app_training import Trainer, TrainingFailed, TrainingRefused, TrainingReport
-from .app_views import (RECIPE_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
+from mnist_demo.app.drawing import DrawingReader, Reading, preview_html
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
+from mnist_demo.app.views import (RECIPE_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
                         per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
-from .checkpoint import LoadedModel
-from .models import DEFAULT_MODEL, REGISTRY
-from .predictor import Predictor
-from .sketch import SketchError, parse_sketch
-from .uploads import UploadRejected, read_upload
-from .training import EpochResult, Progress
+from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.sketch import SketchError, parse_sketch
+from mnist_demo.reading.images import UploadRejected, read_upload
+from mnist_demo.training.engine import EpochResult, Progress
 
 def _owner(request: gr.Request | None) -> str:
     """Whose training this is: the visitor's browser session (or API client), else a local caller."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from .sketch import BRUSH_RADIUS, CANVAS
+from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS
 
 JS = (Path(__file__).with_name("drawpad.js")).read_text(encoding="utf-8")
 
@@ -62,4 +62,4 @@ class DrawPad(gr.HTML):
 
     def api_info(self) -> dict[str, Any]:
         return {"type": "string", "description": 'the drawing as JSON: {"strokes": [[[x, y], ...], ...]} '
-                "in pixels of an 800x800 canvas (see mnist_demo/sketch.py)"}
+                "in pixels of an 800x800 canvas (see mnist_demo/reading/sketch.py)"}

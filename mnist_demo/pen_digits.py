@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .preprocess import preprocess_ink
-from .sketch import BRUSH_RADIUS as SKETCH_BRUSH, Sketch, Stroke, draw_strokes
+from mnist_demo.reading.preprocess import preprocess_ink
+from mnist_demo.reading.sketch import BRUSH_RADIUS as SKETCH_BRUSH, Sketch, Stroke, draw_strokes
 
 PATH_ENV = "DRAWN_DIGITS_PATH"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .models import get_spec
-from .plots import curves_figure, misclassified_figure
-from .recipes import Recipe
-from .training import EpochResult, Progress
+from mnist_demo.models import get_spec
+from mnist_demo.training.plots import curves_figure, misclassified_figure
+from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.engine import EpochResult, Progress
 
 # The recipe fields the Train tab lets people edit, in the order it shows them (epochs has its own slider).
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "schedule", "gamma",

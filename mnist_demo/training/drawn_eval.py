@@ -20,10 +20,10 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from .checkpoint import LoadedModel
-from .predictor import Predictor
-from .preprocess import naive_resize, preprocess
-from .strokes import HELD_OUT_WRITERS, load_pen_digits, random_settings
+from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.preprocess import naive_resize, preprocess
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_settings
 
 BATCH = 256
 BRUSH_BUCKETS = ((0, 10, "thin (r <= 10)"), (10, 20, "medium (10 < r <= 20)"),

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .data import default_data_dir
-from .uploads import MAX_UPLOAD_BYTES
+from mnist_demo.training.data import default_data_dir
+from mnist_demo.reading.images import MAX_UPLOAD_BYTES
 
 DEFAULT_WEIGHTS = Path("weights/default.safetensors")
 

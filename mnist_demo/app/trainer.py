@@ -20,13 +20,13 @@ from typing import Any, Iterator
 
 import torch
 
-from .app_settings import AppSettings
-from .checkpoint import LoadedModel
-from .data import DataUnavailable, Split, load_mnist
-from .evaluation import EvalResult, evaluate
-from .models import REGISTRY, UnknownModel, get_spec
-from .recipes import Recipe
-from .training import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.training.data import DataUnavailable, Split, load_mnist
+from mnist_demo.training.evaluation import EvalResult, evaluate
+from mnist_demo.models import REGISTRY, UnknownModel, get_spec
+from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
 class TrainingRefused(RuntimeError):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Split, normalize
+from mnist_demo.training.data import Split, normalize
 
 
 @dataclass

@@ -35,7 +35,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
-import app  # noqa: E402
+from mnist_demo.app import page as app  # noqa: E402
 from app_helpers import free_port  # noqa: E402
 from mnist_demo.app.drawing import preview_html  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402

@@ -33,7 +33,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-import app  # noqa: E402
+from mnist_demo.app import page as app  # noqa: E402
 from browser_helpers import launch_chromium, mouse_stroke, on_screen  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits  # noqa: E402

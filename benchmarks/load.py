@@ -92,7 +92,7 @@ TWEAKED_LAUNCH = r"""
 import os, sys
 sys.path.insert(0, os.getcwd())
 import torch
-import app
+from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
 if os.environ.get("LOAD_SWITCH_INTERVAL_MS"):
     sys.setswitchinterval(float(os.environ["LOAD_SWITCH_INTERVAL_MS"]) / 1e3)

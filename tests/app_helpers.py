@@ -37,7 +37,7 @@ def app_settings(weights: Path, **changes) -> AppSettings:
 @contextmanager
 def served_app(settings: AppSettings | None = None, webapp: WebApp | None = None) -> Iterator[str]:
     """`app.py`'s page served from this process (answered by `webapp` if given); yields its URL."""
-    import app
+    from mnist_demo.app import page as app
 
     demo = app.build_app(settings, webapp)
     port = free_port()

@@ -2,11 +2,11 @@
 
     python benchmarks/latency.py [--weights weights/default.safetensors] [--n 300] [--threads N]
 
-Renders `n` varied pen digits (seeded: brush sizes, sizes, places, both themes),
-then times, per drawing, what the app does on each change of the Draw tab's
-pad (its JSON strokes parsed, drawn, preprocessed and read), preprocessing
-alone and preprocessing + prediction of the same drawing as a sketchpad image,
-and the naive resize + model path as a reference. Prints a markdown table of the
+Places `n` varied pen digits on the pad (seeded: pen widths, sizes, places, as
+`pen_digits.random_placement` draws them), then times, per drawing, what the app
+does on each change of the Draw tab's pad (its JSON strokes parsed, drawn,
+preprocessed and read), then the steps of that path alone (the JSON to ink,
+preprocessing the ink), and the naive resize + model path as a reference. Prints a markdown table of the
 median and 90th percentile wall time and the median CPU time in milliseconds
 (CPU time stays put when other processes share the machine; wall time doesn't).
 """
@@ -22,15 +22,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mnist_demo.reading.predictor import Predictor  # noqa: E402
-from mnist_demo.reading.preprocess import naive_resize, preprocess  # noqa: E402
+from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
 from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
-from mnist_demo.pen_digits import load_pen_digits, pen_sketch, random_settings  # noqa: E402
+from mnist_demo.pen_digits import load_pen_digits, random_placement  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -77,10 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     digits = load_pen_digits(args.drawn)
     picks = rng.choice(len(digits), size=args.n, replace=len(digits) < args.n)
-    settings = [(digits[i].strokes, random_settings(rng, digits[i].strokes)) for i in picks]
-    drawings = [r.render(strokes) for strokes, r in settings]
-    pad_values = [pen_sketch(strokes, height=r.height, center=r.center, brush_radius=r.brush_radius).to_json()
-                  for strokes, r in settings]
+    pad_values = [random_placement(rng, digits[i].strokes).sketch(digits[i].strokes).to_json() for i in picks]
+    sketches = [parse_sketch(text) for text in pad_values]
+    inks = [sketch.ink() for sketch in sketches]
 
     def naive_predict(value: Any) -> int:
         with torch.inference_mode():
@@ -89,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("pad's JSON: parse + draw + preprocess + predict (the app, per change)",
          time_each(lambda text: predictor.predict(parse_sketch(text)), pad_values)),
-        ("preprocess", time_each(preprocess, drawings)),
-        ("preprocess + predict", time_each(predictor.predict, drawings)),
-        ("naive resize + predict (reference)", time_each(naive_predict, drawings)),
+        ("parse + draw: the pad's JSON to its 800x800 ink", time_each(lambda t: parse_sketch(t).ink(), pad_values)),
+        ("preprocess: the ink to 28x28", time_each(preprocess_ink, inks)),
+        ("preprocess + predict (the ink)", time_each(predictor.predict, inks)),
+        ("naive resize + predict (reference)", time_each(naive_predict, sketches)),
     ]
     print(f"{args.n} drawings of 800x800, {predictor.model_name} on {device}, {torch.get_num_threads()} torch thread(s), "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import __version__
-from mnist_demo.training.data import MEAN, STD
+from mnist_demo.mnist import MEAN, STD
 from mnist_demo.models import UnknownModel, build_model
 
 FORMAT = "mnist_demo/1"

@@ -1,7 +1,7 @@
 """Bad input through the library: each kind gets a clear message, nothing crashes, memory stays bounded.
 
-Files and bytes go through `uploads.read_upload` (and `decode_data_url` for
-data URLs); arrays go straight to `preprocess` and `Predictor.predict`.
+Files and bytes go through `images.read_image`; arrays go straight to
+`preprocess` and `Predictor.predict`.
 Unusual but good formats (16-bit, CMYK, palette, LA, ...) must still be read
 as the digit that was drawn.
 
@@ -11,7 +11,6 @@ the library does with each bad input, as the table in docs/bad_inputs.md.
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import struct
@@ -27,16 +26,15 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from mnist_demo.reading import images as uploads
 from mnist_demo.reading.predictor import Predictor
-from mnist_demo.reading.preprocess import EMPTY_MESSAGE, NON_FINITE_MESSAGE, preprocess
-from mnist_demo.pen_digits import render_drawing
-from mnist_demo.reading.images import (BAD_BASE64, DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
-                                NOT_A_DATA_URL, NOT_AN_IMAGE, NOT_BASE64, TRANSPARENT, UploadRejected,
-                                decode_data_url, read_upload)
+from mnist_demo.reading.preprocess import preprocess
+from mnist_demo.reading.status import Problem
+from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+from mnist_demo.reading.images import (DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
+                                       NON_FINITE, NOT_AN_IMAGE, TRANSPARENT, UploadRejected, read_image)
 
 REPO = Path(__file__).resolve().parent.parent
-SEVEN = [[(60, 400), (180, 405), (300, 410), (330, 400), (280, 300), (230, 200), (190, 100), (170, 0)]]
+SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down
 
 
 # ---------------------------------------------------------------- making inputs
@@ -77,7 +75,7 @@ def truncated_png() -> bytes:
 
 def rejection(source, **limits) -> str:
     with pytest.raises(UploadRejected) as caught:
-        read_upload(source, **limits)
+        read_image(source, **limits)
     return str(caught.value)
 
 
@@ -109,19 +107,19 @@ def test_a_blank_drawing_is_read_as_nothing_drawn(trained, tmp_path):
     canvas = drawn_seven()
     canvas["layers"][0][...] = 0
     canvas["composite"][...] = canvas["background"]
-    for value in (read_upload(blank_png), canvas, np.full((280, 280), 255, np.uint8)):
+    for value in (read_image(blank_png), canvas, np.full((280, 280), 255, np.uint8)):
         p = trained.predict(value)
-        assert (p.status, p.message, p.top) == ("empty", EMPTY_MESSAGE, [])
+        assert (p.status, p.message, p.top) == ("empty", Problem.NOTHING_DRAWN.message, [])
 
 
 def test_a_1x1_image_is_read_as_nothing_drawn(trained, tmp_path):
     for colour in ("black", "white"):
         path = tmp_path / f"{colour}.png"
         Image.new("L", (1, 1), colour).save(path)
-        p = trained.predict(read_upload(path))
-        assert (p.status, p.message) == ("empty", EMPTY_MESSAGE)
+        p = trained.predict(read_image(path))
+        assert (p.status, p.message) == ("empty", Problem.NOTHING_DRAWN.message)
     opaque_ink = np.array([[[0, 0, 0, 255]]], np.uint8)
-    assert trained.predict(opaque_ink).message == EMPTY_MESSAGE
+    assert trained.predict(opaque_ink).message == Problem.NOTHING_DRAWN.message
 
 
 def test_a_fully_transparent_image_is_rejected_and_a_transparent_array_is_empty(trained):
@@ -131,7 +129,7 @@ def test_a_fully_transparent_image_is_rejected_and_a_transparent_array_is_empty(
     # An array, as a sketchpad layer: nothing drawn yet.
     layer = np.zeros((280, 280, 4), np.uint8)
     layer[..., :3] = 255
-    assert trained.predict(layer).message == EMPTY_MESSAGE
+    assert trained.predict(layer).message == Problem.NOTHING_DRAWN.message
 
 
 # ---------------------------------------------------------------- not an image, or a damaged one
@@ -186,10 +184,10 @@ def test_a_decompression_bomb_is_refused_from_its_header_without_decoding_its_pi
     # In a fresh interpreter, so its peak memory is this read's alone: decoding would take 400 MB.
     script = textwrap.dedent("""
         import resource, sys
-        from mnist_demo.reading.images import UploadRejected, read_upload
+        from mnist_demo.reading.images import UploadRejected, read_image
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            read_upload(sys.argv[1])
+            read_image(sys.argv[1])
         except UploadRejected as exc:
             print(exc)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -216,7 +214,7 @@ def test_an_image_over_the_pixel_limit_is_refused_before_its_pixels_are_decoded(
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
     assert rejection(big) == "That image is too large: 5000x5000 pixels; at most 16.8 million pixels (4096x4096)"
     assert decoded == []
-    read_upload(png_declaring(50, 40))
+    read_image(png_declaring(50, 40))
     assert set(decoded) == {(50, 40)}  # the spy does see a decode when one happens
     assert rejection(png_declaring(50, 40), max_pixels=1000).startswith("That image is too large: 50x40 pixels")
 
@@ -231,9 +229,9 @@ def test_nan_or_infinity_in_an_array_is_refused_with_a_clear_message(trained, se
     one_pixel[0, 0] = bad
     everywhere = np.full((28, 28), bad)
     for value in (one_pixel, everywhere, torch.from_numpy(one_pixel), Image.fromarray(one_pixel, "F")):
-        with pytest.raises(ValueError, match=NON_FINITE_MESSAGE):
+        with pytest.raises(ValueError, match=NON_FINITE):
             preprocess(value)
-        with pytest.raises(ValueError, match=NON_FINITE_MESSAGE):
+        with pytest.raises(ValueError, match=NON_FINITE):
             trained.predict(value)
     assert trained.predict(gray).digit == 7  # the same drawing without the bad pixel reads fine
 
@@ -242,7 +240,7 @@ def test_nan_or_infinity_in_an_array_is_refused_with_a_clear_message(trained, se
 
 
 def _unusual(seven: dict) -> dict[str, tuple[bytes, int]]:
-    """The 7 in each format, and the channels read_upload should give (2 = gray, 3 = RGB, 4 = RGBA)."""
+    """The 7 in each format, and the channels read_image should give (2 = gray, 3 = RGB, 4 = RGBA)."""
     rgb = seven["composite"][..., :3]
     gray = np.asarray(Image.fromarray(rgb).convert("L"))
     ink = seven["layers"][0][..., 3]
@@ -269,7 +267,7 @@ UNUSUAL = list(_unusual(drawn_seven()))
 @pytest.mark.parametrize("name", UNUSUAL)
 def test_a_digit_in_an_unusual_format_is_still_read(trained, seven, name):
     data, channels = _unusual(seven)[name]
-    arr = read_upload(data)
+    arr = read_image(data)
     assert arr.dtype == np.uint8 and arr.shape[:2] == (280, 280)
     assert (2 if arr.ndim == 2 else arr.shape[-1]) == channels
     reference = preprocess(seven).image.astype(np.int16)
@@ -282,46 +280,11 @@ def test_a_sideways_phone_photo_is_turned_upright(trained, seven):
     stored = Image.fromarray(seven["composite"][..., :3]).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: show rotated 90 degrees clockwise
-    arr = read_upload(encoded(stored, "JPEG", quality=95, exif=exif))
+    arr = read_image(encoded(stored, "JPEG", quality=95, exif=exif))
     reference = preprocess(seven).image.astype(np.int16)
     assert np.abs(preprocess(arr).image - reference).mean() < 4
     assert np.abs(preprocess(np.asarray(stored)).image - reference).mean() > 20  # as stored: lying on its side
     assert trained.predict(arr).digit == 7
-
-
-# ---------------------------------------------------------------- data URLs
-
-
-def test_a_data_url_gives_the_image_bytes(seven):
-    png = encoded(Image.fromarray(seven["composite"]))
-    text = "data:image/png;base64," + base64.b64encode(png).decode()
-    assert decode_data_url(text) == png
-    wrapped = "data:image/png;base64," + "\n".join(textwrap.wrap(base64.b64encode(png).decode().rstrip("="), 76))
-    assert decode_data_url(wrapped) == png  # MIME line breaks and missing padding are tolerated
-    assert read_upload(decode_data_url(text)).shape == (280, 280, 4)
-
-
-@pytest.mark.parametrize("text, message", [
-    ("https://example.com/seven.png", NOT_A_DATA_URL),
-    ("iVBORw0KGgo=", NOT_A_DATA_URL),
-    ("data:image/png,%89PNG", NOT_BASE64),
-    ("data:image/png;base64,iVBOR!!w0KGgo=", BAD_BASE64),
-    ("data:image/png;base64,", EMPTY_FILE),
-], ids=["a-web-address", "bare-base64", "percent-encoded", "damaged-base64", "nothing"])
-def test_a_bad_data_url_is_rejected(text, message):
-    with pytest.raises(UploadRejected) as caught:
-        decode_data_url(text)
-    assert str(caught.value) == message
-
-
-def test_a_data_url_over_the_limit_is_rejected_before_decoding(monkeypatch):
-    def decode(*args, **kwargs):
-        raise AssertionError("decoded a payload that was too large")
-
-    monkeypatch.setattr(uploads.base64, "b64decode", decode)
-    text = "data:image/png;base64," + "A" * (8 * MAX_UPLOAD_BYTES // 3)
-    with pytest.raises(UploadRejected, match=r"^That file is too large: 10 MB; at most 5 MB$"):
-        decode_data_url(text)
 
 
 # ---------------------------------------------------------------- the table in docs/bad_inputs.md
@@ -342,18 +305,12 @@ def observed() -> list[tuple[str, str, str]]:
 
     def upload(source) -> tuple[str, str]:
         try:
-            arr = read_upload(source)
+            arr = read_image(source)
         except UploadRejected as exc:
-            return "`read_upload` raises `UploadRejected`", str(exc)
+            return "`read_image` raises `UploadRejected`", str(exc)
         what, message = predict(arr)
         kind = kinds[2 if arr.ndim == 2 else arr.shape[-1]]
-        return f"`read_upload` gives a {arr.shape[0]}x{arr.shape[1]} {kind} array; {what}", message
-
-    def data_url(text: str) -> tuple[str, str]:
-        try:
-            return f"`decode_data_url` gives {len(decode_data_url(text))} bytes", ""
-        except UploadRejected as exc:
-            return "`decode_data_url` raises `UploadRejected`", str(exc)
+        return f"`read_image` gives a {arr.shape[0]}x{arr.shape[1]} {kind} array; {what}", message
 
     blank = np.full((280, 280), 255, np.uint8)
     infinite = np.zeros((280, 280))
@@ -374,9 +331,6 @@ def observed() -> list[tuple[str, str, str]]:
         ("array of NaN", predict(np.full((280, 280), np.nan))),
         ("array with a stroke of +infinity", predict(infinite)),
         ("6 MB file (over `MAX_UPLOAD_BYTES`)", upload(b"\0" * (6 * 1024 * 1024))),
-        ("data URL without `;base64`", data_url("data:image/png,%89PNG")),
-        ("data URL with damaged base64", data_url("data:image/png;base64,iVBOR!!w0KGgo=")),
-        ("data URL of 10 MB", data_url("data:image/png;base64," + "A" * (8 * MAX_UPLOAD_BYTES // 3))),
     ]
     for name, (data, _) in _unusual(seven).items():
         rows.append((f"a drawn 7 as {name}", upload(data)))

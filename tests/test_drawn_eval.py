@@ -1,4 +1,4 @@
-"""Measuring on rendered pen digits: full path against the naive resize, on the same drawings."""
+"""Measuring on pen digits drawn on the pad: the full path against the naive resize, on the same drawings."""
 
 from __future__ import annotations
 
@@ -36,15 +36,28 @@ def test_a_small_run_reports_both_accuracies_and_every_breakdown(shipped_weights
     assert 0.0 <= report.accuracy <= 1.0 and 0.0 <= report.naive_accuracy <= 1.0
     # The point of preprocessing: squashing the whole canvas reads far fewer drawings.
     assert report.accuracy > report.naive_accuracy
-    for buckets in (report.by_brush, report.by_theme, report.by_size):
+    for buckets in (report.by_brush, report.by_size, report.by_writer):
         assert sum(b.n for b in buckets.values()) == 40
         assert sum(b.correct for b in buckets.values()) == round(report.accuracy * 40)
         assert sum(b.naive_correct for b in buckets.values()) == round(report.naive_accuracy * 40)
-    assert set(report.by_theme) <= {"light", "dark"}
-    assert set(report.writers) <= set(range(21, 31))
+    assert set(report.writers) <= set(range(21, 31)) and set(report.by_writer) == set(report.writers)
+    assert sum(report.confusion.values()) == round((1 - report.accuracy) * 40)
+    worst, bucket = report.worst_writer()
+    assert bucket.accuracy == min(b.accuracy for b in report.by_writer.values())
     text = report.format()
-    assert "full path" in text and "naive" in text and "brush" in text and "theme: dark" in text
+    assert "full path" in text and "naive" in text and "pen: " in text and f"worst writer: {worst}" in text
     assert f"{100 * report.accuracy:.2f}%" in text
+
+
+def test_it_reads_what_the_pads_json_carries(shipped_weights, monkeypatch):
+    # The evaluation must go through the pad's JSON, as /predict does: count the drawings parsed.
+    import mnist_demo.training.drawn_eval as drawn_eval
+
+    parsed = []
+    real = drawn_eval.parse_sketch
+    monkeypatch.setattr(drawn_eval, "parse_sketch", lambda text: parsed.append(text) or real(text))
+    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), limit=12)
+    assert report.n == len(parsed) == 12 and all(text.startswith('{"size":800') for text in parsed)
 
 
 def test_the_naive_baseline_is_measured_on_the_same_drawings():
@@ -71,7 +84,7 @@ def test_the_same_seed_gives_the_same_report(shipped_weights):
     assert {k: v.n for k, v in a.by_brush.items()} == {k: v.n for k, v in b.by_brush.items()}
 
 
-def test_brush_buckets_cover_thin_to_thick():
+def test_pen_buckets_cover_the_pads_widths_and_single_out_its_default():
     names = [name for _, _, name in BRUSH_BUCKETS]
-    assert [brush_bucket(r) for r in (6, 10, 11, 20, 25, 30, 31, 40)] == [
-        names[0], names[0], names[1], names[1], names[2], names[2], names[3], names[3]]
+    assert [brush_bucket(r) for r in (8, 14, 15, 21, 22, 23, 40)] == [
+        names[0], names[0], names[1], names[1], names[2], names[3], names[3]]

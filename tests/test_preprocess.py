@@ -7,16 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_demo.training.data import MEAN, STD
-from mnist_demo.reading.preprocess import (BLOB_MESSAGE, DOT_MESSAGE, EMPTY_MESSAGE, INVALID_MESSAGE,
-                                   NO_BACKGROUND_MESSAGE, NON_FINITE_MESSAGE, ink_map, naive_resize, preprocess,
-                                   preprocess_ink)
-from mnist_demo.pen_digits import render_drawing
+from mnist_demo.mnist import MEAN, STD
+from mnist_demo.reading.images import NON_FINITE
+from mnist_demo.reading.preprocess import ink_map, naive_resize, preprocess, preprocess_ink
+from mnist_demo.reading.status import Problem
+from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
 
-# A "7" and a "4" in tablet units (y up), drawn like the pen digits: sparse points, two strokes for the 4.
-SEVEN = [[(60, 400), (180, 405), (300, 410), (330, 400), (280, 300), (230, 200), (190, 100), (170, 0)]]
-FOUR = [[(220, 400), (150, 250), (90, 150), (300, 150), (350, 150)], [(260, 280), (255, 150), (250, 0)]]
-ONE = [[(200, 400), (200, 200), (200, 0)]]
+# A "7" and a "4" in tablet units (y down), drawn like the pen digits: sparse points, two strokes for the 4.
+SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]
+FOUR = [[(220, 0), (150, 150), (90, 250), (300, 250), (350, 250)], [(260, 120), (255, 250), (250, 400)]]
+ONE = [[(200, 0), (200, 200), (200, 400)]]
 
 ROWS, COLS = np.mgrid[0:28, 0:28]
 
@@ -52,7 +52,7 @@ def blank(theme: str = "light", size: int = 800) -> dict:
 def test_an_empty_canvas_is_empty_not_a_prediction(value):
     result = preprocess(value)
     assert result.status == "empty"
-    assert result.message == EMPTY_MESSAGE
+    assert result.message == Problem.NOTHING_DRAWN.message
     assert result.tensor is None
     assert result.image.shape == (28, 28) and result.image.dtype == np.uint8 and not result.image.any()
 
@@ -66,7 +66,7 @@ def test_a_few_pixels_of_noise_count_as_empty():
 def test_a_single_dot_is_empty_and_says_so():
     result = preprocess(render_drawing([[(100.0, 100.0)]], brush_radius=25))
     assert result.status == "empty"
-    assert result.message == DOT_MESSAGE
+    assert result.message == Problem.DOT.message
 
 
 def test_a_canvas_painted_all_over_is_invalid():
@@ -74,7 +74,7 @@ def test_a_canvas_painted_all_over_is_invalid():
     value["layers"][0][...] = (0, 0, 0, 255)
     value["composite"][...] = (0, 0, 0, 255)
     result = preprocess(value)
-    assert (result.status, result.message, result.tensor) == ("invalid", INVALID_MESSAGE, None)
+    assert (result.status, result.message, result.tensor) == ("invalid", Problem.MOSTLY_INK.message, None)
     # The same canvas without its layer: the plain background still tells black is the ink.
     assert preprocess({**value, "layers": []}).status == "invalid"
 
@@ -82,7 +82,7 @@ def test_a_canvas_painted_all_over_is_invalid():
 def test_a_huge_blob_is_invalid_not_a_dot():
     result = preprocess(render_drawing([[(0.0, 0.0), (1.0, 0.0)]], height=1, brush_radius=200))
     assert result.status == "invalid"
-    assert result.message == BLOB_MESSAGE
+    assert result.message == Problem.BLOB.message
 
 
 def test_a_solid_colour_image_has_no_contrast_and_is_empty():
@@ -95,7 +95,7 @@ def test_random_noise_has_no_background_and_is_invalid():
     rng = np.random.default_rng(0)
     for value in (rng.integers(0, 256, (28, 28), dtype=np.uint8), rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)):
         result = preprocess(value)
-        assert (result.status, result.message) == ("invalid", NO_BACKGROUND_MESSAGE)
+        assert (result.status, result.message) == ("invalid", Problem.NO_BACKGROUND.message)
 
 
 @pytest.mark.parametrize("value", [np.zeros((5, 5, 7), np.uint8), np.zeros((0, 0)), 42],
@@ -110,7 +110,7 @@ def test_a_not_a_number_pixel_is_refused_not_guessed_at():
     image = np.zeros((60, 60), np.float32)
     image[10:50, 28:32] = 1.0
     image[0, 0] = np.nan
-    with pytest.raises(ValueError, match=NON_FINITE_MESSAGE):
+    with pytest.raises(ValueError, match=NON_FINITE):
         preprocess(image)
     image[0, 0] = 0.0
     assert preprocess(image).status == "ok"

@@ -11,7 +11,9 @@ import pytest
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.sketch import (BRUSH_RADIUS, MAX_POINTS, MAX_STROKES, Sketch, SketchError, Stroke,
                                parse_sketch)
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, pen_sketch, render_drawing
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits
+from mnist_demo.reading.sketchpad import sketchpad_value
+from mnist_demo.reading.status import Status
 
 
 def some_digits(n: int = 20):
@@ -79,11 +81,14 @@ def test_ink_is_the_round_brush_along_the_strokes_and_stops_at_the_canvas_edge()
     assert ink[400, 0] == 255 and ink[400, 10] == 0  # a dot past the left edge is cut there
 
 
-def test_the_pad_path_gives_the_same_28x28_as_the_sketchpad_render_of_the_same_strokes():
-    # The pen digits the model was measured on were rendered as sketchpad images; the pad sends the
-    # same geometry as strokes, so the model must see the same thing either way.
-    for digit in some_digits():
-        by_pad = preprocess(pen_sketch(digit.strokes, brush_radius=22))
-        by_image = preprocess(render_drawing(digit.strokes, brush_radius=22))
-        assert by_pad.status == by_image.status == "ok"
-        assert np.array_equal(by_pad.image, by_image.image), (digit.label, digit.writer)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_gradio_sketchpad_value_of_the_same_drawing_reads_as_the_pads_strokes(theme):
+    # Other apps hand over gr.Sketchpad layers; the adapter must give the model what the pad path does.
+    for digit in some_digits(10):
+        sketch = centred().sketch(digit.strokes)
+        by_pad = preprocess(sketch)
+        by_sketchpad = preprocess(sketchpad_value(sketch, theme))
+        by_composite = preprocess({**sketchpad_value(sketch, theme), "layers": []})
+        assert by_pad.status is by_sketchpad.status is by_composite.status is Status.OK
+        assert np.array_equal(by_pad.image, by_sketchpad.image), (digit.label, digit.writer)
+        assert np.array_equal(by_pad.image, by_composite.image), (digit.label, digit.writer)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from mnist_demo.checkpoint import CheckpointError, LoadedModel
 from mnist_demo.reading.predictor import Prediction, Predictor
-from mnist_demo.reading.preprocess import EMPTY_MESSAGE
+from mnist_demo.reading.status import Problem, Status
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ NOT_A_DIGIT_LABEL = "Not a digit yet"
 class Reading:
     """What the Draw tab shows for one drawing."""
 
-    status: str  # the predictor's "ok", "unsure" or "empty", or "error" (no model, unreadable image)
+    status: Status  # the predictor's OK, UNSURE or EMPTY, or ERROR (no model, unreadable image)
     label: dict[str, float] | str | None  # for a gr.Label: digit -> probability, or a short headline
     message: str  # one line for people: the answer, or what to do
     image: np.ndarray | None  # uint8 (28, 28): what the model saw
@@ -80,23 +80,23 @@ class DrawingReader:
         """Read the pad's strokes (a Sketch), or any image preprocess accepts, with `own` or the shared model."""
         predictor = own or self.shared
         if predictor is None:
-            return Reading("error", None, self.problem or "no model", None, "none")
+            return Reading(Status.ERROR, None, self.problem or "no model", None, "none")
         k = max(1, min(int(k or 3), TOP_K_MAX))
         try:
             prediction = predictor.predict(value, k=k)
         except (ValueError, OSError) as exc:  # an upload that is not an image
-            return Reading("error", None, f"Could not read that image: {exc}", None, predictor.model_name)
+            return Reading(Status.ERROR, None, f"Could not read that image: {exc}", None, predictor.model_name)
         return self._reading(prediction, predictor.model_name)
 
     @staticmethod
     def _reading(p: Prediction, model: str) -> Reading:
-        if p.status == "ok":
-            return Reading("ok", p.label_dict(), f"{p.message} ({100 * p.top[0][1]:.0f}% sure).", p.image, model)
-        if p.status == "unsure":
+        if p.status is Status.OK:
+            return Reading(Status.OK, p.label_dict(), f"{p.message} ({100 * p.top[0][1]:.0f}% sure).", p.image, model)
+        if p.status is Status.UNSURE:
             # Never a digit as the headline of a guess: the label says so, the status line lists the guesses.
             guesses = ", ".join(f"{d} ({100 * q:.0f}%)" for d, q in p.top)
-            return Reading("unsure", UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
-        headline = EMPTY_LABEL if p.message == EMPTY_MESSAGE else NOT_A_DIGIT_LABEL
+            return Reading(Status.UNSURE, UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
+        headline = EMPTY_LABEL if p.problem is Problem.NOTHING_DRAWN else NOT_A_DIGIT_LABEL
         return Reading(p.status, headline, p.message, None, model)
 
 

@@ -1,7 +1,7 @@
-"""From an uploaded file to an image array that `preprocess` reads, refusing what would hurt the server.
+"""The one image reader: a file, its bytes, or an image in memory to a uint8 array `preprocess` reads.
 
-An upload is untrusted: it may be no image at all, a damaged one, or a small
-file whose header declares a huge image (a decompression bomb: 50 KB of
+A file (an upload or a path, `read_image`) is untrusted: it may be no image at
+all, a damaged one, or a small file whose header declares a huge image (a decompression bomb: 50 KB of
 compressed zeros can declare 20000x20000 pixels, 400 MB once decoded). Every
 check here happens before the expensive step it protects:
 
@@ -19,12 +19,15 @@ check here happens before the expensive step it protects:
 
 Whatever goes wrong comes out as `UploadRejected`, a ValueError whose message
 is one sentence for people; PIL's own exception is kept as its cause for logs.
+
+An image already in memory (`to_array`: a PIL image, a numpy array, a torch
+tensor) goes through the same mode conversion (step 4), so a 16-bit image
+reads the same from a file and from memory; a path given to `to_array` is
+read as a file, with the limits above.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import math
 import os
@@ -32,9 +35,10 @@ import re
 import stat
 import threading
 import warnings
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a drawing or photo of one digit is far smaller
@@ -47,9 +51,6 @@ TRANSPARENT = "That image is fully transparent: nothing to read"
 EMPTY_FILE = "That file is empty"
 NO_FILE = "No file was uploaded"
 NON_FINITE = "That image has NaN or infinite pixel values"
-NOT_A_DATA_URL = "That is not a data URL (expected data:image/png;base64,...)"
-NOT_BASE64 = "That data URL is not base64-encoded (expected ;base64, before the data)"
-BAD_BASE64 = "That data URL's base64 is damaged"
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
@@ -65,7 +66,7 @@ class UploadRejected(ValueError):
 # ---------------------------------------------------------------- public API
 
 
-def read_upload(source: Source | None, *, max_bytes: int = MAX_UPLOAD_BYTES,
+def read_image(source: Source | None, *, max_bytes: int = MAX_UPLOAD_BYTES,
                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """An uploaded image file (a path or its bytes) as a uint8 array `preprocess` accepts.
 
@@ -86,38 +87,6 @@ def read_upload(source: Source | None, *, max_bytes: int = MAX_UPLOAD_BYTES,
         return _to_array(_upright(image))
     finally:
         image.close()
-
-
-def decode_data_url(text: str, *, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
-    """The bytes of a base64 data URL ("data:image/png;base64,iVBOR..."), as API clients send images.
-
-    The length of the text is checked before anything is decoded, so a huge
-    string costs no second copy. The media type is not trusted: pass the bytes
-    to `read_upload`, which looks at the content. Line breaks in the base64 and
-    missing padding are tolerated. Raises `UploadRejected`.
-    """
-    if not isinstance(text, str):
-        raise UploadRejected(NOT_A_DATA_URL)
-    # 4 base64 characters carry 3 bytes; allow 5% for line breaks (MIME wraps at 76 with CRLF) and
-    # 200 characters for the header. Checked first: every step below copies the text.
-    if len(text) > 4 * math.ceil(max_bytes / 3) * 21 // 20 + 200:
-        raise UploadRejected(_too_many_bytes((len(text) - text.find(",", 0, 200) - 1) * 3 // 4, max_bytes))
-    head, comma, payload = text.strip().partition(",")
-    if not comma or not head[:5].lower() == "data:":
-        raise UploadRejected(NOT_A_DATA_URL)
-    if ";base64" not in head.lower():
-        raise UploadRejected(NOT_BASE64)
-    payload = "".join(payload.split())
-    payload += "=" * (-len(payload) % 4)
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise UploadRejected(BAD_BASE64) from exc
-    if len(data) > max_bytes:
-        raise UploadRejected(_too_many_bytes(len(data), max_bytes))
-    if not data:
-        raise UploadRejected(EMPTY_FILE)
-    return data
 
 
 # ---------------------------------------------------------------- the steps
@@ -192,6 +161,13 @@ def _upright(image: Image.Image) -> Image.Image:
 
 def _to_array(image: Image.Image) -> np.ndarray:
     """Any PIL mode -> uint8 gray, RGB or RGBA (RGBA only when the image has transparency)."""
+    arr = _pil_to_array(image)
+    if arr.ndim == 3 and arr.shape[-1] == 4 and not arr[..., 3].any():
+        raise UploadRejected(TRANSPARENT)
+    return arr
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode.startswith("I") or mode == "F":  # I;16*, I (16-bit PNGs), F: wider than 8 bits
         return _wide_to_uint8(np.asarray(image), mode)
@@ -201,10 +177,7 @@ def _to_array(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")  # palette and gray transparency become alpha
     elif mode not in ("L", "RGB", "RGBA"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, P without transparency, RGBX
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[-1] == 4 and not arr[..., 3].any():
-        raise UploadRejected(TRANSPARENT)
-    return arr
+    return np.asarray(image)
 
 
 def _has_transparency(image: Image.Image) -> bool:
@@ -214,16 +187,11 @@ def _has_transparency(image: Image.Image) -> bool:
 
 def _wide_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
     """16-bit and 32-bit gray to 8 bits by its full range (PIL's own convert("L") clips 16-bit at 255)."""
-    a = arr.astype(np.float32)
     if mode == "F":
-        if not np.isfinite(a).all():
+        if not np.isfinite(arr).all():
             raise UploadRejected(NON_FINITE)
-        peak = float(a.max())
-        # As preprocessing reads floats: [0, 1], else 0..255, else 16-bit.
-        scale = 255.0 if peak <= 1.0 else (1.0 if peak <= 255.0 else 255.0 / 65535.0)
-    else:
-        scale = 255.0 / 65535.0  # "I" holds 16-bit files too
-    return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+        return to_uint8(arr)  # floats as an array's: [0, 1], else 0..255, else 16-bit
+    return np.clip(np.rint(arr.astype(np.float32) * (255.0 / 65535.0)), 0, 255).astype(np.uint8)  # "I": 16-bit
 
 
 # ---------------------------------------------------------------- messages
@@ -246,3 +214,67 @@ def _too_many_pixels(size: str, max_pixels: int) -> str:
     side = math.isqrt(max_pixels)
     limit = f"{max_pixels / 1e6:.1f} million pixels" + (f" ({side}x{side})" if side * side == max_pixels else "")
     return f"That image is too large: {size}; at most {limit}"
+
+
+# ---------------------------------------------------------------- images in memory
+
+
+def to_array(value: Any) -> np.ndarray:
+    """A PIL image, numpy array, torch tensor or file path -> uint8 (H, W), (H, W, 3) or (H, W, 4).
+
+    Arrays may be uint8, bool, or float in [0, 1] (larger floats are taken as
+    0..255, or 0..65535); torch's channels-first layout and batches of one are
+    accepted. Raises ValueError for an array that is no image or holds NaN or
+    infinite values, and `UploadRejected` for a path that is not a readable image.
+    """
+    if isinstance(value, (str, os.PathLike)):
+        return read_image(value)
+    if isinstance(value, Image.Image):
+        return _pil_to_array(value)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    while arr.ndim > 3 and arr.shape[0] == 1:  # (1, 1, H, W) or (1, H, W, C) batches of one
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channels first, as torch keeps them
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) or arr.size == 0:
+        raise ValueError(f"expected a gray, RGB or RGBA image, got an array of shape {arr.shape}")
+    return to_uint8(arr)
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """An array of gray levels as uint8: bool as 0/255, floats in [0, 1] (else 0..255, else 16-bit)."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    a = _finite(arr)
+    peak = float(a.max()) if a.size else 0.0
+    scale = 255.0 if peak <= 1.0 else (1.0 if peak <= 255.0 else 255.0 / 65535.0)
+    return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+
+
+def _finite(arr: np.ndarray) -> np.ndarray:
+    """float32 copy of an array that holds no NaN or infinity; ValueError otherwise.
+
+    A NaN or infinite pixel has no gray level: reading it as background or as ink would be a
+    guess, and a whole image of them would come out as "Nothing drawn yet", which is untrue.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32's range: caught below
+        a = arr.astype(np.float32)
+    if not np.isfinite(a).all():
+        if arr.dtype.kind != "f" or not np.isfinite(arr).all():
+            raise ValueError(NON_FINITE)
+        a = np.clip(arr, -1e30, 1e30).astype(np.float32)  # huge but finite: clipped to 255 anyway
+    return a
+
+
+def gray(arr: np.ndarray) -> np.ndarray:
+    """uint8 gray of a gray, RGB or RGBA array (ITU-R 601 luma, as PIL converts; alpha ignored)."""
+    if arr.ndim == 2:
+        return arr
+    mode = "RGBA" if arr.shape[-1] == 4 else "RGB"
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr), mode).convert("L"))

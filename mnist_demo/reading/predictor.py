@@ -1,11 +1,11 @@
 """Read a drawn digit: preprocess, run the model, say how sure it is.
 
-A `Prediction` has a status:
-- "empty": nothing to read: preprocessing found no digit ("empty": blank
-  canvas, a few specks, a lone dot; "invalid": a canvas painted all over, a
+A `Prediction` has a status (`status.Status`):
+- EMPTY: nothing to read: preprocessing found no digit (its `problem` says
+  why: a blank canvas, a few specks, a lone dot; a canvas painted all over, a
   blob, an image without a plain background such as noise; see
   `preprocess`). `top` is empty and `message` is preprocessing's.
-- "unsure": the model's answer is not to be trusted, by the first rule that applies:
+- UNSURE: the model's answer is not to be trusted, by the first rule that applies:
   1. the 28x28 image is unlike any digit after preprocessing, which makes every
      digit alike in size and stroke width: its mean intensity is outside
      `coverage_range` (3% to 30%; MNIST's and rendered pen digits' lie within
@@ -16,18 +16,15 @@ A `Prediction` has a status:
   2. the top probability is below `min_top` (0.5), or it leads the second by
      less than `min_margin` (0.2): "Not sure: could be 4 or 9".
   `top` still holds the k best guesses.
-- "ok": otherwise; `message` is e.g. "Looks like a 7".
+- OK: otherwise; `message` is e.g. "Looks like a 7".
 
-`Predictor.swap` replaces the model while other threads predict: the model
-and its device live in one immutable object that a predict reads once, and a
-Python attribute assignment is atomic, so a predict sees the old model or the
-new one, never a mix.
+A Predictor never changes after it is made, so any number of threads may
+read drawings with it at once.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -37,6 +34,7 @@ import torch
 from mnist_demo.checkpoint import LoadedModel, load_weights
 from mnist_demo.devices import pick_device
 from mnist_demo.reading.preprocess import Preprocessed, preprocess
+from mnist_demo.reading.status import Problem, Status
 
 MIN_TOP = 0.5
 MIN_MARGIN = 0.2
@@ -47,11 +45,12 @@ NOT_A_DIGIT = "Not sure: this doesn't look like a digit"
 
 @dataclass
 class Prediction:
-    status: str  # "ok", "unsure" or "empty"
+    status: Status  # OK, UNSURE or EMPTY
     top: list[tuple[int, float]]  # (digit, probability), most likely first; [] when "empty"
     image: np.ndarray  # uint8 (28, 28): what the model saw (zeros when "empty")
     message: str
-    probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, None when "empty"
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, None when EMPTY
+    problem: Problem | None = None  # preprocessing's reason when EMPTY
 
     @property
     def digit(self) -> int | None:
@@ -63,14 +62,8 @@ class Prediction:
         return {str(d): float(p) for d, p in self.top}
 
 
-@dataclass(frozen=True)
-class _Current:
-    loaded: LoadedModel
-    device: torch.device
-
-
 class Predictor:
-    """A model ready to read drawings; thread-safe, and its model can be swapped live."""
+    """A model ready to read drawings; thread-safe (nothing in it changes after it is made)."""
 
     def __init__(self, weights: str | os.PathLike | LoadedModel, device: str | torch.device | None = None, *,
                  min_top: float = MIN_TOP, min_margin: float = MIN_MARGIN,
@@ -81,8 +74,8 @@ class Predictor:
         self.min_margin = min_margin
         self.coverage_range = coverage_range
         self.euler_range = euler_range
-        self._swap_lock = threading.Lock()
-        self._current = _Current(self._load(weights, dev), dev)
+        self.loaded = self._load(weights, dev)
+        self.device = dev
 
     @staticmethod
     def _load(weights: str | os.PathLike | LoadedModel, device: torch.device) -> LoadedModel:
@@ -93,36 +86,17 @@ class Predictor:
 
     # ------------------------------------------------------------ model
 
-    def swap(self, new: str | os.PathLike | LoadedModel) -> LoadedModel:
-        """Predict with `new` from now on; returns the model it replaces.
-
-        The new model is loaded and moved to the device before it is published,
-        so predictions running meanwhile finish on the old one.
-        """
-        with self._swap_lock:
-            old = self._current
-            self._current = _Current(self._load(new, old.device), old.device)
-            return old.loaded
-
-    @property
-    def loaded(self) -> LoadedModel:
-        return self._current.loaded
-
     @property
     def info(self) -> dict[str, Any]:
-        return self._current.loaded.info
+        return self.loaded.info
 
     @property
     def model_name(self) -> str:
-        return self._current.loaded.name
+        return self.loaded.name
 
     @property
     def test_accuracy(self) -> float | None:
-        return self._current.loaded.test_accuracy
-
-    @property
-    def device(self) -> torch.device:
-        return self._current.device
+        return self.loaded.test_accuracy
 
     # ------------------------------------------------------------ reading drawings
 
@@ -144,7 +118,7 @@ class Predictor:
         row = 0
         for item in items:
             if not item.ok:
-                out.append(Prediction("empty", [], item.image, item.message))
+                out.append(Prediction(Status.EMPTY, [], item.image, item.message, problem=item.problem))
                 continue
             out.append(self._judge(item.image, probs[row], k))
             row += 1
@@ -152,9 +126,8 @@ class Predictor:
 
     def probabilities(self, x: torch.Tensor) -> np.ndarray:
         """Softmax of the model on normalised (N, 1, 28, 28) input, as float64 numpy (N, 10)."""
-        current = self._current  # read once: a swap meanwhile does not change what this call uses
         with torch.inference_mode():
-            out = current.loaded.model(x.to(current.device))
+            out = self.loaded.model(x.to(self.device))
             # Softmax fits both kinds of model output: logits, and log-probabilities (it undoes the log).
             return torch.softmax(out.float(), dim=1).cpu().double().numpy()
 
@@ -163,10 +136,10 @@ class Predictor:
         top = [(int(d), float(p[d])) for d in order[:k]]
         first, second = int(order[0]), int(order[1])
         if not self.looks_like_a_digit(image):
-            return Prediction("unsure", top, image, NOT_A_DIGIT, p)
+            return Prediction(Status.UNSURE, top, image, NOT_A_DIGIT, p)
         if p[first] < self.min_top or p[first] - p[second] < self.min_margin:
-            return Prediction("unsure", top, image, f"Not sure: could be {first} or {second}", p)
-        return Prediction("ok", top, image, f"Looks like a {first}", p)
+            return Prediction(Status.UNSURE, top, image, f"Not sure: could be {first} or {second}", p)
+        return Prediction(Status.OK, top, image, f"Looks like a {first}", p)
 
 
     def looks_like_a_digit(self, image: np.ndarray) -> bool:

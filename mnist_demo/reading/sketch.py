@@ -29,8 +29,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CANVAS = 800  # the pad's coordinate space: preprocessing scales any drawing down to 28x28 anyway
-BRUSH_RADIUS = 22  # a thick felt pen on the 800 px canvas; strokes are thinned to MNIST's width anyway
-MIN_BRUSH, MAX_BRUSH = 2.0, 80.0  # radius, in canvas px
+BRUSH_RADIUS = 22  # the pad's pen: a thick felt pen on the 800 px canvas; thinned to MNIST's width anyway
+PAD_BRUSH_RANGE = (8, 40)  # what the pad's pen-width slider offers, radius in canvas px
+MIN_BRUSH, MAX_BRUSH = 2.0, 80.0  # radius accepted from API clients, in canvas px
 MIN_CANVAS, MAX_CANVAS = 28, 2000
 MAX_STROKES = 200
 MAX_POINTS = 20_000  # all strokes together: minutes of drawing at the pad's sampling rate
@@ -61,12 +62,28 @@ class Sketch:
     def empty(self) -> bool:
         return not any(s.points for s in self.strokes)
 
-    def ink(self) -> np.ndarray:
-        """uint8 (size, size) ink map, 255 where the brush went: the pad's drawing as the model's input.
+    def ink(self, detail: int | None = None) -> np.ndarray:
+        """uint8 ink map, 255 where the brush went: the pad's drawing as the model's input.
 
-        Ink beyond the canvas edge is cut off, as it is on the page.
+        By default the whole (size, size) canvas; ink beyond its edge is cut off, as
+        on the page. With `detail`, only the ink's box, drawn scaled so its longer
+        side is about `detail` px (never enlarged): ~15x fewer pixels to draw for
+        training renders, and `preprocess_ink(..., whole_canvas=False)` of it
+        matches the full canvas.
         """
-        return np.asarray(draw_strokes((self.size, self.size), self.strokes))
+        if detail is None:
+            return np.asarray(draw_strokes((self.size, self.size), self.strokes))
+        inked = [s for s in self.strokes if s.points]
+        x0 = min(x - s.radius for s in inked for x, _ in s.points)
+        y0 = min(y - s.radius for s in inked for _, y in s.points)
+        x1 = max(x + s.radius for s in inked for x, _ in s.points)
+        y1 = max(y + s.radius for s in inked for _, y in s.points)
+        scale = min(1.0, detail / max(x1 - x0, y1 - y0, 1e-6))
+        margin = 3
+        size = (int(math.ceil((x1 - x0) * scale)) + 2 * margin, int(math.ceil((y1 - y0) * scale)) + 2 * margin)
+        scaled = [Stroke(tuple(((x - x0) * scale + margin, (y - y0) * scale + margin) for x, y in s.points),
+                         max(s.radius * scale, 0.5)) for s in inked]
+        return np.asarray(draw_strokes(size, scaled))
 
     def to_json(self) -> str:
         """The pad's value for this drawing (what `parse_sketch` reads back)."""
@@ -76,7 +93,8 @@ class Sketch:
 
 
 def draw_strokes(size: tuple[int, int], strokes: Iterable[Stroke]) -> Image.Image:
-    """An "L" mask of `size` (width, height) with the strokes drawn in 255 by a round, hard-edged brush.
+    """The one stroke renderer: an "L" mask of `size` (width, height), the strokes in 255 by a round,
+    hard-edged brush.
 
     A line 2r wide through the points plus a disc on each point (round caps
     and joins), the way the page's canvas draws them.

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-MEAN = 0.1307
-STD = 0.3081
+
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 
 
@@ -64,12 +63,3 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> tuple[Split, Split]
     """(train, test) splits."""
     return load_split(data_dir, train=True), load_split(data_dir, train=False)
 
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) or float in [0, 1] -> normalised float (N, 1, 28, 28)."""
-    x = images.float()
-    if images.dtype == torch.uint8:
-        x = x / 255.0
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    return (x - MEAN) / STD

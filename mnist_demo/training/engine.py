@@ -22,7 +22,8 @@ from torch import nn
 
 from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
-from mnist_demo.training.data import Split, load_mnist, normalize
+from mnist_demo.mnist import normalize
+from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.models import DEFAULT_MODEL, get_spec

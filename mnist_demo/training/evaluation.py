@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.training.data import Split, normalize
+from mnist_demo.mnist import normalize
+from mnist_demo.training.data import Split
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 A file holds the model's tensors, optionally the optimizer's tensors (under
 "optimizer/"), and one JSON metadata entry "mnist_demo" with the architecture,
-normalisation, accuracy, recipe, date and library versions.
+normalisation, preprocessing version, accuracy, recipe, measured figures
+("metrics", see `mnist_demo.weights`), date and library versions. Loading
+checks the normalisation and the preprocessing version against this version's
+and says which does not match.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import __version__
-from mnist_demo.mnist import MEAN, STD
+from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
 from mnist_demo.models import UnknownModel, build_model
 
 FORMAT = "mnist_demo/1"
@@ -61,7 +64,7 @@ def library_versions() -> dict[str, str]:
 def make_info(model_name: str, model_args: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     """Metadata for a new file: the given fields plus format, normalisation, date and versions."""
     return {"format": FORMAT, "model": model_name, "model_args": dict(model_args or {}),
-            "normalization": {"mean": MEAN, "std": STD},
+            "normalization": {"mean": MEAN, "std": STD}, "preprocessing_version": PREPROCESSING_VERSION,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": library_versions(), **fields}
 
@@ -90,6 +93,10 @@ def save_weights(path: str | os.PathLike, model: nn.Module, info: dict[str, Any]
         opt_tensors, opt_meta = _optimizer_tensors(optimizer)
         tensors.update(opt_tensors)
         info["optimizer_state"] = opt_meta
+    return _write(path, tensors, info)
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -135,6 +142,29 @@ def _read_tensors(path: Path, prefix_filter: bool) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path} is corrupt ({exc})") from exc
 
 
+def check_inputs(info: dict[str, Any], path: str | os.PathLike) -> None:
+    """Raise CheckpointError when the file's model expects inputs other than this version gives it."""
+    norm = info.get("normalization") or {}
+    if (norm.get("mean"), norm.get("std")) != (MEAN, STD):
+        raise CheckpointError(f"{path} was trained on inputs normalised with mean {norm.get('mean')} and std "
+                              f"{norm.get('std')}; this version normalises with mean {MEAN} and std {STD}")
+    # Files made before the version was recorded were all made with the first preprocessing.
+    version = info.get("preprocessing_version", 1)
+    if version != PREPROCESSING_VERSION:
+        raise CheckpointError(f"{path} was trained for preprocessing version {version}; this version of "
+                              f"mnist_demo preprocesses drawings as version {PREPROCESSING_VERSION}: retrain it")
+
+
+def update_info(path: str | os.PathLike, changes: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a file's metadata with `changes` (atomically), every tensor kept as it was; returns the new info."""
+    path = Path(path)
+    info = {**read_info(path), **changes}
+    with _open(path) as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    _write(path, tensors, info)
+    return info
+
+
 def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
                  expect_model: str | None = None) -> LoadedModel:
     """Build the model named in the file and load its tensors; the model comes back in eval mode."""
@@ -143,6 +173,7 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
     name = info["model"]
     if expect_model is not None and name != expect_model:
         raise CheckpointError(f"{path} holds weights for model {name!r}, not {expect_model!r}")
+    check_inputs(info, path)
     try:
         model = build_model(name, **info.get("model_args", {}))
     except UnknownModel as exc:

@@ -30,6 +30,7 @@ from mnist_demo.reading.predictor import Predictor
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.status import Problem
 from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+from mnist_demo.weights import Weights
 from mnist_demo.reading.images import (DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
                                        NON_FINITE, NOT_AN_IMAGE, TRANSPARENT, UploadRejected, read_image)
 
@@ -293,7 +294,7 @@ def test_a_sideways_phone_photo_is_turned_upright(trained, seven):
 def observed() -> list[tuple[str, str, str]]:
     """(input, what the library does, its message) for each bad input, measured now."""
     seven = drawn_seven()
-    predictor = Predictor(REPO / "weights" / "default.safetensors", "cpu")
+    predictor = Predictor(Weights.DEFAULT.file, "cpu")
     kinds = {2: "gray", 3: "RGB", 4: "RGBA"}
 
     def predict(value) -> tuple[str, str]:

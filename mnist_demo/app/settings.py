@@ -3,7 +3,7 @@
 Public hosting (Hugging Face Spaces, a shared server) and tests tune the app
 through these, without touching code:
 
-MNIST_DEMO_WEIGHTS        weights the Draw tab answers with (default weights/default.safetensors)
+MNIST_DEMO_WEIGHTS        weights the Draw tab answers with (default: the shipped `Weights.DEFAULT`)
 MNIST_DEMO_ALLOW_TRAINING 0 turns the Train tab off, with a message (default 1)
 MNIST_DEMO_MAX_EPOCHS     the most epochs one training may run (default 20)
 MNIST_DEMO_TRAIN_LIMIT    train on the first N training digits only (default: all 60,000)
@@ -23,8 +23,9 @@ from typing import Mapping
 
 from mnist_demo.training.data import default_data_dir
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
+from mnist_demo.weights import Weights
 
-DEFAULT_WEIGHTS = Path("weights/default.safetensors")
+DEFAULT_WEIGHTS = Weights.DEFAULT.file  # found from the package, not from the working directory
 
 
 class SettingsError(ValueError):

@@ -1,0 +1,117 @@
+"""Weights that describe themselves, in the manner of torchvision's `ResNet50_Weights.DEFAULT`.
+
+An entry names a weights file shipped with the project; the file itself carries
+its description in its metadata (`mnist_demo.checkpoint`): the model and its
+arguments, the normalisation and preprocessing version it expects, the recipe
+it was trained with, and the figures measured on it, each with the command that
+measured it. `python -m mnist_demo evaluate --record` measures and writes them.
+
+    from mnist_demo.weights import Weights
+    Weights.DEFAULT.metrics["mnist_test"].value   # 0.9971
+    Weights.DEFAULT.load()                        # a LoadedModel, its inputs checked
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnist_demo.checkpoint import LoadedModel, load_weights, read_info, update_info
+from mnist_demo.training.recipes import Recipe
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MNIST_TEST = "mnist_test"  # the metric keys that `evaluate --record` writes
+DRAWN_HELD_OUT = "drawn_held_out"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure measured on a weights file, and how to measure it again."""
+
+    value: float  # a fraction in [0, 1]
+    samples: int
+    what: str  # in words: on which data, through which path
+    command: str  # the command that measured it
+
+    def __str__(self) -> str:
+        return f"{100 * self.value:.2f}% of {self.samples:,} {self.what}"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """A weights file of the project, described by its own metadata."""
+
+    file: Path
+    model: str  # the registry model it holds (checked against the file)
+
+    def info(self) -> dict[str, Any]:
+        info = read_info(self.file)
+        if info["model"] != self.model:
+            raise ValueError(f"{self.file} holds {info['model']!r}, not {self.model!r} as its entry says")
+        return info
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        return dict(self.info().get("model_args", {}))
+
+    @property
+    def recipe(self) -> Recipe:
+        return Recipe.from_dict(self.info()["recipe"])
+
+    @property
+    def preprocessing_version(self) -> int:
+        return int(self.info().get("preprocessing_version", 1))
+
+    @property
+    def metrics(self) -> dict[str, Measurement]:
+        return {key: Measurement(**value) for key, value in self.info().get("metrics", {}).items()}
+
+    def load(self, device: str | torch.device = "cpu") -> LoadedModel:
+        """The model, built and loaded; raises CheckpointError if its inputs differ from this version's."""
+        return load_weights(self.file, device, expect_model=self.model)
+
+
+class Weights(Enum):
+    """The weights shipped in `weights/`."""
+
+    DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "default.safetensors", "drawnet")
+    DEFAULT = DRAWNET_V1  # what the Draw tab answers with
+
+    @property
+    def entry(self) -> WeightsEntry:
+        return self.value
+
+    @property
+    def file(self) -> Path:
+        return self.value.file
+
+    @property
+    def metrics(self) -> dict[str, Measurement]:
+        return self.value.metrics
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.value.recipe
+
+    def load(self, device: str | torch.device = "cpu") -> LoadedModel:
+        return self.value.load(device)
+
+
+def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:
+    """Write `measurement` into the file's metadata under `key` (every tensor kept as it was)."""
+    metrics = dict(read_info(path).get("metrics", {}))
+    metrics[key] = asdict(measurement)
+    update_info(path, {"metrics": metrics})
+
+
+def this_command() -> str:
+    """The command line that is running, as a person would type it again."""
+    prog = "python -m mnist_demo" if sys.argv and sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    return " ".join([prog, *map(shlex.quote, sys.argv[1:])])

@@ -20,9 +20,6 @@ class EvalResult:
     confusion: torch.Tensor  # (10, 10) int64, rows = truth, columns = prediction
     predictions: torch.Tensor  # (N,) int64
 
-    def misclassified(self, labels: torch.Tensor) -> torch.Tensor:
-        return (self.predictions != labels.cpu()).nonzero().flatten()
-
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",

@@ -1,8 +1,11 @@
 """The one training engine behind the CLI, the app and the tests.
 
-`train()` is a generator: it yields `Progress` within an epoch, an `EpochResult`
-after each epoch, and a final `TrainingDone` with the kept model. The CLI prints
-what it yields, the app plots it, the tests check it.
+`train()` is a generator: it yields `Progress` within an epoch (at least every
+`progress_seconds` of training: the running loss and accuracy, and every
+`probe_seconds` the accuracy on a fixed part of the test set), an `EpochResult`
+after each epoch (the whole test set), and a final `TrainingDone` with the kept
+model. The CLI prints what it yields, the app plots it, the tests check it.
+The clock in these events counts training only, not the evaluations.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ class TrainConfig:
     train_limit: int | None = None  # first N training samples (quick runs, tests, the app's demo mode)
     test_limit: int | None = None
     resume: str | None = None  # a checkpoint saved with its optimizer state
-    progress_every: int = 20  # batches between Progress events
+    progress_every: int = 20  # batches between Progress events...
+    progress_seconds: float = 0.5  # ...or seconds of training, whichever comes first
+    probe_seconds: float | None = 3.0  # seconds of training between probes of the test set (None: never)
+    probe_size: int = 1000  # the first N test digits: a fixed part, so probes compare
 
     def resolved_recipe(self) -> Recipe:
         return self.recipe or get_spec(self.model).recipe
@@ -53,12 +59,20 @@ class Progress:
     batch: int
     batches: int
     loss: float  # running mean of the training loss in this epoch
-    model: nn.Module | None = field(default=None, repr=False)  # the live model, for a look mid-epoch
-
+    accuracy: float = 0.0  # running accuracy on this epoch's training batches so far
+    seconds: float = 0.0  # training time since the run began (evaluations not counted)
+    probe_accuracy: float | None = None  # on the fixed test part, when probed at this event
+    # The live model, for a look mid-epoch (first-layer filters, an evaluation); not for keeping.
+    model: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def fraction(self) -> float:
         return self.batch / max(self.batches, 1)
+
+    @property
+    def epochs_done(self) -> float:
+        """Where training is, in epochs: 2.5 is half-way through the third."""
+        return self.epoch - 1 + self.fraction
 
 
 @dataclass
@@ -73,6 +87,8 @@ class EpochResult:
     lr: float
     val_loss: float | None = None
     kept: bool = True  # this epoch's model is the one kept so far
+    train_accuracy: float | None = None  # on the epoch's training batches, as they were seen
+    elapsed: float | None = None  # training time since the run began, at this epoch's end
 
     def summary(self) -> str:
         val = f" val_loss {self.val_loss:.4f}" if self.val_loss is not None else ""
@@ -210,14 +226,21 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     best_eval: EvalResult | None = None  # a resumed run's kept epoch was evaluated before it
     stopped = False
 
+    probe = test_data.subset(config.probe_size)
+    clock = (history[-1].elapsed or 0.0) if history else 0.0  # training seconds, evaluations not counted
     for epoch in range(start_epoch, recipe.epochs + 1):
         # Per-epoch seeds make a resumed run see the same batches as an uninterrupted one.
         torch.manual_seed(config.seed * 1000 + epoch)
         g = torch.Generator(device=device).manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(len(labels), device=device, generator=g)
         model.train()
-        t0 = time.perf_counter()
-        running, seen = 0.0, 0
+        epoch_start = clock
+        # Sums stay on the device and are read only when reported: no GPU sync every batch.
+        running = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        last_report = last_probe = clock
+        started = time.perf_counter()
         for b in range(steps_per_epoch):
             if stop is not None and stop.is_set():
                 stopped = True
@@ -227,16 +250,29 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             if augment is not None:
                 x = augment(x, g)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=recipe.label_smoothing)
+            y = labels[idx]
+            out = model(x)
+            loss = F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if per_batch:
                 scheduler.step()
-            running += loss.item() * len(idx)
+            running += loss.detach() * len(idx)
+            correct += (out.detach().argmax(1) == y).sum()
             seen += len(idx)
-            if (b + 1) % config.progress_every == 0 or b + 1 == steps_per_epoch:
-                yield Progress(epoch, b + 1, steps_per_epoch, running / seen, model)
+            now = clock + time.perf_counter() - started
+            due = (b + 1) % config.progress_every == 0 or now - last_report >= config.progress_seconds
+            if due or b + 1 == steps_per_epoch:
+                clock, last_report = now, now
+                probed = None
+                if config.probe_seconds is not None and now - last_probe >= config.probe_seconds:
+                    probed, last_probe = evaluate(model, probe, device, recipe.test_batch_size).accuracy, now
+                    model.train()
+                yield Progress(epoch, b + 1, steps_per_epoch, running.item() / seen, correct.item() / seen,
+                               clock, probed, model)
+                started = time.perf_counter()
+        clock += time.perf_counter() - started
         if stopped:
             break
         lr = optimizer.param_groups[0]["lr"]
@@ -249,8 +285,9 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         if kept:
             best_score, best_state, best_epoch = val_loss, copy.deepcopy(model.state_dict()), epoch
             best_eval = test
-        result = EpochResult(epoch, recipe.epochs, running / max(seen, 1), test.loss, test.accuracy,
-                             test.per_class, time.perf_counter() - t0, lr, val_loss, kept)
+        result = EpochResult(epoch, recipe.epochs, running.item() / max(seen, 1), test.loss, test.accuracy,
+                             test.per_class, clock - epoch_start, lr, val_loss, kept,
+                             correct.item() / max(seen, 1), clock)
         history.append(result)
         yield result
 

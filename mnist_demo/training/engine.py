@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,6 +30,7 @@ from mnist_demo.mnist import normalize
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
+from mnist_demo.training.filters import first_layer_filters
 from mnist_demo.models import DEFAULT_MODEL, get_spec
 from mnist_demo.training.recipes import Recipe
 
@@ -62,6 +64,7 @@ class Progress:
     accuracy: float = 0.0  # running accuracy on this epoch's training batches so far
     seconds: float = 0.0  # training time since the run began (evaluations not counted)
     probe_accuracy: float | None = None  # on the fixed test part, when probed at this event
+    filters: np.ndarray | None = field(default=None, repr=False)  # first layer's, when probed (filters.py)
     # The live model, for a look mid-epoch (first-layer filters, an evaluation); not for keeping.
     model: nn.Module | None = field(default=None, repr=False, compare=False)
 
@@ -172,7 +175,7 @@ def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, 
 
 
 def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Split | None = None,
-          stop: threading.Event | None = None) -> Iterator[Event]:
+          stop: threading.Event | Any | None = None) -> Iterator[Event]:
     """Train `config.model`; yields Progress, EpochResult per epoch, then TrainingDone.
 
     Setting `stop` ends training within one batch and keeps the best model so far.
@@ -270,7 +273,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                     probed, last_probe = evaluate(model, probe, device, recipe.test_batch_size).accuracy, now
                     model.train()
                 yield Progress(epoch, b + 1, steps_per_epoch, running.item() / seen, correct.item() / seen,
-                               clock, probed, model)
+                               clock, probed, first_layer_filters(model) if probed is not None else None, model)
                 started = time.perf_counter()
         clock += time.perf_counter() - started
         if stopped:

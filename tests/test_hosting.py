@@ -1,0 +1,85 @@
+"""ZeroGPU: training in a `spaces.GPU` worker process, with a duration that fits; nothing changes elsewhere.
+
+What ZeroGPU does that can be done here: `spaces.GPU` returns the function as it is
+off ZeroGPU and wraps it there (spaces/zero/decorator.py); the wrapped function runs in
+a forked process and its arguments and what it yields are pickled across
+(spaces/zero/wrappers.py). These tests do the same with a forked process and a queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+
+import pytest
+
+from mnist_demo.app.hosting import MAX_GPU_SECONDS, gpu_seconds, gpu_training, on_zerogpu
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone
+from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.remote import StopFile, train_elsewhere
+
+
+def test_zerogpu_is_recognised_as_the_spaces_package_recognises_it():
+    assert on_zerogpu({"SPACES_ZERO_GPU": "true"}) and on_zerogpu({"SPACES_ZERO_GPU": "1"})
+    assert not on_zerogpu({}) and not on_zerogpu({"SPACES_ZERO_GPU": "false"})
+    assert gpu_training({}) is None  # a laptop or CPU hardware: train in this process
+
+
+def test_off_zerogpu_the_real_decorator_leaves_the_training_as_it_is():
+    spaces = pytest.importorskip("spaces")
+    assert spaces.GPU(train_elsewhere, duration=gpu_seconds) is train_elsewhere
+
+
+def test_on_zerogpu_the_training_generator_is_wrapped_with_its_duration(monkeypatch):
+    pytest.importorskip("spaces")
+    from spaces.zero import decorator
+
+    monkeypatch.setattr(decorator.Config, "zero_gpu", True)
+    wrapped = gpu_training({"SPACES_ZERO_GPU": "true"})
+    assert wrapped is not train_elsewhere and hasattr(wrapped, "zerogpu")
+    assert wrapped.__wrapped__ is train_elsewhere
+
+
+def test_the_duration_fits_the_epochs_asked_for_and_stays_within_what_zerogpu_grants():
+    def seconds(**changes) -> int:
+        return gpu_seconds(TrainConfig(model="lenet5", recipe=Recipe(batch_size=128, **changes)))
+
+    assert seconds(epochs=1) < seconds(epochs=2) < seconds(epochs=4)
+    assert seconds(epochs=1, pen_digits=True) > seconds(epochs=1)
+    assert seconds(epochs=1) <= 60  # one epoch fits ZeroGPU's default duration
+    assert seconds(epochs=200) == MAX_GPU_SECONDS
+    small = gpu_seconds(TrainConfig(model="lenet5", recipe=Recipe(epochs=1)), None, "", 2000, 1000)
+    assert small < seconds(epochs=1)
+
+
+def _child(queue, stop_path: str, data_dir: str) -> None:
+    config = TrainConfig(model="mlp-100", recipe=Recipe(optimizer="adam", lr=0.002, batch_size=50, epochs=3),
+                         device="cpu", progress_every=5, probe_seconds=0.0, probe_size=200)
+    for event in train_elsewhere(config, data_dir, stop_path, train_limit=3000, test_limit=500):
+        queue.put(pickle.dumps(event))  # what the ZeroGPU worker does with each event
+    queue.put(None)
+
+
+def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the_stop_file(tmp_path, mnist_dir):
+    stop = StopFile(tmp_path / "stop")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue, str(stop.path), str(mnist_dir)))
+    child.start()
+    events = []
+    try:
+        while (item := queue.get(timeout=120)) is not None:
+            events.append(pickle.loads(item))
+            if isinstance(events[-1], EpochResult):
+                stop.set()  # the visitor presses Stop after the first epoch
+    finally:
+        child.join(timeout=60)
+    assert child.exitcode == 0
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress and all(p.model is None for p in progress)
+    assert any(p.filters is not None and p.filters.shape[1:] == (28, 28) for p in progress)
+    done = events[-1]
+    assert isinstance(done, TrainingDone) and done.stopped and done.optimizer is None
+    assert [e.epoch for e in events if isinstance(e, EpochResult)] == [1]
+    assert next(done.loaded.model.parameters()).device.type == "cpu"
+    assert done.loaded.test_accuracy > 0.8

@@ -15,24 +15,23 @@ from mnist_demo.checkpoint import CheckpointError, load_weights
 from mnist_demo.training.data import DataUnavailable, load_split
 from mnist_demo.devices import pick_device
 from mnist_demo.models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
-from mnist_demo.training.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES, Recipe
+from mnist_demo.training.recipes import Recipe
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTS}
-
-
 def _recipe_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per recipe field (--batch-size for batch_size); unset flags keep the model's registry recipe."""
+    """One flag per recipe field (--batch-size for batch_size), its help and choices from the field's
+    metadata (mnist_demo/training/recipes.py); unset flags keep the model's registry recipe."""
     g = parser.add_argument_group("recipe (defaults: the model's tutorial recipe, see `models`)")
     for f in fields(Recipe):
         flag = "--" + f.name.replace("_", "-")
+        help_, choices = f.metadata.get("help"), f.metadata.get("choices")
         if f.type in ("bool", bool):
-            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        elif f.name in _CHOICES:
-            g.add_argument(flag, choices=_CHOICES[f.name])
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif choices:
+            g.add_argument(flag, choices=choices, help=help_)
         else:
-            g.add_argument(flag, type=int if f.type in ("int", int) else float)
+            g.add_argument(flag, type=int if f.type in ("int", int) else float, help=help_)
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adadelta")
@@ -10,23 +10,35 @@ SCHEDULES = ("none", "step", "onecycle")
 AUGMENTS = ("none", "drawn")
 
 
+def _field(default: Any, label: str, help: str, choices: tuple[str, ...] | None = None, app: bool = True) -> Any:
+    """A recipe field with what people are shown for it: `label` in the web app's Train tab (which
+    shows the fields with `app` true), `help` in the CLI's --help, `choices` its allowed values."""
+    return field(default=default, metadata={"label": label, "help": help, "choices": choices, "app": app})
+
+
 @dataclass(frozen=True)
 class Recipe:
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    test_batch_size: int = 1000
-    epochs: int = 3
-    schedule: str = "none"  # "step": lr *= gamma every step_size epochs; "onecycle": per batch
-    gamma: float = 0.7
-    step_size: int = 1
-    val_split: float = 0.0  # held out of training; with it the best-validation-loss checkpoint is kept
-    augment: str = "none"  # "drawn": batch augmentation for what drawings do and MNIST lacks
-    label_smoothing: float = 0.0
-    pen_digits: bool = False  # add rendered pen-drawn digits of the training writers
-    pen_renders: int = 2  # renderings of each such digit (brush, size, place drawn at random)
+    optimizer: str = _field("sgd", "Optimizer", "the optimizer", choices=OPTIMIZERS)
+    lr: float = _field(0.01, "Learning rate", "the learning rate (the peak one with --schedule onecycle)")
+    momentum: float = _field(0.0, "Momentum", "SGD's momentum (Nesterov when above 0; the other optimizers "
+                              "ignore it)")
+    weight_decay: float = _field(0.0, "Weight decay", "weight decay (L2)")
+    batch_size: int = _field(64, "Batch size", "training batch size")
+    test_batch_size: int = _field(1000, "Test batch size", "evaluation batch size", app=False)
+    epochs: int = _field(3, "Epochs", "epochs to train")
+    schedule: str = _field("none", "LR schedule", "learning-rate schedule: step multiplies it by --gamma every "
+                           "--step-size epochs, onecycle changes it every batch", choices=SCHEDULES)
+    gamma: float = _field(0.7, "Gamma (step schedule)", "the step schedule's factor")
+    step_size: int = _field(1, "Step size (epochs)", "epochs between the step schedule's steps")
+    val_split: float = _field(0.0, "Validation split", "fraction held out of training; with it the model of the "
+                              "best validation loss is kept")
+    augment: str = _field("none", "Augmentation", "batch augmentation: drawn adds what drawings do and MNIST "
+                          "lacks", choices=AUGMENTS)
+    label_smoothing: float = _field(0.0, "Label smoothing", "label smoothing of the loss, in [0, 1)")
+    pen_digits: bool = _field(False, "Add pen-drawn digits", "add rendered pen-drawn digits of the training "
+                              "writers")
+    pen_renders: int = _field(2, "Pen renderings", "renderings of each pen-drawn digit (brush, size, place drawn "
+                              "at random)", app=False)
 
     def __post_init__(self) -> None:
         problems = []

@@ -1,32 +1,88 @@
 """The functions the web app's events call: library results in, component values out.
 
-`app.py` lays out the page and wires each event to a method here; the work is
-done by the UI-independent modules (`app_drawing`, `app_training`,
-`app_views`). This module is the one place that speaks Gradio (gr.skip,
-gr.update, gr.Request), so the rest stays usable from plain Python.
+`page.py` lays out the page and wires each event to a method here; the work is
+done by the UI-independent modules (`drawing`, `trainer`, `views`). Handlers
+answer by name, never by position: `model_fields` a dict keyed by field name,
+`train` a `TrainOutputs` per step, which `page.py` maps onto its components.
+This module is the one place that speaks Gradio (gr.update, gr.Request,
+gr.Warning), so the rest stays usable from plain Python.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import inspect
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
 from mnist_demo.app.drawing import DrawingReader, Reading, preview_html
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
-from mnist_demo.app.views import (RECIPE_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
-                        per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
+from mnist_demo.app.views import (TRAIN_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
+                                  per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
 from mnist_demo.checkpoint import LoadedModel
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.reading.predictor import Predictor
 from mnist_demo.reading.sketch import SketchError, parse_sketch
-from mnist_demo.reading.images import UploadRejected, read_upload
+from mnist_demo.reading.images import UploadRejected, read_image
 from mnist_demo.training.engine import EpochResult, Progress
 
 def _owner(request: gr.Request | None) -> str:
     """Whose training this is: the visitor's browser session (or API client), else a local caller."""
     return getattr(request, "session_hash", None) or "local"
+
+
+CLEAR = object()  # a TrainOutputs value: empty this output (None leaves it as it is)
+
+
+@dataclass
+class TrainOutputs:
+    """What one step of a training changes on the Train tab, by name.
+
+    None leaves an output as it is; CLEAR empties it. `updates` turns it into
+    what a Gradio event returns: {component: new value} for the outputs that change.
+    """
+
+    progress: str | None = None  # the progress bar (HTML)
+    status: str | None = None  # the status line (Markdown)
+    curves: Any = None  # accuracy and loss by epoch (a figure)
+    epochs_table: Any = None  # one row an epoch (a DataFrame)
+    per_class: Any = None  # per-digit accuracy of the kept model (a DataFrame)
+    confusion: Any = None  # its confusion matrix (a DataFrame)
+    misclassified: Any = None  # its misclassified test digits (a figure)
+    weights_file: str | Any | None = None  # its weights, for download
+    # Not sent to API clients (Gradio leaves out a State and a Button):
+    trained: LoadedModel | Any | None = field(default=None, metadata={"api": False})  # the kept model, for the visitor
+    use_button: bool | None = field(default=None, metadata={"api": False})  # whether "Use in Draw tab" can be pressed
+
+    def updates(self, components: Mapping[str, Any]) -> dict[Any, Any]:
+        """{component: value} for the outputs that change; `components` maps each field's name to its component."""
+        changed = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "use_button":
+                value = gr.update(interactive=value)
+            changed[components[f.name]] = None if value is CLEAR else value
+        return changed
+
+
+TRAIN_OUTPUTS = tuple(f.name for f in fields(TrainOutputs))
+# What gradio_client gets from /train, a tuple in this order (page.py checks it against Gradio's own rule).
+TRAIN_API_OUTPUTS = tuple(f.name for f in fields(TrainOutputs) if f.metadata.get("api", True))
+
+
+def _train_fields_as_keywords(method: Callable) -> Callable:
+    """Declare the Train tab's fields (`views.TRAIN_FIELDS`) as keyword parameters of
+    `method(self, model, request=None, **recipe)`, each None by default, so Gradio's API and
+    gradio_client list each one by name, as optional."""
+    signature = inspect.signature(method)
+    fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    keywords = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None) for f in TRAIN_FIELDS]
+    method.__signature__ = signature.replace(parameters=[*fixed, *keywords])
+    return method
 
 
 class WebApp:
@@ -52,7 +108,7 @@ class WebApp:
                       ) -> tuple[Any, str, str]:
         """An uploaded picture of a digit (a file Gradio received) -> the same outputs as `predict`."""
         try:
-            image = read_upload(path, max_bytes=self.settings.max_upload_bytes)
+            image = read_image(path, max_bytes=self.settings.max_upload_bytes)
         except UploadRejected as exc:
             return None, f"**{exc}.**", preview_html(None)
         return self._shown(self.reader.read(image, int(k or 3), own))
@@ -93,12 +149,12 @@ class WebApp:
         return ("Pick a model and its recipe, then Train: each epoch's test accuracy and losses appear "
                 f"as it ends. One training runs at a time on this server; this one allows {', '.join(limits)}.")
 
-    def model_fields(self, model: str) -> tuple[Any, ...]:
-        """(summary, epochs, *RECIPE_FIELDS) for `model`: the Train tab's fields filled from the registry."""
+    def model_fields(self, model: str) -> dict[str, Any]:
+        """The Train tab's fields for `model`, by name: "about" (its summary) and each of TRAIN_FIELDS
+        filled from its registry recipe."""
         if model not in REGISTRY:
             model = DEFAULT_MODEL
-        values = recipe_values(model, self.settings.max_epochs)
-        return (model_summary(model), values["epochs"], *(values[f] for f in RECIPE_FIELDS))
+        return {"about": model_summary(model), **recipe_values(model, self.settings.max_epochs)}
 
     def before_train(self) -> str:
         """Status line the moment Train is pressed, before the queue lets the training in."""
@@ -107,55 +163,50 @@ class WebApp:
                     "starts when it ends; your place in the queue shows above.")
         return "Starting…"
 
-    def train(self, model: str, epochs: float | None = None, optimizer: str | None = None,
-              lr: float | None = None, momentum: float | None = None, weight_decay: float | None = None,
-              batch_size: float | None = None, schedule: str | None = None, gamma: float | None = None,
-              step_size: float | None = None, val_split: float | None = None, augment: str | None = None,
-              label_smoothing: float | None = None, pen_digits: str | None = None,
-              request: gr.Request | None = None) -> Iterator[tuple[Any, ...]]:
-        """Train for this visitor, streaming one tuple of outputs per engine event.
+    @_train_fields_as_keywords
+    def train(self, model: str, request: gr.Request | None = None, **recipe: Any) -> Iterator[TrainOutputs]:
+        """Train for this visitor, streaming what changes on the Train tab after each engine event.
 
-        The outputs: (progress bar HTML, status line, curves figure, epochs table,
-        per-digit table, confusion table, misclassified figure, weights file, the
-        trained LoadedModel, the "Use in Draw tab" button); gr.skip() where
-        nothing changed. Recipe fields left None keep the model's registry
-        recipe (that is what API clients get for the fields they leave out).
+        `recipe` holds the Train tab's fields (epochs, optimizer, lr, ...: `views.TRAIN_FIELDS`, each
+        a keyword parameter here). Fields left None keep the model's registry recipe (that is what
+        API clients get for the fields they leave out); a name that is not a recipe field is refused.
         """
-        skip = gr.skip()
-        changes = recipe_changes(dict(epochs=epochs, optimizer=optimizer, lr=lr, momentum=momentum,
-                                      weight_decay=weight_decay, batch_size=batch_size, schedule=schedule,
-                                      gamma=gamma, step_size=step_size, val_split=val_split, augment=augment,
-                                      label_smoothing=label_smoothing, pen_digits=pen_digits))
         history: list[EpochResult] = []
         try:
-            recipe_ = self.trainer.recipe_for(model, **changes)
+            recipe_ = self.trainer.recipe_for(model, **recipe_changes(recipe))
             self.trainer.check(model, recipe_)
             events = self.trainer.run(_owner(request), model, recipe_)  # starts on the first event asked for
-            yield (progress_html(None, recipe_.epochs, "Preparing the training data…"),
-                   f"Training **{model}**: {recipe_text(recipe_)}.", None, epochs_table([]),
-                   per_class_table(None), confusion_table(None), None, None, skip, gr.update(interactive=False))
+            yield TrainOutputs(progress=progress_html(None, recipe_.epochs, "Preparing the training data…"),
+                               status=f"Training **{model}**: {recipe_text(recipe_)}.", curves=CLEAR,
+                               epochs_table=epochs_table([]), per_class=per_class_table(None),
+                               confusion=confusion_table(None), misclassified=CLEAR, weights_file=CLEAR,
+                               use_button=False)
             for event in events:
                 if isinstance(event, Progress):
-                    yield (progress_html(event, recipe_.epochs), skip, skip, skip, skip, skip, skip, skip, skip, skip)
+                    yield TrainOutputs(progress=progress_html(event, recipe_.epochs))
                 elif isinstance(event, EpochResult):
                     history.append(event)
-                    yield (skip, f"Training **{model}**: {event.summary()}", curves(history),
-                           epochs_table(history), skip, skip, skip, skip, skip, skip)
+                    yield TrainOutputs(status=f"Training **{model}**: {event.summary()}", curves=curves(history),
+                                       epochs_table=epochs_table(history))
                 elif isinstance(event, TrainingReport):
                     yield self._finished(event)
         except (TrainingRefused, TrainingFailed) as exc:
-            yield ("", f"**Not trained.** {exc}", skip, skip, skip, skip, skip, skip, skip, skip)
+            yield TrainOutputs(progress="", status=f"**Not trained.** {exc}")
 
-    def _finished(self, report: TrainingReport) -> tuple[Any, ...]:
+    def _finished(self, report: TrainingReport) -> TrainOutputs:
         notes = "".join(f"\n\nNote: {n}" for n in report.notes)
         if report.loaded is None or report.evaluation is None or report.test_data is None:
-            return ("", f"{report.summary()}{notes}", gr.skip(), epochs_table(report.history),
-                    per_class_table(None), confusion_table(None), None, None, None, gr.update(interactive=False))
+            return TrainOutputs(progress="", status=f"{report.summary()}{notes}",
+                                epochs_table=epochs_table(report.history), per_class=per_class_table(None),
+                                confusion=confusion_table(None), misclassified=CLEAR, weights_file=CLEAR,
+                                trained=CLEAR, use_button=False)
         ev, test = report.evaluation, report.test_data
         status = f"**{report.summary()}** Press **Use in Draw tab** to draw with it.{notes}"
-        return ("", status, gr.skip(), epochs_table(report.history), per_class_table(ev.confusion),
-                confusion_table(ev.confusion), misclassified(test.images, test.labels, ev.predictions),
-                str(report.weights_file), report.loaded, gr.update(interactive=True))
+        return TrainOutputs(progress="", status=status,
+                            epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion),
+                            confusion=confusion_table(ev.confusion),
+                            misclassified=misclassified(test.images, test.labels, ev.predictions),
+                            weights_file=str(report.weights_file), trained=report.loaded, use_button=True)
 
     def forget_visitor(self, request: gr.Request | None = None) -> None:
         """A visitor closed the page: their training stops and their weights file goes."""

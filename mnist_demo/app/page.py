@@ -5,8 +5,11 @@ The limits for public hosting come from environment variables (`mnist_demo.app.s
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
+from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
@@ -14,10 +17,10 @@ from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app import views
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
-from mnist_demo.training.recipes import AUGMENTS, OPTIMIZERS, SCHEDULES
 from mnist_demo.app.drawpad import DrawPad
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
-from mnist_demo.app.handlers import WebApp
+from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS, WebApp
+from mnist_demo.app.views import TRAIN_FIELDS, TrainField
 
 CSS = """
 #preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }
@@ -33,10 +36,36 @@ HEAD = """<style>
 </style>"""
 
 
+def _field_widget(f: TrainField, **kwargs: Any) -> gr.components.Component:
+    """The Train tab's widget for a recipe field, empty until `WebApp.model_fields` fills in the model's recipe:
+    its choices in a dropdown, yes/no for a switch, else a number."""
+    if f.choices:
+        return gr.Dropdown(list(f.choices), value=None, label=f.label, **kwargs)
+    if f.kind is bool:
+        return gr.Dropdown(["yes", "no"], value=None, label=f.label, **kwargs)
+    return gr.Number(value=None, precision=0 if f.kind is int else None, label=f.label, **kwargs)
+
+
+def _by_name(handler: Callable, components: Mapping[str, Any]) -> Callable:
+    """`handler`, whose answers name what they change (a dict, or a TrainOutputs per step of a generator),
+    as a Gradio event function answering {component: value}. Its signature stays the handler's, for the API."""
+    if inspect.isgeneratorfunction(handler):
+        def event(*args: Any, **kwargs: Any) -> Iterator[dict]:
+            for step in handler(*args, **kwargs):
+                yield step.updates(components)
+    else:
+        def event(*args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+            return {components[name]: value for name, value in handler(*args, **kwargs).items()}
+    functools.update_wrapper(event, handler)
+    event.__signature__ = inspect.signature(handler)  # a bound method's: without `self`
+    return event
+
+
 def build_app(settings: AppSettings | None = None, app: WebApp | None = None) -> gr.Blocks:
     """The page; `app` (default: a new WebApp of `settings`) answers its events."""
     app = app or WebApp(settings)
     max_epochs = app.settings.max_epochs
+    recipe_fields = {f.name: f for f in TRAIN_FIELDS}
 
     with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(3600, 3600)) as demo:
         own_model = gr.State(None)  # this visitor's model for the Draw tab; None: the shared one
@@ -67,30 +96,19 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                 with gr.Column(scale=1, min_width=300):
                     model = gr.Dropdown(list(REGISTRY), value=DEFAULT_MODEL, label="Model", elem_id="model")
                     about = gr.Markdown()
-                    epochs = gr.Slider(1, max_epochs, value=None, step=1, label="Epochs", elem_id="epochs")
+                    # The recipe's fields by name (views.TRAIN_FIELDS): epochs on a slider, the rest below.
+                    form = {"epochs": gr.Slider(1, max_epochs, value=None, step=1,
+                                                label=recipe_fields["epochs"].label, elem_id="epochs")}
                     with gr.Row():
                         train_btn = gr.Button("Train", variant="primary", interactive=app.settings.allow_training,
                                               elem_id="train")
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                     with gr.Accordion("Recipe (the tutorial's, editable)", open=False):
-                        with gr.Row():
-                            optimizer = gr.Dropdown(list(OPTIMIZERS), value=None, label="Optimizer")
-                            lr = gr.Number(value=None, label="Learning rate")
-                        with gr.Row():
-                            momentum = gr.Number(value=None, label="Momentum")
-                            weight_decay = gr.Number(value=None, label="Weight decay")
-                        with gr.Row():
-                            batch_size = gr.Number(value=None, precision=0, label="Batch size")
-                            schedule = gr.Dropdown(list(SCHEDULES), value=None, label="LR schedule")
-                        with gr.Row():
-                            gamma = gr.Number(value=None, label="Gamma (step schedule)")
-                            step_size = gr.Number(value=None, precision=0, label="Step size (epochs)")
-                        with gr.Row():
-                            val_split = gr.Number(value=None, label="Validation split")
-                            label_smoothing = gr.Number(value=None, label="Label smoothing")
-                        with gr.Row():
-                            augment = gr.Dropdown(list(AUGMENTS), value=None, label="Augmentation")
-                            pen_digits = gr.Dropdown(["yes", "no"], value=None, label="Add pen-drawn digits")
+                        rest = [f for f in TRAIN_FIELDS if f.name not in form]
+                        for i in range(0, len(rest), 2):
+                            with gr.Row():
+                                for f in rest[i:i + 2]:
+                                    form[f.name] = _field_widget(f, elem_id=f"recipe-{f.name}")
                 with gr.Column(scale=2):
                     progress = gr.HTML(label="Progress", elem_id="progress")
                     train_status = gr.Markdown(label="Status", elem_id="train_status")
@@ -124,15 +142,20 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared",
                          concurrency_limit=None)
 
-        # Train tab: one training at a time on the server; the queue shows the others their place.
-        recipe = [optimizer, lr, momentum, weight_decay, batch_size, schedule, gamma, step_size, val_split,
-                  augment, label_smoothing, pen_digits]
-        gr.on([demo.load, model.change], app.model_fields, model, [about, epochs, *recipe],
+        # Train tab: every input and output is named; nothing depends on the order of a list.
+        # One training at a time on the server; the queue shows the others their place.
+        filled = {"about": about, **form}
+        gr.on([demo.load, model.change], _by_name(app.model_fields, filled), model, list(filled.values()),
               api_visibility="private", show_progress="hidden", queue=False)
+        shown = {"progress": progress, "status": train_status, "curves": curves, "epochs_table": epochs_table,
+                 "per_class": per_class, "confusion": confusion, "misclassified": misclassified,
+                 "weights_file": weights_file, "trained": trained, "use_button": use_btn}
+        assert set(shown) == set(TRAIN_OUTPUTS), "every TrainOutputs field needs its component"
+        # gradio_client gets every output but a State or a Button: the order TRAIN_API_OUTPUTS promises.
+        assert [n for n in TRAIN_OUTPUTS if not shown[n].skip_api] == list(TRAIN_API_OUTPUTS)
         train_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
-            app.train, [model, epochs, *recipe],
-            [progress, train_status, curves, epochs_table, per_class, confusion, misclassified, weights_file,
-             trained, use_btn],
+            _by_name(app.train, shown), inputs_kwargs={"model": model, **form},
+            outputs=[shown[name] for name in TRAIN_OUTPUTS],  # the order gradio_client returns them in
             api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="full",
             show_progress_on=[progress])
         stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
@@ -147,7 +170,7 @@ def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) 
     # is plenty for the summary; an operator's own setting wins.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     demo.queue(default_concurrency_limit=4)
-    # Gradio refuses bigger uploads before they reach the app (and `read_upload` checks again).
+    # Gradio refuses bigger uploads before they reach the app (and `read_image` checks again).
     demo.launch(css=CSS, head=HEAD, max_file_size=max_upload_bytes, **kwargs)
     return demo
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Sequence, get_type_hints
 
 import pandas as pd
 import torch
@@ -14,9 +15,20 @@ from mnist_demo.training.plots import curves_figure, misclassified_figure
 from mnist_demo.training.recipes import Recipe
 from mnist_demo.training.engine import EpochResult, Progress
 
-# The recipe fields the Train tab lets people edit, in the order it shows them (epochs has its own slider).
-RECIPE_FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "schedule", "gamma",
-                 "step_size", "val_split", "augment", "label_smoothing", "pen_digits")
+@dataclass(frozen=True)
+class TrainField:
+    """A recipe field the Train tab lets people edit, as the Recipe's metadata describes it."""
+
+    name: str
+    label: str
+    kind: type  # int, float, str or bool
+    choices: tuple[str, ...] | None = None
+
+
+_KINDS = get_type_hints(Recipe)
+# The Train tab's fields, in the Recipe's order: those its metadata marks `app` (epochs has its own slider).
+TRAIN_FIELDS = tuple(TrainField(f.name, f.metadata["label"], _KINDS[f.name], f.metadata.get("choices"))
+                     for f in fields(Recipe) if f.metadata.get("app"))
 
 
 def model_summary(name: str) -> str:
@@ -29,20 +41,25 @@ def model_summary(name: str) -> str:
 def recipe_values(name: str, max_epochs: int) -> dict[str, Any]:
     """The registry recipe of `name` as the Train tab's field values (epochs capped at `max_epochs`)."""
     recipe = get_spec(name).recipe
-    values: dict[str, Any] = {f: getattr(recipe, f) for f in RECIPE_FIELDS}
-    values["pen_digits"] = "yes" if recipe.pen_digits else "no"
+    values: dict[str, Any] = {f.name: getattr(recipe, f.name) for f in TRAIN_FIELDS}
+    for f in TRAIN_FIELDS:
+        if f.kind is bool:
+            values[f.name] = "yes" if values[f.name] else "no"
     values["epochs"] = min(recipe.epochs, max_epochs)
     return values
 
 
 def recipe_changes(values: dict[str, Any]) -> dict[str, Any]:
-    """Field values from the Train tab (None: keep the model's own) as `Recipe.with_changes` arguments."""
-    changes = {k: v for k, v in values.items() if k in RECIPE_FIELDS or k == "epochs"}
-    if isinstance(changes.get("pen_digits"), str):
-        changes["pen_digits"] = changes["pen_digits"].strip().lower() in ("yes", "true", "1", "on")
-    for key in ("batch_size", "step_size", "epochs"):
-        if changes.get(key) is not None:
-            changes[key] = int(changes[key])
+    """Field values from the Train tab or an API client (None: keep the model's own) as
+    `Recipe.with_changes` arguments: "yes"/"no" to bool, whole numbers to int. Other names pass
+    through, for `Recipe.with_changes` to refuse."""
+    kinds = {f.name: f.kind for f in TRAIN_FIELDS}
+    changes = dict(values)
+    for name, value in values.items():
+        if isinstance(value, str) and kinds.get(name) is bool:
+            changes[name] = value.strip().lower() in ("yes", "true", "1", "on")
+        elif value is not None and kinds.get(name) is int:
+            changes[name] = int(value)
     return changes
 
 

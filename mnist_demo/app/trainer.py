@@ -75,7 +75,7 @@ class Trainer:
         self._stops: dict[str, threading.Event] = {}
         self._data: tuple[Split, Split] | None = None
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # also at exit
+        weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # with the trainer, or at exit
 
     @property
     def busy(self) -> bool:
@@ -188,7 +188,3 @@ class Trainer:
             report.weights_file = done.save(folder / f"{config.model}-{stamp}-epochs.safetensors",
                                             with_optimizer=False)
         return report
-
-    def close(self) -> None:
-        """Delete every visitor's trained weights files (on server shutdown)."""
-        self._cleanup()

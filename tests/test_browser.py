@@ -208,7 +208,7 @@ def test_a_visitor_who_closes_the_tab_mid_training_frees_the_training_slot(brows
         page.get_by_role("tab", name="Train").click()
         page.locator("#model input").click()
         page.get_by_role("option", name="pytorch-example").click()  # ~30 s an epoch here, no pen digits
-        page.wait_for_function("() => /pytorch\/examples/.test(document.body.innerText)")
+        page.wait_for_function(r"() => /pytorch\/examples/.test(document.body.innerText)")
         page.locator("#train").click()
         page.wait_for_function("() => /batch/.test(document.querySelector('#progress').innerText)")
         assert webapp.trainer.busy
@@ -217,3 +217,41 @@ def test_a_visitor_who_closes_the_tab_mid_training_frees_the_training_slot(brows
         while webapp.trainer.busy and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not webapp.trainer.busy
+
+
+def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_weights):
+    """DrawPad(size=400): the server gets the strokes in a 400 px coordinate space, and reads the digit."""
+    import gradio as gr
+
+    from mnist_demo.app.drawpad import DrawPad
+    from mnist_demo.reading.sketch import parse_sketch
+    from mnist_demo.testing.servers import free_port
+
+    received = []  # every drawing the server was sent, parsed
+    with gr.Blocks() as demo:
+        pad = DrawPad(size=400, elem_id="sketch")
+        pad.change(lambda value: received.append(parse_sketch(value)), pad, None, queue=False)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        page = open_page(browser, f"http://127.0.0.1:{port}/", viewport={"width": 1280, "height": 900})
+        digit = held_out_digits((4,))[0]
+        box = page.locator(CANVAS).bounding_box()
+        draw_with_mouse(page, digit.strokes, box)  # the digit 0.5 of the pad's height, centred
+        sent = int(page.locator(PAD).get_attribute("data-version"))
+        deadline = time.monotonic() + SLOW / 1000
+        while not (received and received[-1].version == sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        page.context.close()
+    finally:
+        demo.close()
+
+    sketch = received[-1]
+    assert sketch.version == sent and sketch.size == 400
+    assert len(sketch.strokes) == len(digit.strokes)
+    ys = [y for s in sketch.strokes for _, y in s.points]
+    xs = [x for s in sketch.strokes for x, _ in s.points]
+    assert 0 <= min(xs) and max(xs) <= 400 and 0 <= min(ys) and max(ys) <= 400
+    assert 170 <= max(ys) - min(ys) <= 230  # half of 400, not of 800
+    assert all(s.radius == 11 for s in sketch.strokes)  # the default pen, scaled to the pad: 22 px of 800
+    assert Predictor(shipped_weights, "cpu").predict(sketch).digit == 4

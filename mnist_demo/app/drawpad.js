@@ -3,11 +3,10 @@
 // It draws on a plain 2D canvas and sends the strokes themselves (mnist_demo/sketch.py reads them):
 // a few kB of JSON the moment a stroke ends, and every LIVE_MS while one is being drawn, so the
 // answer follows the pen instead of waiting seconds for an exported image.
-const SIZE = Number(element.dataset.size || 800);   // the coordinate space the server gets
-const LIVE_MS = 150;                                 // how often a stroke in progress is sent
-const MIN_STEP = 1.5;                                // px on the 800 canvas; closer points add nothing
-
 const pad = element.querySelector(".pad");
+const SIZE = Number(pad.dataset.size || 800);       // the coordinate space the server gets: DrawPad(size=...)
+const LIVE_MS = 150;                                 // how often a stroke in progress is sent
+const MIN_STEP = 1.5 * SIZE / 800;                   // closer points add nothing (1.5 px of an 800 px pad)
 const canvas = element.querySelector("canvas");
 const ctx = canvas.getContext("2d");
 const brushInput = element.querySelector(".pad-brush");

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS
+from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE
 
 JS = (Path(__file__).with_name("drawpad.js")).read_text(encoding="utf-8")
 
@@ -29,8 +29,8 @@ HTML = """
   <div class="pad-tools">
     <button type="button" class="pad-undo" title="Undo the last stroke (Ctrl+Z)">Undo</button>
     <button type="button" class="pad-clear" title="Clear the pad">Clear</button>
-    <label class="pad-size">Pen <input class="pad-brush" type="range" min="8" max="40" step="1"
-      value="{{brush}}" aria-label="Pen width"></label>
+    <label class="pad-size">Pen <input class="pad-brush" type="range" min="{{brush_min}}" max="{{brush_max}}"
+      step="1" value="{{brush}}" aria-label="Pen width"></label>
   </div>
 </div>
 """
@@ -52,14 +52,23 @@ CSS = """
 
 
 class DrawPad(gr.HTML):
-    """A square drawing pad whose value is the strokes drawn on it, as JSON (see `mnist_demo.sketch`)."""
+    """A square drawing pad whose value is the strokes drawn on it, as JSON (see `mnist_demo.sketch`).
 
-    def __init__(self, value: str | None = None, *, size: int = CANVAS, brush: float = BRUSH_RADIUS,
+    `size` is the side of the coordinate space the strokes are sent in (however large the pad shows
+    on screen); the pen's width, `brush` (a radius), and its slider's range are in the same units,
+    by default those of the 800 px pad scaled to `size`.
+    """
+
+    def __init__(self, value: str | None = None, *, size: int = CANVAS, brush: float | None = None,
                  **kwargs: Any) -> None:
-        html = HTML.replace('class="pad"', f'class="pad" data-size="{int(size)}"', 1)
+        self.canvas = int(size)
+        scale = size / CANVAS
+        low, high = (max(1, round(r * scale)) for r in PAD_BRUSH_RANGE)
+        brush = BRUSH_RADIUS * scale if brush is None else brush
+        html = HTML.replace('class="pad"', f'class="pad" data-size="{self.canvas}"', 1)
         super().__init__(value=value, html_template=html, css_template=CSS, js_on_load=JS,
-                         brush=int(brush), **kwargs)
+                         brush=round(brush), brush_min=low, brush_max=high, **kwargs)
 
     def api_info(self) -> dict[str, Any]:
-        return {"type": "string", "description": 'the drawing as JSON: {"strokes": [[[x, y], ...], ...]} '
-                "in pixels of an 800x800 canvas (see mnist_demo/reading/sketch.py)"}
+        return {"type": "string", "description": 'the drawing as JSON: {"size": %d, "strokes": [[[x, y], ...], '
+                "...]} in pixels of a size x size canvas, y down (see mnist_demo/reading/sketch.py)" % self.canvas}

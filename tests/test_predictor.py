@@ -194,8 +194,8 @@ def test_built_from_a_path_or_a_loaded_model_alike(shipped_weights):
     from_loaded = Predictor(load_weights(shipped_weights), torch.device("cpu"))
     assert from_path.model_name == from_loaded.model_name == from_path.info["model"]
     assert from_path.device == torch.device("cpu")
-    accuracy = from_path.test_accuracy
-    assert accuracy is None or 0.0 < accuracy <= 1.0
+    accuracy = from_path.test_accuracy  # the shipped model's MNIST test accuracy, from its weights file
+    assert isinstance(accuracy, float) and 0.99 <= accuracy <= 1.0
     value = render_drawing(SEVEN)
     assert from_path.predict(value).top == from_loaded.predict(value).top
 

@@ -129,11 +129,36 @@ def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
             train_data=mnist[0], test_data=mnist[1])
 
 
-@pytest.mark.parametrize("bad", [dict(optimizer="rmsprop"), dict(lr=0), dict(epochs=0), dict(val_split=1.0),
-                                 dict(schedule="cosine")])
-def test_a_bad_recipe_is_refused_with_its_reason(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, reason", [
+    (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam, adadelta, not 'rmsprop'"),
+    (dict(lr=0), "lr must be positive, not 0"),
+    (dict(epochs=0), "epochs must be at least 1, not 0"),
+    (dict(val_split=1.0), "val_split must be in [0, 1), not 1.0"),
+    (dict(schedule="cosine"), "schedule must be one of none, step, onecycle, not 'cosine'"),
+    (dict(step_size=0), "step_size must be at least 1"),
+    (dict(label_smoothing=1.0), "label_smoothing must be in [0, 1)"),
+])
+def test_a_bad_recipe_is_refused_with_its_reason(bad, reason):
+    with pytest.raises(ValueError) as refused:
         Recipe(**bad)
+    assert str(refused.value) == reason
+    with pytest.raises(ValueError) as refused:  # the same when a good recipe is changed
+        QUICK.with_changes(**bad)
+    assert str(refused.value) == reason
+
+
+def test_every_recipe_problem_is_named_at_once():
+    with pytest.raises(ValueError) as refused:
+        Recipe(lr=-1, epochs=0)
+    assert str(refused.value) == "lr must be positive, not -1; epochs must be at least 1, not 0"
+
+
+def test_every_recipe_field_says_what_it_is_for_the_cli_and_the_app():
+    from dataclasses import fields
+
+    for f in fields(Recipe):
+        assert f.metadata["label"] and f.metadata["help"], f.name
+        assert f.metadata["choices"] is None or getattr(Recipe(), f.name) in f.metadata["choices"]
 
 
 def test_augmentation_keeps_shape_and_range_and_can_be_switched_off():
@@ -148,8 +173,22 @@ def test_augmentation_keeps_shape_and_range_and_can_be_switched_off():
 
 
 def test_the_device_is_found_by_itself_or_forced():
-    assert pick_device("cpu").type == "cpu"
-    assert pick_device(None).type in {"cuda", "mps", "cpu"}
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+    # On this machine: CUDA if it has it, else Apple MPS, else the CPU.
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert pick_device(None).type == pick_device("auto").type == expected
+    assert pick_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("cuda, mps, chosen", [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"),
+                                               (False, False, "cpu")])
+def test_the_device_chosen_for_what_a_machine_has(monkeypatch, cuda, mps, chosen):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device(None) == torch.device(chosen)
+    assert pick_device("cpu") == torch.device("cpu")  # forced, whatever else there is
+    if not cuda:
+        with pytest.raises(ValueError, match="'cuda' was asked for but CUDA is not available here"):
             pick_device("cuda")
+    if not mps:
+        with pytest.raises(ValueError, match="'mps' was asked for but Apple MPS is not available here"):
+            pick_device("mps")

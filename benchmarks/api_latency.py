@@ -28,18 +28,15 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 from mnist_demo.app import page as app  # noqa: E402
-from app_helpers import free_port  # noqa: E402
 from mnist_demo.app.drawing import preview_html  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
+from mnist_demo.testing.servers import free_port  # noqa: E402
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
 
 

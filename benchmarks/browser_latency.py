@@ -21,22 +21,20 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import gradio as gr
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+from mnist_demo.app import page as app
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits
+from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen
+from mnist_demo.testing.servers import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from mnist_demo.app import page as app  # noqa: E402
-from browser_helpers import launch_chromium, mouse_stroke, on_screen  # noqa: E402
-from mnist_demo.app.settings import AppSettings  # noqa: E402
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 20_000
@@ -91,8 +89,6 @@ def bare_sketchpad_app() -> gr.Blocks:
 
 
 def serve(demo: gr.Blocks) -> str:
-    from app_helpers import free_port
-
     port = free_port()
     app.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     return f"http://127.0.0.1:{port}/"

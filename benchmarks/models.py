@@ -12,16 +12,13 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from mnist_demo.training.data import load_mnist  # noqa: E402
-from mnist_demo.models import DEFAULT_MODEL, REGISTRY  # noqa: E402
-from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train  # noqa: E402
+from mnist_demo.training.data import load_mnist
+from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from mnist_demo.training.data import default_data_dir, load_mnist  # noqa: E402
-from mnist_demo.training.evaluation import evaluate  # noqa: E402
-from mnist_demo.models import DEFAULT_MODEL, PytorchExampleNet, get_spec  # noqa: E402
-from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, train  # noqa: E402
+from mnist_demo.training.data import default_data_dir, load_mnist
+from mnist_demo.training.evaluation import evaluate
+from mnist_demo.models import DEFAULT_MODEL, PytorchExampleNet, get_spec
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "time_to_99.json"
 TARGET = 0.99

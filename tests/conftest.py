@@ -1,4 +1,7 @@
-"""Shared fixtures: MNIST from $MNIST_DATA_DIR (CI and this repo's machines: ../shared/mnist)."""
+"""Shared fixtures: MNIST from $MNIST_DATA_DIR (CI and this repo's machines: ../shared/mnist); browser tests are slow.
+
+Helpers the tests share live in mnist_demo.testing (servers, drawings, browser, load, ...), not here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from mnist_demo.testing.servers import REPO
+
 SHARED_MNIST = REPO.parent / "shared" / "mnist"
 
 # Tests never download: point at the shared copy unless the caller chose a folder.
@@ -34,6 +38,16 @@ def mnist(mnist_dir):
 
 @pytest.fixture(scope="session")
 def shipped_weights() -> Path:
-    path = Path(os.environ.get("MNIST_DEMO_WEIGHTS") or REPO / "weights" / "default.safetensors")
+    from mnist_demo.weights import Weights
+
+    path = Path(os.environ.get("MNIST_DEMO_WEIGHTS") or Weights.DEFAULT.file)
     assert path.is_file(), f"shipped weights missing: {path}"
     return path
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: `-m "not slow"` leaves every browser test out
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test marked `browser` counts as `slow` too (the markers are declared in pyproject.toml)."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

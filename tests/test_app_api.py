@@ -19,7 +19,8 @@ from gradio_client import Client
 from gradio_client.utils import Status
 from PIL import Image
 
-from app_helpers import REPO, app_settings, held_out_digits, pad_value, served_app
+from mnist_demo.testing.drawings import held_out_digits, pad_value
+from mnist_demo.testing.servers import REPO, app_settings, served_app
 from mnist_demo.app.drawing import EMPTY_LABEL, UNSURE_LABEL
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.trainer import TrainingRefused
@@ -154,6 +155,7 @@ def test_the_train_endpoint_takes_every_recipe_field_by_name_and_returns_its_out
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(server, tmp_path, local,
                                                                              shipped_weights):
     shipped_before = sha256(shipped_weights)
@@ -192,6 +194,7 @@ def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(se
     assert not list((REPO / "weights").glob("mlp-50*"))
 
 
+@pytest.mark.slow
 def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_far(server):
     first, second = client(server), client(server)
     running = first.submit(model="drawnet", epochs=5, pen_digits="no", augment="none", api_name="/train")
@@ -306,6 +309,7 @@ def readme_api_snippets() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
+@pytest.mark.slow
 def test_the_readme_api_snippets_run_as_written(server, capsys):
     predict_snippet, train_snippet = readme_api_snippets()
     namespace: dict = {}

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import subprocess
 import sys
 import textwrap
 import tracemalloc
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,49 +27,15 @@ from PIL import Image, ImageFile
 from mnist_demo.reading.predictor import Predictor
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.status import Problem
-from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
 from mnist_demo.weights import Weights
 from mnist_demo.reading.images import (DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
                                        NON_FINITE, NOT_AN_IMAGE, TRANSPARENT, UploadRejected, read_image)
 
 REPO = Path(__file__).resolve().parent.parent
-SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down
 
 
 # ---------------------------------------------------------------- making inputs
-
-
-def drawn_seven() -> dict:
-    """A pen 7 as the sketchpad hands it over: black ink on white, and its transparent drawing layer."""
-    return render_drawing(SEVEN, canvas=280, brush_radius=9, height=170)
-
-
-def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **options)
-    return buf.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG of width x height black pixels, built by hand: kilobytes that decode to width*height bytes.
-
-    PIL would need the whole image in memory to save one this big; here the
-    rows of zeros go through zlib a thousand at a time.
-    """
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"\0" * ((1 + (width + 7) // 8) * 1000)  # filter byte + packed bits, per row
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(rows) for _ in range(height // 1000))
-    idat += packer.compress(rows[:(1 + (width + 7) // 8) * (height % 1000)]) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, gray, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def truncated_png() -> bytes:
-    whole = encoded(Image.fromarray(drawn_seven()["composite"]))
-    return whole[: len(whole) // 2]
 
 
 def rejection(source, **limits) -> str:
@@ -240,34 +204,12 @@ def test_nan_or_infinity_in_an_array_is_refused_with_a_clear_message(trained, se
 # ---------------------------------------------------------------- unusual formats that are fine
 
 
-def _unusual(seven: dict) -> dict[str, tuple[bytes, int]]:
-    """The 7 in each format, and the channels read_image should give (2 = gray, 3 = RGB, 4 = RGBA)."""
-    rgb = seven["composite"][..., :3]
-    gray = np.asarray(Image.fromarray(rgb).convert("L"))
-    ink = seven["layers"][0][..., 3]
-    # Black ink on a transparent black background: without its alpha the image is all black, nothing to read.
-    marks = Image.fromarray((ink >= 128).astype(np.uint8), "P")
-    marks.putpalette([0, 0, 0, 0, 0, 0])
-    return {
-        "16-bit gray PNG": (encoded(Image.fromarray(gray.astype(np.uint16) * 257)), 2),
-        "CMYK JPEG": (encoded(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95), 3),
-        "palette PNG": (encoded(Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)), 3),
-        "palette PNG with transparency": (encoded(marks, transparency=0), 4),
-        "LA PNG": (encoded(Image.fromarray(np.dstack([np.zeros_like(ink), ink]), "LA")), 4),
-        "1-bit PNG": (encoded(Image.fromarray(gray >= 128)), 2),
-        "RGBA PNG, transparent background": (encoded(Image.fromarray(seven["layers"][0])), 4),
-        "GIF": (encoded(Image.fromarray(rgb), "GIF"), 3),
-        "WebP": (encoded(Image.fromarray(rgb), "WEBP", lossless=True), 3),
-        "BMP": (encoded(Image.fromarray(gray), "BMP"), 2),
-    }
-
-
-UNUSUAL = list(_unusual(drawn_seven()))
+UNUSUAL = list(unusual_formats(drawn_seven()))
 
 
 @pytest.mark.parametrize("name", UNUSUAL)
 def test_a_digit_in_an_unusual_format_is_still_read(trained, seven, name):
-    data, channels = _unusual(seven)[name]
+    data, channels = unusual_formats(seven)[name]
     arr = read_image(data)
     assert arr.dtype == np.uint8 and arr.shape[:2] == (280, 280)
     assert (2 if arr.ndim == 2 else arr.shape[-1]) == channels
@@ -333,7 +275,7 @@ def observed() -> list[tuple[str, str, str]]:
         ("array with a stroke of +infinity", predict(infinite)),
         ("6 MB file (over `MAX_UPLOAD_BYTES`)", upload(b"\0" * (6 * 1024 * 1024))),
     ]
-    for name, (data, _) in _unusual(seven).items():
+    for name, (data, _) in unusual_formats(seven).items():
         rows.append((f"a drawn 7 as {name}", upload(data)))
     return [(name, what, message) for name, (what, message) in rows]
 

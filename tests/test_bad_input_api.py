@@ -10,7 +10,6 @@ the README's table of what a visitor sees for each bad input.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,11 +18,10 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from app_helpers import REPO, app_settings, held_out_digits, pad_value, served_app  # noqa: E402
-from test_bad_input import _unusual, drawn_seven, encoded, png_declaring, truncated_png  # noqa: E402
-from mnist_demo.reading import sketch, images as uploads  # noqa: E402
+from mnist_demo.testing.drawings import held_out_digits, pad_value
+from mnist_demo.testing.servers import REPO, app_settings, served_app
+from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
+from mnist_demo.reading import sketch, images as uploads
 
 LIMIT_MB = 1  # the test server's upload limit, so the over-limit file stays small
 
@@ -109,7 +107,7 @@ def test_a_picture_over_the_upload_limit_is_refused_and_the_server_stays_up(clie
 
 @pytest.mark.parametrize("name", ["16-bit gray PNG", "CMYK JPEG", "palette PNG with transparency", "LA PNG"])
 def test_a_digit_in_an_unusual_format_is_read_through_the_api(client, tmp_path, name):
-    content, _ = _unusual(drawn_seven())[name]
+    content, _ = unusual_formats(drawn_seven())[name]
     label, status, _ = upload(client, content, tmp_path)
     assert label["label"] == "7", status
 

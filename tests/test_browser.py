@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_helpers import SCREENSHOTS, app_settings, held_out_digits, served_app
-from browser_helpers import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
-                             touch_stroke)
+from mnist_demo.testing.browser import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
+                                        touch_stroke)
+from mnist_demo.testing.drawings import held_out_digits
+from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 from mnist_demo.reading.predictor import Predictor
 from mnist_demo.app.handlers import WebApp
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
 
 SLOW = 90_000  # ms; software rendering on a busy 2-core machine makes each page update slow
 PAD = "#sketch .pad"

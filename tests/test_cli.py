@@ -17,6 +17,7 @@ def cli(*args, cwd=None):
                           cwd=cwd or REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
 
 
+@pytest.mark.slow
 def test_models_lists_the_registry_with_parameter_counts_and_sources():
     out = cli("models")
     assert out.returncode == 0, out.stderr
@@ -32,6 +33,7 @@ def trained(tmp_path_factory, mnist_dir):
     return out, run
 
 
+@pytest.mark.slow
 def test_train_saves_weights_and_curves_and_prints_each_epoch(trained):
     out, run = trained
     assert run.returncode == 0, run.stderr
@@ -39,6 +41,7 @@ def test_train_saves_weights_and_curves_and_prints_each_epoch(trained):
     assert out.is_file() and out.with_suffix(".curves.png").is_file()
 
 
+@pytest.mark.slow
 def test_train_refuses_to_overwrite_without_being_asked(trained, mnist_dir):
     out, _ = trained
     before = out.read_bytes()
@@ -48,6 +51,7 @@ def test_train_refuses_to_overwrite_without_being_asked(trained, mnist_dir):
     assert out.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_evaluate_prints_accuracy_per_class_and_confusion_and_saves_figures(trained, mnist_dir, tmp_path):
     weights, _ = trained
     run = cli("evaluate", "--weights", str(weights), "--data-dir", str(mnist_dir), "--out-dir", str(tmp_path))
@@ -64,6 +68,7 @@ def test_evaluate_on_a_missing_file_says_so_without_a_traceback(tmp_path):
     assert "weights file not found" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_train_without_mnist_says_where_to_put_it(tmp_path, monkeypatch):
     # An empty folder and no network: torchvision cannot download, so the message must explain.
     env = {**os.environ, "PYTHONPATH": str(REPO), "no_proxy": "", "http_proxy": "http://127.0.0.1:9",
@@ -80,6 +85,7 @@ def test_an_unknown_model_is_a_clear_error():
     assert run.returncode == 2 and "unknown model 'resnet-1000'" in run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_registry_model_trains_from_the_cli(name, mnist_dir, tmp_path, capsys):
     from mnist_demo.cli import main

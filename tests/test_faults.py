@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from app_helpers import REPO, app_settings, held_out_digits, pad_value
+from mnist_demo.testing.drawings import held_out_digits, pad_value
+from mnist_demo.testing.servers import REPO, app_settings
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.training.engine import Progress
 from mnist_demo.app.handlers import WebApp
@@ -77,6 +78,7 @@ def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_w
     assert "sure" in status
 
 
+@pytest.mark.slow
 def test_a_training_process_killed_mid_epoch_leaves_the_saved_model_intact(saved_model, mnist_dir):
     before = sha256(saved_model)
     kill_when_it_prints(

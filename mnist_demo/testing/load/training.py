@@ -1,0 +1,53 @@
+"""The training visitor: one more client that keeps a long training running on the server, then stops it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from mnist_demo.testing.load.visitors import make_client
+
+TRAIN_MODEL, TRAIN_EPOCHS = "drawnet", 50
+PROGRESS_RE = re.compile(r"Epoch (\d+)/\d+: batch (\d+)/(\d+)")
+
+
+class Training:
+    """One more client that trains drawnet for 50 epochs, from its first progress until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.client = make_client(url)
+        self.job = self.client.submit(model=TRAIN_MODEL, epochs=TRAIN_EPOCHS, pen_digits="no", api_name="/train")
+
+    def progress(self) -> tuple[int, int, int] | None:
+        """(epoch, batch, batches per epoch) of the latest progress streamed, None before the first."""
+        for output in reversed(self.job.outputs()):
+            m = PROGRESS_RE.search(str(output[0]))
+            if m:
+                return int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return None
+
+    def wait_started(self, timeout: float = 300.0) -> float:
+        started = time.time()
+        while self.progress() is None:
+            if self.job.done():
+                raise RuntimeError(f"the training ended before its first batch: {self.job.outputs()[-1:]}")
+            if time.time() - started > timeout:
+                raise RuntimeError(f"no training progress within {timeout:.0f} s")
+            time.sleep(0.1)
+        return time.time() - started
+
+    def stop(self) -> str:
+        """Stop it (/stop from the same session) and wait for its end; returns its last status line."""
+        try:
+            self.client.predict(api_name="/stop")
+            return str(self.job.result(timeout=120)[1])
+        except Exception as exc:  # noqa: BLE001
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            self.client.close()
+
+
+def batches_between(a: tuple[int, int, int] | None, b: tuple[int, int, int] | None) -> int:
+    if a is None or b is None:
+        return 0
+    return (b[0] - a[0]) * a[2] + b[1] - a[1]

@@ -27,13 +27,14 @@ def thinned(stroke: Sequence[Point], points: int = 12) -> list[Point]:
 
 
 def on_screen(strokes: Sequence[Sequence[Point]], box: dict, fill: float = 0.5) -> list[list[Point]]:
-    """Pen strokes (tablet units, y up) as page coordinates: `fill` of the box's height, centred in it."""
+    """Pen strokes (y down, as load_pen_digits gives them) as page coordinates: `fill` of the box's height,
+    centred in it."""
     xs = [x for s in strokes for x, _ in s]
-    ys = [-y for s in strokes for _, y in s]
+    ys = [y for s in strokes for _, y in s]
     scale = fill * box["height"] / max(max(ys) - min(ys), 1e-6)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     mx, my = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-    return [[(cx + (x - mx) * scale, cy + (-y - my) * scale) for x, y in thinned(s)] for s in strokes]
+    return [[(cx + (x - mx) * scale, cy + (y - my) * scale) for x, y in thinned(s)] for s in strokes]
 
 
 def mouse_stroke(page: Any, points: Sequence[Point], release: bool = True) -> None:

@@ -285,6 +285,8 @@ def test_one_training_at_a_time_even_from_python(shipped_weights):
 
 
 def test_hosting_limits_come_from_environment_variables():
+    from mnist_demo.weights import Weights
+
     s = AppSettings.from_env({"MNIST_DEMO_WEIGHTS": "w.safetensors", "MNIST_DEMO_ALLOW_TRAINING": "0",
                               "MNIST_DEMO_MAX_EPOCHS": "3", "MNIST_DEMO_TRAIN_LIMIT": "5000",
                               "MNIST_DEMO_TEST_LIMIT": "1000", "MNIST_DEMO_TRAIN_THREADS": "2"})
@@ -292,7 +294,7 @@ def test_hosting_limits_come_from_environment_variables():
         (Path("w.safetensors"), False, 3, 5000, 1000, 2)
     defaults = AppSettings.from_env({})
     assert defaults.allow_training and defaults.train_limit is None
-    assert defaults.weights == Path("weights/default.safetensors")
+    assert defaults.weights == Weights.DEFAULT.file  # the shipped weights, wherever the app is started from
 
 
 @pytest.mark.parametrize("name, value", [("MNIST_DEMO_MAX_EPOCHS", "ten"), ("MNIST_DEMO_MAX_EPOCHS", "0"),

@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from mnist_demo.checkpoint import CheckpointError, load_weights
+from mnist_demo.weights import DRAWN_HELD_OUT, MNIST_TEST, Measurement, Weights, record, this_command
 from mnist_demo.training.data import DataUnavailable, load_split
 from mnist_demo.devices import pick_device
 from mnist_demo.models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
@@ -52,13 +53,15 @@ def _build_parser() -> argparse.ArgumentParser:
     _recipe_flags(t)
 
     e = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix, figures")
-    e.add_argument("--weights", required=True)
+    e.add_argument("--weights", default=str(Weights.DEFAULT.file), help="default: the shipped weights")
     e.add_argument("--data-dir")
     e.add_argument("--device")
     e.add_argument("--out-dir", help="where the PNGs go (default runs/eval-WEIGHTS/)")
     e.add_argument("--drawn", help="also measure on pen-drawn digits (a strokes .jsonl), full path vs naive resize")
     e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit")
     e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
+    e.add_argument("--record", action="store_true",
+                   help="write the figures measured, with this command, into the weights file's metadata")
 
     sub.add_parser("models", help="list the registry")
     return p
@@ -134,6 +137,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("per-class accuracy: " + "  ".join(f"{d}: {100 * a:.2f}%" for d, a in enumerate(result.per_class)))
         print("confusion matrix (rows: truth, columns: prediction):")
         print(confusion_text(result.confusion))
+        if args.record:
+            record(args.weights, MNIST_TEST, Measurement(result.accuracy, len(test), "MNIST test digits",
+                                                         this_command()))
+            print(f"recorded in {args.weights}")
         grid = save(misclassified_figure(test.images, test.labels, result.predictions),
                     out_dir / "misclassified.png")
         print(f"saved {grid}")
@@ -143,6 +150,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from mnist_demo.training.drawn_eval import evaluate_drawn
         report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders)
         print(report.format())
+        if args.record:
+            writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
+            record(args.weights, DRAWN_HELD_OUT, Measurement(
+                report.accuracy, report.n, f"drawings of held-out pen writers {writers} ({Path(args.drawn).name}), "
+                "read through the pad's JSON", this_command()))
+            print(f"recorded in {args.weights}")
     return 0
 
 

@@ -37,7 +37,7 @@ from mnist_demo.app.drawing import preview_html  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
 from mnist_demo.testing.servers import free_port  # noqa: E402
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, pen_sketch  # noqa: E402
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:
@@ -82,7 +82,7 @@ def serve(which: str, port: int, weights: str, training: bool) -> None:
 
 def drawing() -> str:
     digit = next(d for d in load_pen_digits() if d.writer in HELD_OUT_WRITERS and d.label == 3)
-    return pen_sketch(digit.strokes).to_json()
+    return centred().sketch(digit.strokes).to_json()
 
 
 def p90(values: list[float]) -> float:

@@ -155,7 +155,6 @@ def test_the_train_endpoint_takes_every_recipe_field_by_name_and_returns_its_out
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(server, tmp_path, local,
                                                                              shipped_weights):
     shipped_before = sha256(shipped_weights)

@@ -15,7 +15,7 @@ from torch import nn
 
 from mnist_demo.training.recipes import Recipe
 
-DEFAULT_MODEL = "drawnet"
+DEFAULT_MODEL = "fastnet"  # what the Train tab and `train` start from: 99% in seconds on a CPU
 
 
 class MLP50(nn.Module):
@@ -113,6 +113,23 @@ def drawnet(width: int = 24, dropout: float = 0.1) -> nn.Sequential:
     )
 
 
+def fastnet() -> nn.Sequential:
+    """Our quick default: 99% on MNIST's test set within seconds of training on two CPU cores.
+
+    A strided 5x5 stem without batch norm takes the image to 14x14 at once: batch norm
+    and convolutions at the full 28x28 are where a CPU spends its time. Then three
+    3x3 conv-BN-ReLU blocks (16, 32, 64) with pooling. About 30k parameters and
+    0.66M multiply-adds an image (drawnet: 6.8M).
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.ReLU(inplace=True),
+        *_conv_bn(8, 16, 3, 1), nn.MaxPool2d(2),
+        *_conv_bn(16, 32, 3, 1), nn.MaxPool2d(2),
+        *_conv_bn(32, 64, 3, 1),
+        nn.Flatten(), nn.Linear(64 * 3 * 3, 10),
+    )
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -152,7 +169,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("pytorch-example", PytorchExampleNet, "pytorch/examples mnist/main.py",
                   Recipe(optimizer="adadelta", lr=1.0, batch_size=64, epochs=14, schedule="step", gamma=0.7),
                   99.2),
-        ModelSpec(DEFAULT_MODEL, drawnet, "mnist_demo's own: accurate on drawings, fast on a CPU",
+        ModelSpec("fastnet", fastnet, "mnist_demo's quick default: 99% in seconds on a CPU",
+                  Recipe(optimizer="adam", lr=0.02, batch_size=256, epochs=2, schedule="onecycle",
+                         label_smoothing=0.1)),
+        ModelSpec("drawnet", drawnet, "mnist_demo's own, shipped: accurate on drawings, fast on a CPU",
                   Recipe(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
                          epochs=18, schedule="onecycle", augment="drawn", label_smoothing=0.1,
                          pen_digits=True, pen_renders=4),

@@ -61,6 +61,12 @@ def _child(queue, stop_path: str, data_dir: str) -> None:
 
 
 def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the_stop_file(tmp_path, mnist_dir):
+    import torch
+
+    # As in the app, this process has used torch's CPU threads before the fork (a forked child then hangs
+    # on its first parallel op unless it leaves the inherited pool alone).
+    conv = torch.nn.Conv2d(1, 16, 3)
+    conv(torch.randn(512, 1, 28, 28)).sum().backward()
     stop = StopFile(tmp_path / "stop")
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()

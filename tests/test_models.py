@@ -19,12 +19,18 @@ EXPECTED_PARAMETERS = {
     "lenet5": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (120 * 16 * 25 + 120) + (120 * 84 + 84) + (84 * 10 + 10),
     "pytorch-example": (32 * 9 + 32) + (64 * 32 * 9 + 64) + (9216 * 128 + 128) + (128 * 10 + 10),
     "drawnet": (24 * 25 + 48) + (48 * 24 * 25 + 96) + (64 * 48 * 9 + 128) + (1600 * 10 + 10),
+    "fastnet": (8 * 25 + 8) + (16 * 8 * 9 + 32) + (32 * 16 * 9 + 64) + (64 * 32 * 9 + 128) + (576 * 10 + 10),
 }
 
 
 def test_the_registry_holds_every_tutorial_model_and_ours():
     assert set(REGISTRY) == set(EXPECTED_PARAMETERS)
-    assert DEFAULT_MODEL in REGISTRY
+
+
+def test_the_default_is_the_quick_model_and_its_short_recipe():
+    assert DEFAULT_MODEL == "fastnet"
+    recipe = get_spec(DEFAULT_MODEL).recipe
+    assert recipe.epochs <= 2 and recipe.augment == "none" and not recipe.pen_digits
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import torch
+
 from mnist_demo.training.data import load_mnist
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
@@ -53,6 +55,9 @@ def train_elsewhere(config: TrainConfig, data_dir: str | None, stop_path: str,
                     train_limit: int | None = None, test_limit: int | None = None
                     ) -> Iterator[Progress | EpochResult | TrainingDone]:
     """`train(config)` on MNIST from `data_dir`, cut to the limits, stopped by `stop_path`; portable events."""
+    # A forked worker inherits the parent's OpenMP thread pool in a state that hangs the first parallel
+    # CPU op once the parent has used it (the app's readings do): one thread needs no pool.
+    torch.set_num_threads(1)
     train_data, test_data = load_mnist(data_dir)
     stop = StopFile(Path(stop_path))
     for event in train(config, train_data=train_data.subset(train_limit), test_data=test_data.subset(test_limit),

@@ -194,12 +194,49 @@ def test_a_one_epoch_training_shows_its_epoch_and_its_model_can_be_drawn_with(pa
     cells = page.locator("#epochs_table").inner_text().split("kept", 1)[1].split()  # the cells after the header
     # One row: epoch 1, its test accuracy, train and test loss, seconds, lr, kept (no validation split).
     assert len(cells) == 7 and cells[0] == "1" and 0 < float(cells[1]) <= 100 and cells[-1] == "yes"
-    assert page.locator("#curves img").count() == 1
+    assert line_points(page, "#accuracy_curves") >= 2 and page.locator("#heatmap table.confusion").count() == 1
     page.screenshot(path=SCREENSHOTS / "train-tab.png", full_page=True)
 
     page.locator("#use").click()
     page.get_by_role("tab", name="Draw").click()
     page.wait_for_function("() => /mlp-50/.test(document.querySelector('#model_line').innerText)")
+
+
+def line_points(page, plot: str) -> int:
+    """Points of the longest line drawn in a gr.LinePlot (Vega draws each curve as one SVG path)."""
+    return page.evaluate("""(plot) => Math.max(0, ...[...document.querySelectorAll(`${plot} path`)]
+        .filter(p => (p.getAttribute("aria-roledescription") || "").includes("line"))
+        .map(p => (p.getAttribute("d") || "").split("L").length))""", plot)
+
+
+def test_train_with_nothing_changed_draws_its_curves_before_the_first_epoch_ends_and_reaches_99(browser,
+                                                                                                   shipped_weights):
+    # The whole of MNIST, as on the Space: the quick default's epoch takes seconds, long enough to watch.
+    webapp = WebApp(app_settings(shipped_weights, train_limit=None, test_limit=None))
+    with served_app(webapp=webapp) as url:
+        page = open_page(browser, url, viewport={"width": 1280, "height": 900})
+        page.get_by_role("tab", name="Train").click()
+        page.wait_for_function("() => /quick default/.test(document.body.innerText)")  # fastnet, its recipe
+        start = time.monotonic()
+        page.locator("#train").click()
+        page.wait_for_function("() => /Epoch 1\\//.test(document.querySelector('#progress').innerText)")
+        page.wait_for_function("""() => {
+            const lines = [...document.querySelectorAll('#accuracy_curves path')]
+                .filter(p => (p.getAttribute('aria-roledescription') || '').includes('line'));
+            return lines.some(p => (p.getAttribute('d') || '').split('L').length >= 4);
+        }""")
+        # Four points of the running accuracy, and the first epoch has not ended: no row in the epochs table.
+        assert "Epoch 1/2" in page.locator("#progress").inner_text()
+        assert "99." not in page.locator("#epochs_table").inner_text()
+        page.screenshot(path=SCREENSHOTS / "train-tab-live.png", full_page=True)
+        page.wait_for_function("() => /Done after 2 epoch/.test(document.querySelector('#train_status').innerText)",
+                               timeout=300_000)
+        status = page.locator("#train_status").inner_text()
+        accuracy = float(status.split("Kept the model of epoch 2: ")[1].split("%")[0])
+        print(f"quick default in the browser: {accuracy:.2f}% after {time.monotonic() - start:.1f} s, click to done")
+        assert accuracy >= 99.0
+        assert page.locator("#filters img.filters").count() == 1  # the first layer, drawn as it learned
+        page.close()
 
 
 def test_a_visitor_who_closes_the_tab_mid_training_frees_the_training_slot(browser, shipped_weights):

@@ -59,3 +59,13 @@ def test_filters_are_drawn_as_one_small_image():
     assert page.startswith("<img class='filters' src='data:image/png;base64,") and "24 first-layer filters (5x5)" in page
     assert len(page) < 20_000
     assert "appear here" in filters_html(None)
+
+
+def test_a_curve_without_points_yet_is_in_the_frame_with_no_value():
+    # The plot fixes its legend from the first frame it gets, so every curve must be in it.
+    curves = LiveCurves()
+    curves.add_progress(progress(1, 10))
+    acc = curves.accuracy()
+    assert set(acc.series) == {s.value for s in (Series.TRAIN_ACCURACY, Series.PROBE_ACCURACY, Series.TEST_ACCURACY)}
+    assert acc[acc.series == Series.PROBE_ACCURACY.value]["value"].isna().all()
+    assert acc[acc.series == Series.TRAIN_ACCURACY.value]["value"].notna().all()

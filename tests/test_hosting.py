@@ -89,3 +89,45 @@ def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the
     assert [e.epoch for e in events if isinstance(e, EpochResult)] == [1]
     assert next(done.loaded.model.parameters()).device.type == "cpu"
     assert done.loaded.test_accuracy > 0.8
+
+
+# ---------------------------------------------------------------- the app's trainer on ZeroGPU
+
+
+def _settings(mnist_dir, **changes):
+    from mnist_demo.testing.servers import app_settings
+    from mnist_demo.weights import Weights
+
+    return app_settings(Weights.DEFAULT.file, data_dir=mnist_dir, **changes)
+
+
+def test_on_zerogpu_the_app_trains_through_the_gpu_function_and_stop_keeps_the_best_model(mnist_dir):
+    from mnist_demo.app.trainer import Trainer, TrainingReport
+
+    calls = []
+
+    def gpu(config, **kwargs):  # what spaces.GPU hands back: train_elsewhere, run here in this process
+        calls.append(kwargs)
+        yield from train_elsewhere(config, **kwargs)
+
+    trainer = Trainer(_settings(mnist_dir, train_limit=3000, test_limit=500), gpu=gpu)
+    recipe = trainer.recipe_for("mlp-100", epochs=3, batch_size=50, optimizer="adam", lr=0.002)
+    events = []
+    for event in trainer.run("visitor-1", "mlp-100", recipe):
+        events.append(event)
+        if isinstance(event, EpochResult):
+            assert trainer.stop("visitor-1")  # Stop, pressed after the first epoch, reaches the worker by file
+    assert calls and calls[0]["train_limit"] == 3000 and calls[0]["stop_path"].endswith(".stop")
+    report = events[-1]
+    assert isinstance(report, TrainingReport) and report.stopped and len(report.history) == 1
+    assert report.loaded is not None and report.weights_file.is_file() and report.evaluation is not None
+
+
+def test_on_zerogpu_a_training_longer_than_a_gpu_call_is_refused_up_front(mnist_dir):
+    from mnist_demo.app.trainer import Trainer, TrainingRefused
+
+    trainer = Trainer(_settings(mnist_dir, max_epochs=500, train_limit=None), gpu=train_elsewhere)
+    with pytest.raises(TrainingRefused, match=r"about \d+ s of GPU time.*at most 300 s.*fewer epochs"):
+        trainer.check("drawnet", trainer.recipe_for("drawnet", epochs=100))
+    trainer.check("fastnet", trainer.recipe_for("fastnet"))  # the quick default fits
+    assert Trainer(_settings(mnist_dir)).gpu is None  # here, off ZeroGPU: trains in this process

@@ -34,6 +34,9 @@ class Series(str, Enum):
     TEST_LOSS = "test loss, each epoch's end"
 
 
+COLORS = {Series.TRAIN_ACCURACY.value: "#60a5fa", Series.PROBE_ACCURACY.value: "#f97316",
+          Series.TEST_ACCURACY.value: "#16a34a", Series.TRAIN_LOSS.value: "#60a5fa",
+          Series.TEST_LOSS.value: "#16a34a"}  # gr.LinePlot's color_map: the same curve, the same colour
 ACCURACY_SERIES = (Series.TRAIN_ACCURACY, Series.PROBE_ACCURACY, Series.TEST_ACCURACY)
 LOSS_SERIES = (Series.TRAIN_LOSS, Series.TEST_LOSS)
 COLUMNS = ["epoch", "value", "series"]
@@ -65,7 +68,9 @@ class LiveCurves:
             points[:half] = points[:half:2]
 
     def frame(self, series: tuple[Series, ...]) -> pd.DataFrame:
-        rows = [(x, y, s.value) for s in series for x, y in self.points[s]]
+        """The points of `series`; a curve with none yet has one empty row (no value), so the plot's
+        legend and colours hold every curve from the first frame on (Gradio 6.31 fixes them there)."""
+        rows = [(x, y, s.value) for s in series for x, y in (self.points[s] or [(0.0, float("nan"))])]
         return pd.DataFrame(rows, columns=COLUMNS)
 
     def accuracy(self) -> pd.DataFrame:
@@ -76,7 +81,9 @@ class LiveCurves:
 
 
 def empty_curves() -> pd.DataFrame:
-    return pd.DataFrame([], columns=COLUMNS)
+    """No points yet, with the columns' types: the plot reads its axes' kinds from them."""
+    return pd.DataFrame({"epoch": pd.Series(dtype="float64"), "value": pd.Series(dtype="float64"),
+                         "series": pd.Series(dtype="str")})
 
 
 def _png(image: np.ndarray) -> str:

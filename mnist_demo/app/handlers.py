@@ -19,7 +19,8 @@ import gradio as gr
 from mnist_demo.app.drawing import DrawingReader, Reading, preview_html
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
-from mnist_demo.app.views import (TRAIN_FIELDS, curves, confusion_table, epochs_table, misclassified, model_summary,
+from mnist_demo.app.charts import LiveCurves, confusion_html, filters_html
+from mnist_demo.app.views import (TRAIN_FIELDS, confusion_table, epochs_table, misclassified, model_summary,
                                   per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
 from mnist_demo.checkpoint import LoadedModel
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
@@ -46,10 +47,13 @@ class TrainOutputs:
 
     progress: str | None = None  # the progress bar (HTML)
     status: str | None = None  # the status line (Markdown)
-    curves: Any = None  # accuracy and loss by epoch (a figure)
+    accuracy_curves: Any = None  # accuracy as it trains, x in epochs (a DataFrame for gr.LinePlot; charts.py)
+    loss_curves: Any = None  # the losses, the same way
+    filters: str | None = None  # the first layer's filters as they learn (HTML)
     epochs_table: Any = None  # one row an epoch (a DataFrame)
     per_class: Any = None  # per-digit accuracy of the kept model (a DataFrame)
-    confusion: Any = None  # its confusion matrix (a DataFrame)
+    confusion: Any = None  # its confusion matrix (a DataFrame, for API clients)
+    heatmap: str | None = None  # the same as a heatmap (HTML, for people)
     misclassified: Any = None  # its misclassified test digits (a figure)
     weights_file: str | Any | None = None  # its weights, for download
     # Not sent to API clients (Gradio leaves out a State and a Button):
@@ -146,8 +150,10 @@ class WebApp:
             limits.append(f"the first {s.train_limit:,} training digits")
         if s.test_limit:
             limits.append(f"the first {s.test_limit:,} test digits")
-        return ("Pick a model and its recipe, then Train: each epoch's test accuracy and losses appear "
-                f"as it ends. One training runs at a time on this server; this one allows {', '.join(limits)}.")
+        return ("Pick a model and its recipe, then Train: the curves move while it learns (the running "
+                "accuracy and loss, a fixed 1,000 test digits every few seconds, the whole test set at each "
+                "epoch's end), and the first layer's filters change as they learn. One training runs at a "
+                f"time on this server; this one allows {', '.join(limits)}.")
 
     def model_fields(self, model: str) -> dict[str, Any]:
         """The Train tab's fields for `model`, by name: "about" (its summary) and each of TRAIN_FIELDS
@@ -172,21 +178,28 @@ class WebApp:
         API clients get for the fields they leave out); a name that is not a recipe field is refused.
         """
         history: list[EpochResult] = []
+        curves = LiveCurves()
         try:
             recipe_ = self.trainer.recipe_for(model, **recipe_changes(recipe))
             self.trainer.check(model, recipe_)
             events = self.trainer.run(_owner(request), model, recipe_)  # starts on the first event asked for
             yield TrainOutputs(progress=progress_html(None, recipe_.epochs, "Preparing the training data…"),
-                               status=f"Training **{model}**: {recipe_text(recipe_)}.", curves=CLEAR,
+                               status=f"Training **{model}**: {recipe_text(recipe_)}.",
+                               accuracy_curves=CLEAR, loss_curves=CLEAR, filters=filters_html(None),
                                epochs_table=epochs_table([]), per_class=per_class_table(None),
-                               confusion=confusion_table(None), misclassified=CLEAR, weights_file=CLEAR,
-                               use_button=False)
+                               confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
+                               weights_file=CLEAR, use_button=False)
             for event in events:
                 if isinstance(event, Progress):
-                    yield TrainOutputs(progress=progress_html(event, recipe_.epochs))
+                    curves.add_progress(event)
+                    yield TrainOutputs(progress=progress_html(event, recipe_.epochs),
+                                       accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
+                                       filters=None if event.filters is None else filters_html(event.filters))
                 elif isinstance(event, EpochResult):
                     history.append(event)
-                    yield TrainOutputs(status=f"Training **{model}**: {event.summary()}", curves=curves(history),
+                    curves.add_epoch(event)
+                    yield TrainOutputs(status=f"Training **{model}**: {event.summary()}",
+                                       accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
                                        epochs_table=epochs_table(history))
                 elif isinstance(event, TrainingReport):
                     yield self._finished(event)
@@ -198,13 +211,13 @@ class WebApp:
         if report.loaded is None or report.evaluation is None or report.test_data is None:
             return TrainOutputs(progress="", status=f"{report.summary()}{notes}",
                                 epochs_table=epochs_table(report.history), per_class=per_class_table(None),
-                                confusion=confusion_table(None), misclassified=CLEAR, weights_file=CLEAR,
-                                trained=CLEAR, use_button=False)
+                                confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
+                                weights_file=CLEAR, trained=CLEAR, use_button=False)
         ev, test = report.evaluation, report.test_data
         status = f"**{report.summary()}** Press **Use in Draw tab** to draw with it.{notes}"
         return TrainOutputs(progress="", status=status,
                             epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion),
-                            confusion=confusion_table(ev.confusion),
+                            confusion=confusion_table(ev.confusion), heatmap=confusion_html(ev.confusion),
                             misclassified=misclassified(test.images, test.labels, ev.predictions),
                             weights_file=str(report.weights_file), trained=report.loaded, use_button=True)
 

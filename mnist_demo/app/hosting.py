@@ -35,16 +35,21 @@ def on_zerogpu(env: Mapping[str, str] | None = None) -> bool:
     return env.get(ZERO_GPU_ENV, "").lower() in ("1", "t", "true")
 
 
-def gpu_seconds(config: TrainConfig, data_dir: str | None = None, stop_path: str = "",
-                train_limit: int | None = None, test_limit: int | None = None) -> int:
-    """How long to ask ZeroGPU for: enough for the epochs asked for, with a margin; at most MAX_GPU_SECONDS.
-
-    Takes `train_elsewhere`'s arguments, as `spaces.GPU(duration=...)` calls it with them.
-    """
+def estimated_gpu_seconds(config: TrainConfig, train_limit: int | None = None) -> int:
+    """What a training should need on a ZeroGPU slice, with a margin (not capped)."""
     recipe = config.resolved_recipe()
     steps = recipe.epochs * math.ceil((train_limit or MNIST_TRAIN_SAMPLES) / recipe.batch_size)
     pen = PEN_DIGITS * recipe.pen_renders * PEN_RENDER_SECONDS if recipe.pen_digits else 0.0
-    return int(min(MAX_GPU_SECONDS, math.ceil(SETUP_SECONDS + pen + MARGIN * steps * STEP_SECONDS)))
+    return math.ceil(SETUP_SECONDS + pen + MARGIN * steps * STEP_SECONDS)
+
+
+def gpu_seconds(config: TrainConfig, data_dir: str | None = None, stop_path: str = "",
+                train_limit: int | None = None, test_limit: int | None = None) -> int:
+    """How long to ask ZeroGPU for: the estimate, at most MAX_GPU_SECONDS.
+
+    Takes `train_elsewhere`'s arguments, as `spaces.GPU(duration=...)` calls it with them.
+    """
+    return min(MAX_GPU_SECONDS, estimated_gpu_seconds(config, train_limit))
 
 
 def gpu_training(env: Mapping[str, str] | None = None) -> Callable[..., Iterator[Any]] | None:

@@ -16,6 +16,7 @@ import gradio as gr
 from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app import views
+from mnist_demo.app.charts import COLORS as CURVE_COLORS, confusion_html, filters_html
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
 from mnist_demo.app.drawpad import DrawPad
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
@@ -112,16 +113,25 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                 with gr.Column(scale=2):
                     progress = gr.HTML(label="Progress", elem_id="progress")
                     train_status = gr.Markdown(label="Status", elem_id="train_status")
-                    curves = gr.Plot(label="Test accuracy and loss by epoch", show_label=False, format="png",
-                                     elem_id="curves")
+                    curve_style = dict(x="epoch", y="value", color="series", x_title="epochs", x_lim=[0, None],
+                                       tooltip="all", color_title="curve", color_map=CURVE_COLORS)
+                    # No value until the first points: a plot that starts from an empty frame never draws
+                    # the lines of later values (Gradio 6.31; starting from None it does).
+                    accuracy_curves = gr.LinePlot(None, y_title="accuracy %",
+                                                  label="Accuracy as it trains", elem_id="accuracy_curves",
+                                                  **curve_style)
+                    loss_curves = gr.LinePlot(None, y_title="loss", label="Loss as it trains",
+                                              elem_id="loss_curves", **curve_style)
+                    filters = gr.HTML(filters_html(None), label="First-layer filters", elem_id="filters")
                     epochs_table = gr.Dataframe(views.epochs_table([]), label="Epochs", interactive=False,
                                                 elem_id="epochs_table")
             gr.Markdown("### The trained model on the test digits")
             with gr.Row():
                 per_class = gr.Dataframe(views.per_class_table(None), label="Per-digit accuracy", interactive=False,
                                          scale=2)
-                confusion = gr.Dataframe(views.confusion_table(None), label="Confusion matrix (rows: true digit, "
-                                         "columns: what the model read)", interactive=False, scale=3)
+                heatmap = gr.HTML(confusion_html(None), label="Confusion matrix", elem_id="heatmap", scale=3)
+                # The same counts as data, for API clients; the page shows the heatmap.
+                confusion = gr.Dataframe(views.confusion_table(None), interactive=False, visible=False)
             misclassified = gr.Plot(label="Misclassified test digits (prediction / truth)", show_label=False,
                                     format="png")
             with gr.Row():
@@ -147,8 +157,9 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         filled = {"about": about, **form}
         gr.on([demo.load, model.change], _by_name(app.model_fields, filled), model, list(filled.values()),
               api_visibility="private", show_progress="hidden", queue=False)
-        shown = {"progress": progress, "status": train_status, "curves": curves, "epochs_table": epochs_table,
-                 "per_class": per_class, "confusion": confusion, "misclassified": misclassified,
+        shown = {"progress": progress, "status": train_status, "accuracy_curves": accuracy_curves,
+                 "loss_curves": loss_curves, "filters": filters, "epochs_table": epochs_table,
+                 "per_class": per_class, "confusion": confusion, "heatmap": heatmap, "misclassified": misclassified,
                  "weights_file": weights_file, "trained": trained, "use_button": use_btn}
         assert set(shown) == set(TRAIN_OUTPUTS), "every TrainOutputs field needs its component"
         # gradio_client gets every output but a State or a Button: the order TRAIN_API_OUTPUTS promises.

@@ -8,6 +8,7 @@ a training from starting raises `TrainingRefused` with a message for people.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import re
 import shutil
@@ -16,16 +17,18 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
+from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.checkpoint import LoadedModel
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.models import REGISTRY, UnknownModel, get_spec
 from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.remote import StopFile
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
@@ -66,13 +69,31 @@ def _safe_name(owner: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", owner)[:64] or "visitor"
 
 
-class Trainer:
-    """Runs one training at a time on this server; each visitor (owner) can stop only their own."""
+class _Stop:
+    """A visitor's Stop: an event for a training in this process, a file for one in a ZeroGPU worker."""
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, path: Path) -> None:
+        self.event = threading.Event()
+        self.file = StopFile(path)
+        self.file.clear()
+
+    def set(self) -> None:
+        self.event.set()
+        self.file.set()
+
+
+class Trainer:
+    """Runs one training at a time on this server; each visitor (owner) can stop only their own.
+
+    On a ZeroGPU Space a training runs in a `spaces.GPU` worker process (`hosting.gpu_training`);
+    elsewhere in a thread of this process.
+    """
+
+    def __init__(self, settings: AppSettings, gpu: Callable[..., Iterator[Any]] | None = None) -> None:
         self.settings = settings
+        self.gpu = gpu if gpu is not None else gpu_training()
         self._lock = threading.Lock()
-        self._stops: dict[str, threading.Event] = {}
+        self._stops: dict[str, _Stop] = {}
         self._data: tuple[Split, Split] | None = None
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
         weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # with the trainer, or at exit
@@ -102,6 +123,11 @@ class Trainer:
         if recipe.epochs > self.settings.max_epochs:
             raise TrainingRefused(f"At most {self.settings.max_epochs} epochs on this server "
                                   f"(MNIST_DEMO_MAX_EPOCHS); you asked for {recipe.epochs}.")
+        if self.gpu is not None:
+            needed = estimated_gpu_seconds(TrainConfig(model=model, recipe=recipe), self.settings.train_limit)
+            if needed > MAX_GPU_SECONDS:
+                raise TrainingRefused(f"This training would need about {needed} s of GPU time, and a ZeroGPU "
+                                      f"Space grants at most {MAX_GPU_SECONDS} s at a time: ask for fewer epochs.")
 
     def data(self) -> tuple[Split, Split]:
         """MNIST (cut to the settings' limits), loaded once; raises TrainingRefused when it cannot be had."""
@@ -136,7 +162,7 @@ class Trainer:
         self.check(model, recipe)
         if not self._lock.acquire(blocking=False):
             raise TrainingRefused("Another training is running on this server; try again when it ends.")
-        stop = threading.Event()
+        stop = _Stop(self._root / f"{_safe_name(owner)}.stop")
         events: queue.Queue = queue.Queue()
         worker: threading.Thread | None = None
         try:
@@ -145,8 +171,10 @@ class Trainer:
             folder = self._root / _safe_name(owner)
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
             config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
-            worker = threading.Thread(target=self._work, name=f"training-{model}",
-                                      args=(config, train_data, test_data, stop, folder, events), daemon=True)
+            # In this request's context: on ZeroGPU, spaces.GPU finds the visitor (and their quota) there.
+            worker = threading.Thread(target=contextvars.copy_context().run, name=f"training-{model}",
+                                      args=(self._work, config, train_data, test_data, stop, folder, events),
+                                      daemon=True)
             worker.start()
             while True:
                 event = events.get()
@@ -162,12 +190,19 @@ class Trainer:
             self._stops.pop(owner, None)
             self._lock.release()
 
-    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: threading.Event,
+    def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop) -> Iterator[Any]:
+        if self.gpu is None:
+            return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
+        s = self.settings
+        return self.gpu(config, data_dir=str(s.resolved_data_dir()), stop_path=str(stop.file.path),
+                        train_limit=s.train_limit, test_limit=s.test_limit)
+
+    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
               folder: Path, events: queue.Queue) -> None:
         threads = torch.get_num_threads()
         torch.set_num_threads(self.settings.train_threads)
         try:
-            for event in train(config, train_data=train_data, test_data=test_data, stop=stop):
+            for event in self._events(config, train_data, test_data, stop):
                 if isinstance(event, TrainingDone):
                     events.put(self._report(config, event, test_data, folder))
                 else:

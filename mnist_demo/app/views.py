@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from mnist_demo.models import get_spec
-from mnist_demo.training.plots import curves_figure, misclassified_figure
+from mnist_demo.training.plots import misclassified_figure
 from mnist_demo.training.recipes import Recipe
 from mnist_demo.training.engine import EpochResult, Progress
 
@@ -64,11 +64,12 @@ def recipe_changes(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def progress_html(p: Progress | None, epochs: int, note: str = "") -> str:
-    """A progress bar for the current epoch, with its running loss."""
+    """A progress bar for the current epoch, with its running loss and accuracy and the time so far."""
     if p is None:
         return f"<div class='train-progress'>{html.escape(note)}</div>" if note else ""
     pct = 100 * p.fraction
-    text = f"Epoch {p.epoch}/{epochs}: batch {p.batch}/{p.batches}, loss {p.loss:.4f}"
+    text = (f"Epoch {p.epoch}/{epochs}: batch {p.batch}/{p.batches}, loss {p.loss:.4f}, "
+            f"accuracy {100 * p.accuracy:.1f}%, {p.seconds:.0f} s")
     return (f"<div class='train-progress'><progress max='100' value='{pct:.1f}' "
             f"aria-label='progress of epoch {p.epoch}'></progress> "
             f"<span>{html.escape(text)}</span></div>")
@@ -83,10 +84,6 @@ def epochs_table(history: Sequence[EpochResult]) -> pd.DataFrame:
              None if h.val_loss is None else round(h.val_loss, 4), round(h.seconds, 1), h.lr,
              "yes" if h.kept else ""] for h in history]
     return pd.DataFrame(rows, columns=EPOCH_COLUMNS)
-
-
-def curves(history: Sequence[EpochResult]) -> Figure:
-    return curves_figure([h.to_dict() for h in history])
 
 
 PER_CLASS_COLUMNS = ["digit", "test digits", "accuracy %", "most often read as"]

@@ -94,12 +94,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {args.model} on {pick_device(args.device)}: {recipe}")
     bar = None
     done = None
+    probe = "-"  # the latest accuracy on the fixed 1,000 test digits
     for event in train(config):
         if isinstance(event, Progress):
             if bar is None:
                 bar = tqdm(total=event.batches, desc=f"epoch {event.epoch}", unit="batch", leave=False)
             bar.n = event.batch
-            bar.set_postfix(loss=f"{event.loss:.4f}", refresh=False)
+            if event.probe_accuracy is not None:
+                probe = f"{100 * event.probe_accuracy:.2f}%"
+            bar.set_postfix(loss=f"{event.loss:.4f}", acc=f"{100 * event.accuracy:.1f}%", test_1000=probe,
+                            refresh=False)
             bar.refresh()
         elif isinstance(event, EpochResult):
             if bar is not None:

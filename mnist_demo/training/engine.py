@@ -95,7 +95,8 @@ class EpochResult:
 
     def summary(self) -> str:
         val = f" val_loss {self.val_loss:.4f}" if self.val_loss is not None else ""
-        return (f"epoch {self.epoch}/{self.epochs}  train_loss {self.train_loss:.4f}{val}  "
+        acc = f" train_acc {100 * self.train_accuracy:.2f}%" if self.train_accuracy is not None else ""
+        return (f"epoch {self.epoch}/{self.epochs}  train_loss {self.train_loss:.4f}{acc}{val}  "
                 f"test_loss {self.test_loss:.4f}  test_acc {100 * self.test_accuracy:.2f}%  "
                 f"{self.seconds:.1f}s")
 

@@ -65,9 +65,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mnist_demo.testing.load.scenario import run_scenario
+from mnist_demo.testing.load.training import TRAIN_EPOCHS, TRAIN_MODEL
 from mnist_demo.testing.load.server import check_loopback
 from mnist_demo.testing.load.visitors import VISITORS, digits_to_draw
 from mnist_demo.testing.servers import REPO
+from mnist_demo.weights import Weights
 
 RESULTS = REPO / "benchmarks" / "results" / "load.json"
 
@@ -83,6 +85,10 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         t = r.get("training")
+        if r["scenario"] == "alone":
+            rows.append(f"| alone (nobody drawing) | 0 | – | – | – | – | – | – | – | – | – | "
+                        f"{t['batches_per_second']} |")
+            continue
         rows.append(f"| {r['scenario']} | {r['visitors']} | {r['per_second']:.1f} | {r['median_ms']:.0f} | "
                     f"{r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['errors']} | {r['misread']}/{r['whole_digits']} | "
                     f"{r['peak_rss_mb']:.0f} | {r['server_cpu_cores']:.2f} | {r['client_cpu_cores']:.2f} | "
@@ -128,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visitors", type=int, default=20, help=f"concurrent visitors (at most {MAX_VISITORS})")
     parser.add_argument("--seconds", type=float, default=60, help=f"how long they draw (at most {MAX_SECONDS})")
     parser.add_argument("--scenarios", default="idle,training",
-                        help="comma-separated: idle (drawing only), training (while a training runs)")
+                        help="comma-separated: idle (drawing only), training (while a training runs), "
+                             "alone (the training with nobody drawing: its reference speed)")
+    parser.add_argument("--train-model", default=TRAIN_MODEL, help=f"the training's model (default {TRAIN_MODEL})")
+    parser.add_argument("--train-epochs", type=int, default=TRAIN_EPOCHS,
+                        help=f"its epochs (default {TRAIN_EPOCHS}: it outlasts the run)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes the visitors are spread over")
     parser.add_argument("--think-ms", default="0,150", help="min,max pause between a visitor's calls")
     parser.add_argument("--poll-ms", type=float, default=None,
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="client: gradio_client (always queued); page: as the page's JavaScript calls "
                              "/predict (POST /run/predict when the event skips the queue)")
     parser.add_argument("--host", default="127.0.0.1", help="only loopback is allowed")
-    parser.add_argument("--weights", type=Path, default=REPO / "weights" / "default.safetensors")
+    parser.add_argument("--weights", type=Path, default=Weights.DEFAULT.file)
     parser.add_argument("--per-label", type=int, default=3, help="held-out digits of each label to draw")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the server, e.g. MNIST_DEMO_TRAIN_THREADS=1 (repeatable)")
@@ -160,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.procs <= args.visitors:
         parser.error("--procs must be 1 to --visitors")
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    if not scenarios or set(scenarios) - {"idle", "training"}:
-        parser.error("--scenarios: idle and/or training")
+    if not scenarios or set(scenarios) - {"idle", "training", "alone"}:
+        parser.error("--scenarios: idle, training and/or alone")
     think = tuple(float(x) / 1e3 for x in args.think_ms.split(","))
     if len(think) != 2 or not 0 <= think[0] <= think[1] <= 5:
         parser.error("--think-ms: min,max in milliseconds, at most 5000")
@@ -184,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in scenarios:
         results.append(run_scenario(name, args.visitors, args.seconds, args.procs, digits, think, args.weights,
-                                    extra_env, tweaks, args.poll_ms, args.via))
+                                    extra_env, tweaks, args.poll_ms, args.via, train_model=args.train_model,
+                                    train_epochs=args.train_epochs))
         r = results[-1]
+        if name == "alone":
+            print(f"[alone] training with nobody drawing: {r['training']}")
+            continue
         print(f"[{name}] {r['predictions']} predictions, {r['errors']} errors {r['error_kinds'] or ''}, "
               f"p99 {r['p99_ms']:.0f} ms, over time: "
               + ", ".join(f"{b['from_s']:.0f}s: {b['calls']} p99 {b['p99_ms']:.0f}" for b in r["over_time"]))

@@ -36,8 +36,14 @@ def quiet_answers(url: str, digits: list[dict[str, Any]]) -> tuple[list[str | No
 def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: list[dict[str, Any]],
                  think: tuple[float, float], weights: Path, extra_env: dict[str, str],
                  tweaks: dict[str, int | None], poll_ms: float | None = None, via: str = "client",
-                 seed: int = 1, keep_calls: bool = False, log=print) -> dict[str, Any]:
-    """Start a server, run `visitors` for `seconds` (with a training if name == "training"), stop it."""
+                 seed: int = 1, keep_calls: bool = False, log=print, train_model: str = TRAIN_MODEL,
+                 train_epochs: int = TRAIN_EPOCHS) -> dict[str, Any]:
+    """Start a server, run `visitors` for `seconds` (with a training if name == "training"), stop it.
+
+    "alone" is the reference for the training's speed: the same training, no visitors.
+    """
+    if name == "alone":
+        return training_alone(seconds, weights, extra_env, tweaks, train_model, train_epochs, log)
     training_wanted = name == "training"
     server = start_server(weights, extra_env, tweaks)
     ctx = mp.get_context("spawn")
@@ -59,9 +65,9 @@ def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: l
                 w.start()
                 workers.append(w)
             if training_wanted:
-                training = Training(server.url)
+                training = Training(server.url, train_model, train_epochs)
                 waited = training.wait_started()
-                log(f"[{name}] training {TRAIN_MODEL} for {TRAIN_EPOCHS} epochs: first progress after {waited:.1f} s")
+                log(f"[{name}] training {train_model} for {train_epochs} epochs: first progress after {waited:.1f} s")
             for message in collect(ready, workers, len(groups), 120):
                 if message != "ready":
                     raise RuntimeError(message)
@@ -105,7 +111,30 @@ def run_scenario(name: str, visitors: int, seconds: float, procs: int, digits: l
         result["calls"] = [c.__dict__ for c in calls]
     if training_wanted:
         batches = batches_between(progress0, progress1)
-        result["training"] = {"model": TRAIN_MODEL, "epochs": TRAIN_EPOCHS, "running_throughout": training_alive,
+        result["training"] = {"model": train_model, "epochs": train_epochs, "running_throughout": training_alive,
                               "batches_during_window": batches, "batches_per_second": round(batches / window, 2),
                               "progress_at_start": progress0, "progress_at_end": progress1, "stopped": stopped}
     return result
+
+
+def training_alone(seconds: float, weights: Path, extra_env: dict[str, str], tweaks: dict[str, int | None],
+                   train_model: str, train_epochs: int, log=print) -> dict[str, Any]:
+    """The training's speed with nobody drawing: batches a second over `seconds`, on a fresh server."""
+    server = start_server(weights, extra_env, tweaks)
+    try:
+        log(f"[alone] server up in {wait_until_up(server):.1f} s at {server.url}")
+        training = Training(server.url, train_model, train_epochs)
+        log(f"[alone] training {train_model}: first progress after {training.wait_started():.1f} s")
+        time.sleep(1.0)  # past the first batches, as the loaded scenario is
+        start, progress0 = time.time(), training.progress()
+        time.sleep(seconds)
+        window, progress1 = time.time() - start, training.progress()
+        alive = not training.job.done()
+        stopped = training.stop()
+    finally:
+        stop_server(server)
+    batches = batches_between(progress0, progress1)
+    return {"scenario": "alone", "visitors": 0, "seconds": round(window, 1),
+            "training": {"model": train_model, "epochs": train_epochs, "running_throughout": alive,
+                         "batches_during_window": batches, "batches_per_second": round(batches / window, 2),
+                         "progress_at_start": progress0, "progress_at_end": progress1, "stopped": stopped}}

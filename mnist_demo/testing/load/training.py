@@ -7,16 +7,17 @@ import time
 
 from mnist_demo.testing.load.visitors import make_client
 
-TRAIN_MODEL, TRAIN_EPOCHS = "drawnet", 50
+TRAIN_MODEL, TRAIN_EPOCHS = "fastnet", 20  # the Train tab's default model, long enough to outlast a run
 PROGRESS_RE = re.compile(r"Epoch (\d+)/\d+: batch (\d+)/(\d+)")
 
 
 class Training:
-    """One more client that trains drawnet for 50 epochs, from its first progress until stopped."""
+    """One more client that trains `model` for `epochs` (no pen digits), from its first progress until stopped."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, model: str = TRAIN_MODEL, epochs: int = TRAIN_EPOCHS) -> None:
+        self.model, self.epochs = model, epochs
         self.client = make_client(url)
-        self.job = self.client.submit(model=TRAIN_MODEL, epochs=TRAIN_EPOCHS, pen_digits="no", api_name="/train")
+        self.job = self.client.submit(model=model, epochs=epochs, pen_digits="no", api_name="/train")
 
     def progress(self) -> tuple[int, int, int] | None:
         """(epoch, batch, batches per epoch) of the latest progress streamed, None before the first."""

@@ -68,7 +68,7 @@ def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_w
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr("mnist_demo.app.trainer.train", failing)
-    app = WebApp(app_settings(shipped_weights))
+    app = WebApp(app_settings(shipped_weights, train_in_process=True))  # where the patch reaches
     statuses = [out.status for out in app.train(model="mlp-50", epochs=1) if out.status is not None]
     assert "Training failed: RuntimeError: out of memory (simulated)" in statuses[-1]
     assert not app.trainer.busy  # the next visitor can train

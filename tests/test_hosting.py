@@ -131,3 +131,37 @@ def test_on_zerogpu_a_training_longer_than_a_gpu_call_is_refused_up_front(mnist_
         trainer.check("drawnet", trainer.recipe_for("drawnet", epochs=100))
     trainer.check("fastnet", trainer.recipe_for("fastnet"))  # the quick default fits
     assert Trainer(_settings(mnist_dir)).gpu is None  # here, off ZeroGPU: trains in this process
+
+
+# ---------------------------------------------------------------- a training process of its own (CPU hosting)
+
+
+def test_a_training_in_a_process_of_its_own_streams_its_events_and_its_kept_model(tmp_path, mnist_dir):
+    from mnist_demo.training.remote import in_subprocess
+
+    config = TrainConfig(model="mlp-100", recipe=Recipe(optimizer="adam", lr=0.002, batch_size=50, epochs=2),
+                         device="cpu", probe_seconds=0.0, probe_size=200)
+    events = list(in_subprocess(config, str(mnist_dir), str(tmp_path / "stop"), train_limit=3000, test_limit=500))
+    assert [e.epoch for e in events if isinstance(e, EpochResult)] == [1, 2]
+    assert any(isinstance(e, Progress) for e in events) and isinstance(events[-1], TrainingDone)
+    assert events[-1].loaded.test_accuracy > 0.8 and not events[-1].stopped
+
+
+def test_a_training_process_that_fails_says_why(tmp_path):
+    from mnist_demo.training.remote import TrainingProcessFailed, in_subprocess
+
+    config = TrainConfig(model="mlp-100", recipe=Recipe(epochs=1), device="cpu")
+    with pytest.raises(TrainingProcessFailed, match="DataUnavailable: MNIST is not in"):
+        list(in_subprocess(config, str(tmp_path / "no-mnist"), str(tmp_path / "stop")))
+
+
+def test_the_app_trains_in_a_process_of_its_own_unless_told_otherwise(mnist_dir, monkeypatch):
+    from mnist_demo.app.settings import AppSettings
+    from mnist_demo.app.trainer import Trainer, TrainingReport
+
+    assert not AppSettings().train_in_process and AppSettings.from_env({"MNIST_DEMO_TRAIN_IN_PROCESS": "1"}).train_in_process
+    monkeypatch.setattr("mnist_demo.app.trainer.train", None)  # a training in this process would fail at once
+    trainer = Trainer(_settings(mnist_dir, train_limit=3000, test_limit=500))
+    recipe = trainer.recipe_for("mlp-100", epochs=1, batch_size=50, optimizer="adam", lr=0.002)
+    report = list(trainer.run("visitor-2", "mlp-100", recipe))[-1]
+    assert isinstance(report, TrainingReport) and report.loaded.test_accuracy > 0.8 and report.weights_file.is_file()

@@ -10,6 +10,7 @@ MNIST_DEMO_TRAIN_LIMIT    train on the first N training digits only (default: al
 MNIST_DEMO_TEST_LIMIT     test on the first N test digits only (default: all 10,000)
 MNIST_DEMO_TRAIN_THREADS  torch CPU threads for training (default: all cores but one)
 MNIST_DEMO_DEVICE         cpu, cuda or mps for training (default: CUDA, then MPS, then CPU)
+MNIST_DEMO_TRAIN_IN_PROCESS 1 trains in the web server's own process (default 0: a process of its own)
 MNIST_DEMO_MAX_UPLOAD_MB  largest picture a visitor may upload, in MB (default 5)
 MNIST_DATA_DIR            where MNIST is or will be downloaded to (default data/)
 """
@@ -72,6 +73,9 @@ class AppSettings:
     test_limit: int | None = None
     # One core stays free so drawing predictions stay quick while a training runs.
     train_threads: int = max(1, _cores() - 1)
+    # A training in the server's process shares its interpreter lock with every reading: under load
+    # it slowed to an eighth (benchmarks/load.py). In a process of its own it keeps its pace.
+    train_in_process: bool = False
     device: str | None = None
     data_dir: Path | None = None  # None: $MNIST_DATA_DIR, else data/
     max_upload_bytes: int = MAX_UPLOAD_BYTES
@@ -87,6 +91,7 @@ class AppSettings:
             train_limit=_int(env, "MNIST_DEMO_TRAIN_LIMIT", None),
             test_limit=_int(env, "MNIST_DEMO_TEST_LIMIT", None),
             train_threads=_int(env, "MNIST_DEMO_TRAIN_THREADS", cls.train_threads),
+            train_in_process=_flag(env, "MNIST_DEMO_TRAIN_IN_PROCESS", False),
             device=env.get("MNIST_DEMO_DEVICE") or None,
             data_dir=Path(env["MNIST_DATA_DIR"]) if env.get("MNIST_DATA_DIR") else None,
             max_upload_bytes=_int(env, "MNIST_DEMO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20) * 2**20,

@@ -28,7 +28,7 @@ from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.models import REGISTRY, UnknownModel, get_spec
 from mnist_demo.training.recipes import Recipe
-from mnist_demo.training.remote import StopFile
+from mnist_demo.training.remote import StopFile, in_subprocess
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
@@ -86,7 +86,8 @@ class Trainer:
     """Runs one training at a time on this server; each visitor (owner) can stop only their own.
 
     On a ZeroGPU Space a training runs in a `spaces.GPU` worker process (`hosting.gpu_training`);
-    elsewhere in a thread of this process.
+    elsewhere in a process of its own (`training.remote.in_subprocess`), or in a thread of this
+    process when the settings say so (`train_in_process`).
     """
 
     def __init__(self, settings: AppSettings, gpu: Callable[..., Iterator[Any]] | None = None) -> None:
@@ -191,11 +192,15 @@ class Trainer:
             self._lock.release()
 
     def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop) -> Iterator[Any]:
-        if self.gpu is None:
-            return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
+        """The training's events: from a ZeroGPU worker, a process of its own, or this process."""
         s = self.settings
-        return self.gpu(config, data_dir=str(s.resolved_data_dir()), stop_path=str(stop.file.path),
-                        train_limit=s.train_limit, test_limit=s.test_limit)
+        elsewhere = dict(data_dir=str(s.resolved_data_dir()), stop_path=str(stop.file.path),
+                         train_limit=s.train_limit, test_limit=s.test_limit)
+        if self.gpu is not None:
+            return self.gpu(config, **elsewhere)
+        if not s.train_in_process:
+            return in_subprocess(config, **elsewhere, threads=s.train_threads)
+        return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
 
     def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
               folder: Path, events: queue.Queue) -> None:

@@ -1,4 +1,4 @@
-"""Training in another process, such as a ZeroGPU worker: events that cross the boundary, a stop that does too.
+"""Training in another process: a ZeroGPU worker, or a process of our own beside the web server.
 
 On a ZeroGPU Space, a function decorated with `spaces.GPU` runs in a forked
 worker process that holds the GPU; its arguments and whatever it yields are
@@ -7,15 +7,23 @@ itself, yields events without the live model (Progress keeps its numbers and
 filters; TrainingDone its kept model on the CPU, without the optimizer), and
 stops when a file appears, which the parent process can create at any time:
 the best model so far still comes back, as with a stop in the same process.
+
+`in_subprocess` runs the same in a process of our own. A training in the web
+server's process shares its interpreter lock with every visitor's reading: with
+20 visitors drawing it ran at an eighth of its speed (benchmarks/load.py); in
+its own process the operating system shares the cores instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+import queue
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -52,14 +60,102 @@ def portable(event: Progress | EpochResult | TrainingDone) -> Progress | EpochRe
 
 
 def train_elsewhere(config: TrainConfig, data_dir: str | None, stop_path: str,
-                    train_limit: int | None = None, test_limit: int | None = None
+                    train_limit: int | None = None, test_limit: int | None = None, threads: int = 1
                     ) -> Iterator[Progress | EpochResult | TrainingDone]:
-    """`train(config)` on MNIST from `data_dir`, cut to the limits, stopped by `stop_path`; portable events."""
-    # A forked worker inherits the parent's OpenMP thread pool in a state that hangs the first parallel
-    # CPU op once the parent has used it (the app's readings do): one thread needs no pool.
-    torch.set_num_threads(1)
+    """`train(config)` on MNIST from `data_dir`, cut to the limits, stopped by `stop_path`; portable events.
+
+    `threads`: torch CPU threads. In a process forked from one that has used torch's thread pool (a
+    ZeroGPU worker) keep it 1: the inherited OpenMP pool hangs the first parallel CPU op, and one
+    thread needs no pool.
+    """
+    torch.set_num_threads(threads)
     train_data, test_data = load_mnist(data_dir)
     stop = StopFile(Path(stop_path))
     for event in train(config, train_data=train_data.subset(train_limit), test_data=test_data.subset(test_limit),
                        stop=stop):
         yield portable(event)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An exception in the training process, as the parent can show it."""
+
+    kind: str
+    message: str
+
+
+def _child(events: Any, received: Any, config: TrainConfig, kwargs: dict[str, Any]) -> None:
+    try:
+        for event in train_elsewhere(config, **kwargs):
+            events.put(event)
+    except BaseException as exc:  # noqa: BLE001 - whatever it was, the parent says so and frees the slot
+        events.put(Failure(type(exc).__name__, str(exc)))
+    finally:
+        events.put(None)
+        # torch sends a tensor through a queue as a handle to this process's memory: stay until the
+        # parent has taken the last events (the kept model), or it finds nothing there.
+        received.wait(timeout=60)
+
+
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    """A forkserver: children forked from a clean interpreter that has imported torch once (fast starts,
+    no inherited thread pool)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["mnist_demo.training.remote"])
+    return _CONTEXT
+
+
+class TrainingProcessFailed(RuntimeError):
+    """The training process raised, or died; the message says what happened."""
+
+
+def in_subprocess(config: TrainConfig, data_dir: str | None, stop_path: str, train_limit: int | None = None,
+                  test_limit: int | None = None, threads: int = 1
+                  ) -> Iterator[Progress | EpochResult | TrainingDone]:
+    """`train_elsewhere` in a process of its own, its events streamed back.
+
+    Closing this generator early stops the training (through the stop file) and waits for the process.
+    Raises TrainingProcessFailed when the process raises or dies.
+    """
+    ctx = _context()
+    events, received = ctx.Queue(), ctx.Event()
+    kwargs = dict(data_dir=data_dir, stop_path=stop_path, train_limit=train_limit, test_limit=test_limit,
+                  threads=threads)
+    process = ctx.Process(target=_child, args=(events, received, config, kwargs), name="mnist_demo-training",
+                          daemon=True)
+    process.start()
+    try:
+        while True:
+            try:
+                event = events.get(timeout=1.0)
+            except queue.Empty:
+                if not process.is_alive():
+                    raise TrainingProcessFailed(f"the training process ended (exit code {process.exitcode})") from None
+                continue
+            if event is None:
+                received.set()
+                return
+            if isinstance(event, Failure):
+                raise TrainingProcessFailed(f"{event.kind}: {event.message}")
+            yield event
+    finally:
+        StopFile(Path(stop_path)).set()
+        # Read what it still sends (its last events, its kept model): a process whose queue is unread
+        # cannot end, and the stop file ends its training within a batch.
+        deadline = time.monotonic() + 30
+        while process.is_alive() and time.monotonic() < deadline and not received.is_set():
+            try:
+                if events.get(timeout=0.5) is None:
+                    break
+            except queue.Empty:
+                pass
+        received.set()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()

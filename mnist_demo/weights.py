@@ -17,7 +17,6 @@ import os
 import shlex
 import sys
 from dataclasses import asdict, dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -78,30 +77,11 @@ class WeightsEntry:
         return load_weights(self.file, device, expect_model=self.model)
 
 
-class Weights(Enum):
-    """The weights shipped in `weights/`."""
+class Weights:
+    """The weights shipped in `weights/`, by name (each a WeightsEntry)."""
 
     DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "default.safetensors", "drawnet")
     DEFAULT = DRAWNET_V1  # what the Draw tab answers with
-
-    @property
-    def entry(self) -> WeightsEntry:
-        return self.value
-
-    @property
-    def file(self) -> Path:
-        return self.value.file
-
-    @property
-    def metrics(self) -> dict[str, Measurement]:
-        return self.value.metrics
-
-    @property
-    def recipe(self) -> Recipe:
-        return self.value.recipe
-
-    def load(self, device: str | torch.device = "cpu") -> LoadedModel:
-        return self.value.load(device)
 
 
 def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:

@@ -18,10 +18,10 @@ from mnist_demo.weights import DRAWN_HELD_OUT, MNIST_TEST, Measurement, Weights,
 def test_the_shipped_entry_describes_its_model_inputs_recipe_and_figures():
     entry = Weights.DEFAULT
     assert entry is Weights.DRAWNET_V1 and entry.file.is_file()
-    info = entry.entry.info()
+    info = entry.info()
     assert info["model"] == "drawnet" and info["model_args"] == {"width": 24, "dropout": 0.1}
     assert info["normalization"] == {"mean": MEAN, "std": STD}
-    assert entry.entry.preprocessing_version == PREPROCESSING_VERSION
+    assert entry.preprocessing_version == PREPROCESSING_VERSION
     assert entry.recipe.epochs == 18 and entry.recipe.pen_digits
     metrics = entry.metrics
     assert set(metrics) >= {MNIST_TEST, DRAWN_HELD_OUT}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from mnist_demo.testing.load.training import TRAIN_EPOCHS
+MAX_EPOCHS = 100  # the server lets a load run's training go on longer than any run
 from mnist_demo.testing.servers import REPO, free_port
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -44,11 +44,11 @@ class Server:
 
 
 def server_env(port: int, weights: Path, extra: dict[str, str], tweaks: dict[str, int | None]) -> dict[str, str]:
-    """The app's environment: loopback, the port, the weights, MNIST, room for a 50-epoch training."""
+    """The app's environment: loopback, the port, the weights, MNIST, room for a long training."""
     env = dict(os.environ)
     env.update({"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
                 "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
-                "MNIST_DEMO_WEIGHTS": str(weights), "MNIST_DEMO_MAX_EPOCHS": str(TRAIN_EPOCHS),
+                "MNIST_DEMO_WEIGHTS": str(weights), "MNIST_DEMO_MAX_EPOCHS": str(MAX_EPOCHS),
                 "PYTHONUNBUFFERED": "1"})
     if os.environ.get("MNIST_DATA_DIR"):
         env["MNIST_DATA_DIR"] = os.environ["MNIST_DATA_DIR"]

@@ -1,6 +1,6 @@
 """Round trip of one prediction through the app's API, against a bare Gradio app's floor.
 
-    python benchmarks/api_latency.py [--weights weights/default.safetensors] [--calls 100] [--warmup 10]
+    python benchmarks/api_latency.py [--weights FILE (default: the shipped weights)] [--calls 100] [--warmup 10]
                                      [--during-training]
 
 Serves two apps, each in its own process as in real use (a client in the
@@ -27,7 +27,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
@@ -38,6 +37,7 @@ from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
 from mnist_demo.testing.servers import free_port  # noqa: E402
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
+from mnist_demo.weights import Weights  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:
@@ -92,7 +92,7 @@ def p90(values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("MNIST_DEMO_WEIGHTS")
-                        or str(REPO / "weights" / "default.safetensors"))
+                        or str(Weights.DEFAULT.file))
     parser.add_argument("--calls", type=int, default=100, help="timed calls to each app")
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls to each app first")
     parser.add_argument("--during-training", action="store_true",

@@ -33,6 +33,7 @@ from mnist_demo.app.settings import AppSettings
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits
 from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen
 from mnist_demo.testing.servers import free_port
+from mnist_demo.weights import Weights
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,7 +161,7 @@ def stats(ms: list[float]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("MNIST_DEMO_WEIGHTS")
-                        or str(REPO / "weights" / "default.safetensors"))
+                        or str(Weights.DEFAULT.file))
     parser.add_argument("--strokes", type=int, default=24, help="at least this many strokes on each app")
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "browser_latency.json")
     args = parser.parse_args(argv)

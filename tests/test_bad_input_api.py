@@ -19,9 +19,10 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings, served_app
+from mnist_demo.testing.servers import app_settings, served_app
 from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
 from mnist_demo.reading import sketch, images as uploads
+from mnist_demo.weights import Weights
 
 LIMIT_MB = 1  # the test server's upload limit, so the over-limit file stays small
 
@@ -141,7 +142,7 @@ def observed(url: str, folder: Path) -> list[tuple[str, str]]:
 if __name__ == "__main__":
     import tempfile
 
-    with served_app(app_settings(REPO / "weights" / "default.safetensors", max_upload_bytes=LIMIT_MB * 2**20)) \
+    with served_app(app_settings(Weights.DEFAULT.file, max_upload_bytes=LIMIT_MB * 2**20)) \
             as url, tempfile.TemporaryDirectory() as tmp:
         rows = observed(url, Path(tmp))
     print("| input | what the visitor sees (status line) |")

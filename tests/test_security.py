@@ -11,6 +11,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from mnist_demo.testing.servers import REPO, app_settings, served_app
+from mnist_demo.weights import Weights
 
 # Ways Python code can unpickle: each would let a weights file run code.
 UNPICKLING = re.compile(r"\bimport\s+(c?pickle|dill|joblib|cloudpickle)\b|\bfrom\s+(c?pickle|dill|joblib)\b"
@@ -57,7 +58,7 @@ def test_training_turned_off_holds_for_api_clients(shipped_weights):
     assert "turned off" in final[1]
 
 
-@pytest.mark.parametrize("target", ["/etc/passwd", str(REPO / "weights" / "default.safetensors")])
+@pytest.mark.parametrize("target", ["/etc/passwd", str(Weights.DEFAULT.file)])
 def test_a_server_path_sent_as_an_upload_is_refused(strict_server, target):
     """An API client naming a file on the server gets an error, never the file read as a digit."""
     url = strict_server + "gradio_api/call/predict_image"

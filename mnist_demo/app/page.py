@@ -14,7 +14,9 @@ from typing import Any, Callable, Iterator, Mapping
 import gradio as gr
 
 from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
+from mnist_demo.app.hosting import gpu_training
 from mnist_demo.app.settings import AppSettings, SettingsError
+from mnist_demo.training.remote import start_training_server
 from mnist_demo.app import views
 from mnist_demo.app.charts import COLORS as CURVE_COLORS, confusion_html, filters_html
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
@@ -187,6 +189,9 @@ def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) 
 
 
 
+SERVER_NICENESS = 10  # how far the web server steps down below its trainings (os.nice)
+
+
 def main() -> None:
     """Serve the app with settings from the environment (what `python app.py` does)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -194,4 +199,9 @@ def main() -> None:
         settings = AppSettings.from_env()
     except SettingsError as exc:  # a bad MNIST_DEMO_* value: say which, no traceback
         raise SystemExit(f"error: {exc}") from None
+    if not settings.train_in_process and gpu_training() is None:
+        # Trainings are forked from a server started now; the web server then steps down a little, so
+        # that with many visitors drawing the CPU goes to a training first (benchmarks/load.py).
+        start_training_server()
+        os.nice(SERVER_NICENESS)
     launch(build_app(settings), settings.max_upload_bytes)

@@ -110,6 +110,18 @@ def _context() -> Any:
     return _CONTEXT
 
 
+def start_training_server() -> None:
+    """Start the forkserver the trainings will be forked from now, at this process's priority.
+
+    A web server that lowers its own priority afterwards (`os.nice`) leaves its trainings at the
+    priority it had: readings then yield the CPU to a training, not the other way round.
+    """
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
 class TrainingProcessFailed(RuntimeError):
     """The training process raised, or died; the message says what happened."""
 

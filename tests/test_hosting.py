@@ -9,7 +9,6 @@ a forked process and its arguments and what it yields are pickled across
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 
 import pytest
 
@@ -52,12 +51,13 @@ def test_the_duration_fits_the_epochs_asked_for_and_stays_within_what_zerogpu_gr
     assert small < seconds(epochs=1)
 
 
-def _child(queue, stop_path: str, data_dir: str) -> None:
+def _child(queue, received, stop_path: str, data_dir: str) -> None:
     config = TrainConfig(model="mlp-100", recipe=Recipe(optimizer="adam", lr=0.002, batch_size=50, epochs=3),
                          device="cpu", progress_every=5, probe_seconds=0.0, probe_size=200)
     for event in train_elsewhere(config, data_dir, stop_path, train_limit=3000, test_limit=500):
-        queue.put(pickle.dumps(event))  # what the ZeroGPU worker does with each event
+        queue.put(event)  # pickled across, as the ZeroGPU worker's queue does with each event
     queue.put(None)
+    received.wait(timeout=60)  # a tensor crosses as a handle to this process's memory: stay until taken
 
 
 def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the_stop_file(tmp_path, mnist_dir):
@@ -69,16 +69,17 @@ def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the
     conv(torch.randn(512, 1, 28, 28)).sum().backward()
     stop = StopFile(tmp_path / "stop")
     ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child, args=(queue, str(stop.path), str(mnist_dir)))
+    queue, received = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=_child, args=(queue, received, str(stop.path), str(mnist_dir)))
     child.start()
     events = []
     try:
         while (item := queue.get(timeout=120)) is not None:
-            events.append(pickle.loads(item))
+            events.append(item)
             if isinstance(events[-1], EpochResult):
                 stop.set()  # the visitor presses Stop after the first epoch
     finally:
+        received.set()
         child.join(timeout=60)
     assert child.exitcode == 0
     progress = [e for e in events if isinstance(e, Progress)]

@@ -80,12 +80,6 @@ class LiveCurves:
         return self.frame(LOSS_SERIES)
 
 
-def empty_curves() -> pd.DataFrame:
-    """No points yet, with the columns' types: the plot reads its axes' kinds from them."""
-    return pd.DataFrame({"epoch": pd.Series(dtype="float64"), "value": pd.Series(dtype="float64"),
-                         "series": pd.Series(dtype="str")})
-
-
 def _png(image: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")

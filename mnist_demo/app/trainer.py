@@ -1,4 +1,4 @@
-"""Training for the web app's visitors: one at a time, in its own thread, stoppable by its owner.
+"""Training for the web app's visitors: one at a time, in a process of its own, stoppable by its owner.
 
 `Trainer.run()` yields the engine's Progress and EpochResult events, then a
 `TrainingReport` with the kept model, its test evaluation and its weights file
@@ -70,7 +70,7 @@ def _safe_name(owner: str) -> str:
 
 
 class _Stop:
-    """A visitor's Stop: an event for a training in this process, a file for one in a ZeroGPU worker."""
+    """A visitor's Stop: an event for a training in this process, a file for one in another process."""
 
     def __init__(self, path: Path) -> None:
         self.event = threading.Event()
@@ -205,7 +205,8 @@ class Trainer:
     def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
               folder: Path, events: queue.Queue) -> None:
         threads = torch.get_num_threads()
-        torch.set_num_threads(self.settings.train_threads)
+        if self.settings.train_in_process:  # torch's threads are the whole process's: the readings' too
+            torch.set_num_threads(self.settings.train_threads)
         try:
             for event in self._events(config, train_data, test_data, stop):
                 if isinstance(event, TrainingDone):

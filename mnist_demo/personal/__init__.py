@@ -1,0 +1,13 @@
+"""A visitor's own handwriting: the drawings they labelled, and a model fitted to them.
+
+- `collection`: labelled drawings (the pad's strokes and a digit), their 28x28s,
+  and the small file they download and upload again (`save`/`load`).
+- `finetune`: fit a model to a collection through the one training engine, and
+  measure the visitor's accuracy before and after on drawings kept out of the fit.
+"""
+
+from mnist_demo.personal.collection import (MAX_DRAWINGS, MAX_FILE_BYTES, Collection, CollectionError, Drawing,
+                                            dumps, load, loads, save)
+
+__all__ = ["MAX_DRAWINGS", "MAX_FILE_BYTES", "Collection", "CollectionError", "Drawing", "dumps", "load", "loads",
+           "save"]

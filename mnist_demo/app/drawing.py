@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from mnist_demo.checkpoint import CheckpointError, LoadedModel
+from mnist_demo.mnist import normalize
 from mnist_demo.reading.predictor import Prediction, Predictor
+from mnist_demo.reading.saliency import overlay, saliency
 from mnist_demo.reading.status import Problem, Status
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class Reading:
     message: str  # one line for people: the answer, or what to do
     image: np.ndarray | None  # uint8 (28, 28): what the model saw
     model: str  # which model answered
+    heat: np.ndarray | None = None  # float32 (28, 28) in [0, 1]: where the model found its top answer
 
 
 def _percent(fraction: float | None) -> str:
@@ -86,7 +90,21 @@ class DrawingReader:
             prediction = predictor.predict(value, k=k)
         except (ValueError, OSError) as exc:  # an upload that is not an image
             return Reading(Status.ERROR, None, f"Could not read that image: {exc}", None, predictor.model_name)
-        return self._reading(prediction, predictor.model_name)
+        reading = self._reading(prediction, predictor.model_name)
+        if reading.status in (Status.OK, Status.UNSURE) and prediction.digit is not None:
+            reading.heat = self._heat(predictor, prediction)
+        return reading
+
+    @staticmethod
+    def _heat(predictor: Predictor, p: Prediction) -> np.ndarray | None:
+        """Where the model looked for its top answer; None if that fails: the answer matters more than the map."""
+        try:
+            # The tensor preprocess gave the model: the 28x28 image, normalised.
+            x = normalize(torch.from_numpy(np.array(p.image, np.uint8))[None]).to(predictor.device)
+            return saliency(predictor.loaded.model, x, int(p.digit))
+        except Exception:  # whatever goes wrong with the map, the reading stands without it
+            log.exception("no saliency map for a reading of %s", predictor.model_name)
+            return None
 
     @staticmethod
     def _reading(p: Prediction, model: str) -> Reading:
@@ -103,16 +121,33 @@ class DrawingReader:
 PREVIEW_PX = 196  # the 28x28 image shown 7x, its pixels square
 
 
-def preview_html(image: np.ndarray | None, version: int = 0) -> str:
+def _png_data_url(pixels: np.ndarray) -> str:
+    """uint8 (H, W) gray or (H, W, 3) RGB -> an inline PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def preview_html(image: np.ndarray | None, version: int = 0, heat: np.ndarray | None = None) -> str:
     """The 28x28 image the model saw, inline (no file to fetch), tagged with the drawing's version.
 
     `data-version` tells the page (and its tests) which drawing this answer is for.
+    With `heat` (a `saliency` map), the image comes with a second one beside it:
+    where the model looked. That one is a div with a background image and
+    role='img', not an <img>, so `#preview img` still finds the 28x28 alone.
     """
     if image is None:
         return (f"<div class='preview preview-empty' data-version='{int(version)}' "
                 f"style='width:{PREVIEW_PX}px;height:{PREVIEW_PX}px'></div>")
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8), "L").save(buf, format="PNG")
-    src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f"<img class='preview' data-version='{int(version)}' src='{src}' width='{PREVIEW_PX}' "
-            f"height='{PREVIEW_PX}' alt='The 28×28 image the model sees'>")
+    pixels = np.asarray(image, np.uint8)
+    seen = (f"<img class='preview' data-version='{int(version)}' src='{_png_data_url(pixels)}' "
+            f"width='{PREVIEW_PX}' height='{PREVIEW_PX}' alt='The 28×28 image the model sees'>")
+    if heat is None:
+        return seen
+    looked = (f"<div class='preview-heat' role='img' aria-label='Where the model looked' "
+              f"title='Where the model looked' style='width:{PREVIEW_PX}px;height:{PREVIEW_PX}px;"
+              f"background:#000 center / 100% 100% no-repeat url({_png_data_url(overlay(pixels, heat))});"
+              f"image-rendering:pixelated'></div>")
+    return (f"<div class='preview-pair' data-version='{int(version)}'>"
+            f"<figure>{seen}<figcaption>what the model sees</figcaption></figure>"
+            f"<figure>{looked}<figcaption>where it looked</figcaption></figure></div>")

@@ -121,7 +121,7 @@ class WebApp:
     def _shown(r: Reading, version: int = 0) -> tuple[Any, str, str]:
         if r.status == "error":
             return None, f"**{r.message}**", preview_html(None, version)
-        return r.label, r.message, preview_html(r.image, version)
+        return r.label, r.message, preview_html(r.image, version, r.heat)
 
     def describe(self, own: Predictor | None = None) -> str:
         return self.reader.describe(own)

@@ -27,6 +27,10 @@ from mnist_demo.app.views import TRAIN_FIELDS, TrainField
 
 CSS = """
 #preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }
+#preview .preview-pair { display: flex; flex-wrap: wrap; gap: 12px; }
+#preview .preview-pair figure { margin: 0; }
+#preview .preview-pair figcaption { font-size: .8em; opacity: .75; text-align: center; }
+#preview .preview-heat { border-radius: 4px; }  /* size, image and pixelated rendering are inline */
 #progress { min-height: 3.5em; }  /* room for the queue position while a training waits */
 .train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
 .train-progress progress { flex: 1; height: 1em; }

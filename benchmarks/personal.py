@@ -1,0 +1,134 @@
+"""Fit to my hand: held-out pen writers play visitors who correct readings, then fit the model to them.
+
+    python benchmarks/personal.py [--writers 21 22 ...] [--weights FILE] [--threads 2] [--seed 0]
+                                  [--mnist 6000 --pen 1500 --share 0.2 --epochs 2 --lr 0.02]
+
+For each writer of the held-out pendigits writers (21-30 by default; no shipped
+model was trained on them): each digit is put on the pad as a visitor draws it
+(`pen_digits.random_placement`, a fixed seed per writer), half of the writer's
+digits (stratified by digit) go into a `Collection` as their corrections and
+teach, the other half test. It reports per writer, and as mean and worst
+writer, the accuracy on the test half before and after `personal.finetune.fit`,
+the wall time of the fit (MNIST and the pen sample already in memory, as in the
+app), and MNIST's whole test set before and after. Raw results:
+benchmarks/results/personal.json (only when every held-out writer was played,
+unless --out is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mnist_demo.checkpoint import load_weights
+from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
+from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, accuracy, fit, folds
+from mnist_demo.training.data import Split
+from mnist_demo.training.evaluation import evaluate
+from mnist_demo.weights import Weights
+
+RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
+
+
+def writer_sets(digits: list, writer: int, seed: int) -> tuple[Collection, Split, int]:
+    """(teaching collection, test split, drawings preprocessing refused) of one writer on the pad."""
+    rng = np.random.default_rng([seed, writer])
+    mine = [d for d in digits if d.writer == writer]
+    sketches = [random_placement(rng, d.strokes).sketch(d.strokes) for d in mine]
+    teach_idx, test_idx = folds([d.label for d in mine], 2, seed + writer)
+    teach, refused = Collection(), 0
+    for i in teach_idx:
+        try:
+            teach.add(sketches[i], mine[i].label)
+        except CollectionError:  # drawn as a dot: a visitor could not have kept it either
+            refused += 1
+    test = Collection()
+    for i in test_idx:
+        try:
+            test.add(sketches[i], mine[i].label)
+        except CollectionError:
+            refused += 1
+    return teach, Split(*test.tensors()), refused
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--writers", type=int, nargs="+", default=list(HELD_OUT_WRITERS))
+    p.add_argument("--weights", default=str(Weights.DEFAULT.file))
+    p.add_argument("--data-dir")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe-seconds", type=float, default=2.0, help="as the Train tab's live plot probes (default 2)")
+    p.add_argument("--out", help=f"default {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS} "
+                   "when every held-out writer is played")
+    defaults = FitSettings()
+    for name in ("mnist", "pen", "share", "epochs", "lr", "max_repeats"):
+        value = getattr(defaults, name)
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = FitSettings(mnist=args.mnist, pen=args.pen, share=args.share, epochs=args.epochs, lr=args.lr,
+                           max_repeats=args.max_repeats, seed=args.seed)
+
+    base = load_weights(args.weights, "cpu")
+    started = time.perf_counter()
+    mnist_train, mnist_test = _mnist(args.data_dir)
+    _pen_sample(settings.pen, settings.seed)  # the app holds these already; a visitor's fit does not wait for them
+    warm_up = time.perf_counter() - started
+    mnist_before = evaluate(base.model, mnist_test).accuracy
+    print(f"{Path(args.weights).name}: MNIST test {100 * mnist_before:.2f}%; data ready in {warm_up:.1f}s", flush=True)
+
+    digits = load_pen_digits()
+    rows = []
+    for writer in args.writers:
+        teach, test, refused = writer_sets(digits, writer, args.seed)
+        before = accuracy(base.model, test)
+        t = time.perf_counter()
+        fitted = fit(base, teach, settings, mnist=(mnist_train, mnist_test), probe_seconds=args.probe_seconds)
+        seconds = time.perf_counter() - t
+        after = accuracy(fitted.model, test)
+        mnist_after = evaluate(fitted.model, mnist_test).accuracy
+        rows.append({"writer": writer, "teach": len(teach), "test": len(test), "refused": refused,
+                     "before": before, "after": after, "fit_seconds": seconds, "mnist_after": mnist_after})
+        print(f"writer {writer}: {len(teach)} teach, {len(test)} test: {100 * before:.2f}% -> {100 * after:.2f}% "
+              f"in {seconds:.1f}s; MNIST {100 * mnist_after:.2f}%", flush=True)
+
+    summary = {
+        "writers": len(rows),
+        "mean_before": float(np.mean([r["before"] for r in rows])),
+        "mean_after": float(np.mean([r["after"] for r in rows])),
+        "worst_before": min(r["before"] for r in rows),
+        "worst_after": min(r["after"] for r in rows),
+        "mean_fit_seconds": float(np.mean([r["fit_seconds"] for r in rows])),
+        "max_fit_seconds": max(r["fit_seconds"] for r in rows),
+        "mnist_before": mnist_before,
+        "mnist_after_mean": float(np.mean([r["mnist_after"] for r in rows])),
+        "mnist_after_worst": min(r["mnist_after"] for r in rows),
+    }
+    print(f"mean {100 * summary['mean_before']:.2f}% -> {100 * summary['mean_after']:.2f}%, worst writer "
+          f"{100 * summary['worst_before']:.2f}% -> {100 * summary['worst_after']:.2f}%; fit "
+          f"{summary['mean_fit_seconds']:.1f}s (max {summary['max_fit_seconds']:.1f}s); MNIST "
+          f"{100 * mnist_before:.2f}% -> {100 * summary['mnist_after_mean']:.2f}% "
+          f"(worst {100 * summary['mnist_after_worst']:.2f}%)")
+    out = Path(args.out) if args.out else (RESULTS if set(args.writers) >= set(HELD_OUT_WRITERS) else None)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({
+            "weights": Path(args.weights).name, "settings": asdict(settings), "threads": args.threads,
+            "seed": args.seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+                                          f"torch {torch.__version__}",
+            "summary": summary, "writers": rows}, indent=1) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,276 @@
+"""Fit a model to one visitor's handwriting in seconds, through the one training engine.
+
+The recipe: start from the model the visitor draws with and train briefly, at a low
+learning rate, on a small random sample of MNIST and of the training writers' pen
+digits, plus the visitor's drawings repeated so they make up `share` of what the
+model sees (repetition is the weighting: the engine's loss has no sample weights,
+and its "drawn" augmentation makes each repeat a little different). The MNIST and
+pen samples are what keeps the model from forgetting everyone else's digits.
+
+How it uses the engine (`training.engine.train`), which it does not change:
+- the extra data goes in through `train(..., train_data=...)`, already assembled;
+- "start from these weights" is the engine's `resume` of a file written here,
+  in a temporary folder: the model's tensors, an empty history and a fresh
+  optimizer for the fine-tune's recipe. The input file or model is only read.
+(`docs/engine_extra_data_proposal.md` proposes a plainer `TrainConfig.init_from`.)
+
+`finetune` yields the engine's own events (so the Train tab's live plot shows a
+fit as it shows a training); `fit` runs it to the end; `assess` measures the
+visitor's drawings read before and after, only on drawings kept out of the fit.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from mnist_demo.checkpoint import LoadedModel, load_weights, save_weights
+from mnist_demo.mnist import normalize
+from mnist_demo.models import get_spec
+from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.training.data import Split, load_mnist
+from mnist_demo.training.engine import Event, TrainConfig, TrainingDone, make_optimizer, make_schedule, train
+from mnist_demo.training.recipes import Recipe
+
+Base = str | os.PathLike | LoadedModel  # a weights file, or a model already loaded (the visitor's own)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How big a fit is: sized for under 30 s on two CPU cores with drawnet (see benchmarks/personal.py)."""
+
+    mnist: int = 6000  # MNIST training digits, a random sample: what keeps MNIST's accuracy
+    pen: int = 1500  # pen digits of the training writers (1-20), one rendering each: other people's hands
+    share: float = 0.2  # of the samples an epoch, the visitor's drawings (by repetition)
+    max_repeats: int = 100  # a single drawing is not shown more often than this an epoch
+    epochs: int = 2
+    lr: float = 0.02  # SGD's peak learning rate (one cycle): a tenth of drawnet's own training's
+    batch_size: int = 128
+    augment: str = "drawn"  # repeats of a drawing must differ, or the model learns them by heart
+    test_digits: int = 2000  # MNIST test digits the engine evaluates each epoch (the whole set costs ~4 s)
+    non_digits: int = 500  # at most this many made-up non-digits, for a model that was taught "not a digit"
+    seed: int = 0
+
+    def repeats(self, drawings: int) -> int:
+        """How often each drawing goes into an epoch so the drawings are `share` of it."""
+        if drawings == 0:
+            return 0
+        others = self.mnist + self.pen
+        return int(min(self.max_repeats, max(1, round(self.share / (1 - self.share) * others / drawings))))
+
+
+# ------------------------------------------------------------ data
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist(data_dir: str | None) -> tuple[Split, Split]:
+    """MNIST, read once per process (about 3 s): a visitor's fit and its assessment share it."""
+    return load_mnist(data_dir)
+
+
+@functools.lru_cache(maxsize=4)
+def _pen_sample(n: int, seed: int) -> Split | None:
+    """`n` pen digits of the training writers, one rendering each (1.5 s a thousand, so cached)."""
+    from mnist_demo.pen_digits import TRAIN_WRITERS, load_pen_digits, pen_training_images
+
+    try:
+        digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
+    except OSError:
+        return None  # the strokes are not on this machine: MNIST alone keeps the model general
+    rng = np.random.default_rng(seed)
+    chosen = [digits[i] for i in rng.permutation(len(digits))[:n]]
+    return Split(*pen_training_images(chosen, renders_per_digit=1, seed=seed))
+
+
+def training_split(drawings: Split, settings: FitSettings, mnist_train: Split) -> tuple[Split, list[str]]:
+    """What a fit trains on: MNIST and pen samples plus the drawings repeated; and notes saying so."""
+    g = torch.Generator().manual_seed(settings.seed)
+    pick = torch.randperm(len(mnist_train), generator=g)[:settings.mnist]
+    parts = [Split(mnist_train.images[pick], mnist_train.labels[pick])]
+    notes = [f"fine-tune: {len(pick)} MNIST training digits"]
+    pen = _pen_sample(settings.pen, settings.seed) if settings.pen > 0 else None
+    if pen is not None:
+        parts.append(pen)
+        notes.append(f"fine-tune: {len(pen)} pen digits of the training writers")
+    r = settings.repeats(len(drawings))
+    parts.append(Split(drawings.images.repeat(r, 1, 1), drawings.labels.repeat(r)))
+    notes.append(f"fine-tune: the visitor's {len(drawings)} drawings, each {r} times")
+    return Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])), notes
+
+
+def as_split(drawings: Collection | Split) -> Split:
+    return drawings if isinstance(drawings, Split) else Split(*drawings.tensors())
+
+
+# ------------------------------------------------------------ the fit
+
+
+def load_base(base: Base) -> LoadedModel:
+    return base if isinstance(base, LoadedModel) else load_weights(base, "cpu")
+
+
+def fit_recipe(base: LoadedModel, settings: FitSettings) -> Recipe:
+    """The base model's own recipe (so whatever else it trains with, e.g. non-digits, still comes in),
+    turned into a short low-rate one-cycle SGD run with our data (pen digits come from `training_split`)."""
+    own = base.info.get("recipe")
+    recipe = Recipe.from_dict(own) if isinstance(own, dict) else get_spec(base.name).recipe
+    changes: dict[str, Any] = {}
+    own_non_digits = recipe.to_dict().get("non_digits")  # a recipe field only where the engine knows it
+    if own_non_digits:  # a few keep the "not a digit" class alive; the base recipe's tens of thousands would swamp
+        changes["non_digits"] = min(int(own_non_digits), settings.non_digits)
+    return recipe.with_changes(optimizer="sgd", lr=settings.lr, momentum=0.9, epochs=settings.epochs,
+                               schedule="onecycle", batch_size=settings.batch_size, val_split=0.0,
+                               pen_digits=False, augment=settings.augment, **changes)
+
+
+def _start_file(base: LoadedModel, recipe: Recipe, folder: Path) -> Path:
+    """The base as a file the engine resumes from at epoch 0: its tensors, no history, and a fresh
+    optimizer for `recipe` (its scheduler's entries in the param groups, as the engine's would be)."""
+    model = copy.deepcopy(base.model).cpu()  # the caller's model is never trained in place
+    optimizer = make_optimizer(recipe, model.parameters())
+    make_schedule(recipe, optimizer, steps_per_epoch=1)  # only writes the schedule's keys into the groups
+    info = {k: v for k, v in base.info.items() if k not in ("optimizer_state", "metrics")}
+    info.update(history=[], recipe=recipe.to_dict())
+    return save_weights(folder / "start.safetensors", model, info, optimizer)
+
+
+def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), *,
+             data_dir: str | os.PathLike | None = None, mnist: tuple[Split, Split] | None = None,
+             device: str | None = None, workdir: str | os.PathLike | None = None,
+             stop: threading.Event | Any | None = None, probe_seconds: float | None = 2.0) -> Iterator[Event]:
+    """Fit `base` to the drawings; yields the engine's Progress, EpochResult and TrainingDone.
+
+    The TrainingDone's model is a new one (`base` and its file are untouched); its
+    info says what it was fitted from under "finetuned_from". `workdir`: where the
+    temporary start file goes (the visitor's temporary folder in the app). `probe_seconds`: how often
+    the live plot gets an accuracy on 1,000 test digits (None: never, for fits nobody watches).
+    """
+    split = as_split(drawings)
+    if len(split) == 0:
+        raise CollectionError("there are no drawings to fit the model to: correct or confirm a few readings first")
+    loaded = load_base(base)
+    mnist_train, mnist_test = mnist or _mnist(None if data_dir is None else str(data_dir))
+    train_data, notes = training_split(split, settings, mnist_train)
+    recipe = fit_recipe(loaded, settings)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="finetune-") as folder:
+        start = _start_file(loaded, recipe, Path(folder))
+        config = TrainConfig(model=loaded.name, recipe=recipe, model_args=dict(loaded.info.get("model_args", {})),
+                             seed=settings.seed + 1, device=device, resume=str(start), probe_seconds=probe_seconds)
+        for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits),
+                           stop=stop):
+            if isinstance(event, TrainingDone):
+                event.notes[:0] = notes
+                if event.loaded is not None:
+                    source = base if not isinstance(base, LoadedModel) else None
+                    if "calibration" in loaded.info and "calibration" not in event.loaded.info:
+                        # The engine calibrates only runs with pen digits in the recipe; a short low-rate fit
+                        # with the same label smoothing keeps the base's confidence scale closely enough.
+                        event.loaded.info["calibration"] = loaded.info["calibration"]
+                        event.notes.append("fine-tune: calibration carried over from the base model")
+                    event.loaded.info["notes"] = list(event.notes)
+                    event.loaded.info["finetuned_from"] = {
+                        "model": loaded.name, "file": None if source is None else Path(source).name,
+                        "test_accuracy": loaded.test_accuracy, "drawings": len(split),
+                        "repeats": settings.repeats(len(split)), "settings": asdict(settings)}
+            yield event
+
+
+def fit(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), **kwargs: Any) -> LoadedModel:
+    """`finetune` run to its end: the fitted model. Raises RuntimeError if it was stopped before its first epoch."""
+    done = None
+    for event in finetune(base, drawings, settings, **kwargs):
+        if isinstance(event, TrainingDone):
+            done = event
+    if done is None or done.loaded is None:
+        raise RuntimeError("the fit was stopped before its first epoch ended: no fitted model")
+    return done.loaded
+
+
+# ------------------------------------------------------------ measuring it
+
+
+def accuracy(model: torch.nn.Module, split: Split) -> float:
+    """Share of `split` whose top output is its label; any outputs past 9 (e.g. "not a digit") count as wrong."""
+    if len(split) == 0:
+        return float("nan")
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        x = normalize(split.images.float().div(255).unsqueeze(1)).to(device)
+        return (model(x).argmax(1).cpu() == split.labels).float().mean().item()
+
+
+def folds(labels: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
+    """k groups of indices, each digit dealt round-robin across them (stratified), shuffled by `seed`."""
+    rng = np.random.default_rng(seed)
+    groups: list[list[int]] = [[] for _ in range(k)]
+    turn = 0
+    for digit in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == digit]
+        for i in rng.permutation(members):
+            groups[turn % k].append(int(i))
+            turn += 1
+    return [sorted(g) for g in groups if g]
+
+
+@dataclass
+class Assessment:
+    """The visitor's drawings read before and after fitting, counting only drawings kept out of each fit."""
+
+    drawings: int  # in the collection
+    measured: int  # drawings read by a model not fitted on them (all of them, with cross-validation)
+    method: str  # "5-fold cross-validation" or "25% held out"
+    before: float  # the base model's accuracy on the measured drawings
+    after: float  # the fitted models' accuracy on the same drawings
+    fits: int
+    seconds: float  # all the fits and readings
+
+    def summary(self) -> str:
+        return (f"your drawings, read by a model not fitted on them ({self.method}, {self.measured} drawings): "
+                f"{100 * self.before:.1f}% before, {100 * self.after:.1f}% after")
+
+
+MAX_CROSS_VALIDATED = 30  # up to this many drawings, every one is held out once (k-fold)
+
+
+def assess(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), *, k: int = 3,
+           max_cross_validated: int = MAX_CROSS_VALIDATED, held_out: float = 0.25, **kwargs: Any) -> Assessment:
+    """Before and after on drawings kept out of the fit: k-fold cross-validation for a few drawings,
+    one fit with `held_out` of them kept out otherwise. Each fit costs as much as the visitor's own."""
+    split = as_split(drawings)
+    n = len(split)
+    if n < 2:
+        raise CollectionError("at least 2 drawings are needed to measure a fit on drawings it did not see")
+    started = time.perf_counter()
+    labels = split.labels.tolist()
+    if n <= max_cross_validated:
+        groups = folds(labels, min(k, n), settings.seed)
+        method = f"{len(groups)}-fold cross-validation"
+    else:
+        groups = folds(labels, max(2, round(1 / held_out)), settings.seed)[:1]
+        method = f"{round(100 * len(groups[0]) / n)}% held out"
+    base_model = load_base(base)
+    right_before = right_after = measured = 0
+    for test_idx in groups:
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[test_idx] = False
+        test = Split(split.images[test_idx], split.labels[test_idx])
+        kwargs.setdefault("probe_seconds", None)  # nobody watches these fits' curves
+        fitted = fit(base_model, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
+        right_before += round(accuracy(base_model.model, test) * len(test))
+        right_after += round(accuracy(fitted.model, test) * len(test))
+        measured += len(test)
+    return Assessment(n, measured, method, right_before / measured, right_after / measured, len(groups),
+                      time.perf_counter() - started)

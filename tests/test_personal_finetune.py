@@ -1,0 +1,178 @@
+"""Fitting a model to a visitor's drawings through the one engine (mnist_demo/personal/finetune.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_demo.checkpoint import load_weights, make_info, save_weights
+from mnist_demo.models import build_model, get_spec
+from mnist_demo.personal import finetune as ft
+from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.personal.finetune import FitSettings, accuracy, assess, fit, finetune, folds
+from mnist_demo.training.data import Split
+from mnist_demo.training.engine import EpochResult, Progress, TrainingDone
+
+# A fit in a second or two: a few hundred MNIST digits, no pen digits to render, one epoch.
+TINY = FitSettings(mnist=300, pen=0, epochs=1, test_digits=200, batch_size=64, share=0.3)
+
+SEVEN = {"strokes": [[[250, 200], [550, 200], [400, 620]]]}
+
+
+def drawings(n_per_digit: int = 2, seed: int = 0) -> Collection:
+    """Simple made-up strokes for a few digits, each a little different."""
+    rng = np.random.default_rng(seed)
+    shapes = {
+        1: lambda j: [[[400 + j, 150], [405, 400], [410 - j, 650]]],
+        7: lambda j: [[[250, 200 + j], [550, 200], [400 + j, 620]]],
+        0: lambda j: [[[400 + (180 + j) * np.sin(t), 400 - 260 * np.cos(t)] for t in np.linspace(0, 6.3, 40)]],
+    }
+    c = Collection()
+    for digit, shape in shapes.items():
+        for _ in range(n_per_digit):
+            c.add({"strokes": shape(float(rng.integers(-40, 40)))}, digit)
+    return c
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def base_file(tmp_path_factory):
+    """A fastnet file as the Train tab would save one (random weights will do: the fit must change them)."""
+    torch.manual_seed(0)
+    model = build_model("fastnet").eval()
+    info = make_info("fastnet", {}, recipe=get_spec("fastnet").recipe.to_dict(), test_accuracy=0.1,
+                     history=[], metrics={"mnist_test": {"value": 0.1}})
+    return save_weights(tmp_path_factory.mktemp("base") / "base.safetensors", model, info)
+
+
+def test_repeats_weigh_the_drawings_up():
+    s = FitSettings(mnist=6000, pen=1500, share=0.2, max_repeats=100)
+    assert s.repeats(0) == 0
+    assert s.repeats(125) == 15  # 125 * 15 = 1875 of 9375 samples: 20%
+    assert s.repeats(3) == 100  # capped: a drawing is not shown 625 times an epoch
+    assert s.repeats(100_000) == 1
+
+
+def test_folds_are_stratified_and_cover_everything():
+    labels = [0, 0, 0, 1, 1, 1, 7, 7, 7, 7]
+    groups = folds(labels, 3, seed=1)
+    assert sorted(i for g in groups for i in g) == list(range(10))
+    for g in groups:
+        assert {labels[i] for i in g} >= {0, 1}  # each fold holds every digit with at least 3 drawings
+    assert folds(labels, 3, seed=1) == groups  # seeded
+    assert len(folds([3, 4], 5)) == 2  # never an empty fold
+
+
+def test_accuracy_takes_the_top_of_all_outputs():
+    class Fixed(torch.nn.Module):
+        def __init__(self, out):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.out = out
+
+        def forward(self, x):
+            return self.out[: len(x)]
+
+    eleven = torch.zeros(3, 11)
+    eleven[0, 7] = eleven[1, 10] = eleven[2, 1] = 5  # the second says "not a digit"
+    split = Split(torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([7, 7, 1]))
+    assert accuracy(Fixed(eleven), split) == pytest.approx(2 / 3)
+
+
+def test_no_drawings_no_fit(base_file):
+    with pytest.raises(CollectionError, match="no drawings"):
+        next(finetune(base_file, Collection(), TINY))
+    with pytest.raises(CollectionError, match="at least 2"):
+        assess(base_file, Collection(), TINY)
+
+
+@pytest.mark.slow
+def test_fit_changes_a_new_model_and_leaves_the_base_intact(base_file, mnist, tmp_path):
+    before = sha(base_file)
+    base = load_weights(base_file)
+    base_state = {k: v.clone() for k, v in base.model.state_dict().items()}
+    c = drawings()
+    events = list(finetune(base_file, c, TINY, mnist=mnist, workdir=tmp_path / "visitor"))
+    assert any(isinstance(e, Progress) for e in events) and any(isinstance(e, EpochResult) for e in events)
+    done = events[-1]
+    assert isinstance(done, TrainingDone) and done.loaded is not None
+    fitted = done.loaded
+    changed = [k for k, v in fitted.model.state_dict().items() if not torch.equal(v, base_state[k])]
+    assert changed, "the fit changed no weight"
+    assert sha(base_file) == before  # the input file, byte for byte
+    assert all(torch.equal(v, base_state[k]) for k, v in load_weights(base_file).model.state_dict().items())
+    assert list((tmp_path / "visitor").iterdir()) == []  # the start file is gone
+    info = fitted.info
+    assert info["finetuned_from"]["drawings"] == len(c) and info["finetuned_from"]["file"] == "base.safetensors"
+    assert "metrics" not in info  # the base's measured figures are not the fitted model's
+    assert info["recipe"]["lr"] == TINY.lr and info["recipe"]["epochs"] == 1 and len(info["history"]) == 1
+    assert any("drawings" in n for n in info["notes"])
+    # Saved like any trained model, it loads and reads.
+    path = done.save(tmp_path / "mine.safetensors")
+    assert load_weights(path).name == "fastnet"
+
+
+@pytest.mark.slow
+def test_fit_from_a_loaded_model_does_not_train_it_in_place(base_file, mnist):
+    base = load_weights(base_file)
+    state = {k: v.clone() for k, v in base.model.state_dict().items()}
+    fitted = fit(base, drawings(), TINY, mnist=mnist)
+    assert fitted.model is not base.model
+    assert all(torch.equal(v, state[k]) for k, v in base.model.state_dict().items())
+    assert fitted.info["finetuned_from"]["file"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_per_digit, k, max_cv, method, measured", [
+    (2, 3, 30, "3-fold cross-validation", 6),  # few: every drawing is held out once
+    (4, 3, 6, "25% held out", 3),  # many: one share held out
+])
+def test_assess_reads_only_drawings_kept_out_of_each_fit(base_file, mnist, monkeypatch, n_per_digit, k, max_cv,
+                                                         method, measured):
+    c = drawings(n_per_digit)
+    all_images = c.tensors()[0]
+    seen: list[set[int]] = []
+    real_fit = ft.fit
+
+    def recording_fit(base, split, settings, **kwargs):
+        # Which of the collection's drawings this fit trains on (the images are unique).
+        seen.append({i for i, img in enumerate(all_images) if any(torch.equal(img, s) for s in split.images)})
+        return real_fit(base, split, settings, **kwargs)
+
+    measured_ids: list[set[int]] = []
+    real_accuracy = ft.accuracy
+
+    def recording_accuracy(model, split):
+        measured_ids.append({i for i, img in enumerate(all_images) if any(torch.equal(img, s) for s in split.images)})
+        return real_accuracy(model, split)
+
+    monkeypatch.setattr(ft, "fit", recording_fit)
+    monkeypatch.setattr(ft, "accuracy", recording_accuracy)
+    result = assess(base_file, c, TINY, k=k, max_cross_validated=max_cv, mnist=mnist)
+    assert result.method == method and result.measured == measured and result.drawings == len(c)
+    assert result.fits == len(seen)
+    # Each fit's measured drawings (before and after: two calls per fit) are none of its training drawings.
+    for f, trained in enumerate(seen):
+        for tested in measured_ids[2 * f: 2 * f + 2]:
+            assert tested and not (tested & trained)
+    assert 0.0 <= result.before <= 1.0 and 0.0 <= result.after <= 1.0
+    assert "before" in result.summary()
+
+
+@pytest.mark.slow
+def test_a_model_with_a_not_a_digit_output_fits_too(tmp_path, mnist):
+    if "classes" not in inspect.signature(get_spec("drawnet").build).parameters:
+        pytest.skip("drawnet has no 'classes' argument in this version")
+    torch.manual_seed(0)
+    model = build_model("drawnet", width=8, classes=11).eval()
+    info = make_info("drawnet", {"width": 8, "classes": 11}, recipe=get_spec("drawnet").recipe.to_dict())
+    path = save_weights(tmp_path / "eleven.safetensors", model, info)
+    fitted = fit(path, drawings(1), TINY, mnist=mnist, probe_seconds=None)
+    assert fitted.model(torch.zeros(1, 1, 28, 28)).shape[1] == 11

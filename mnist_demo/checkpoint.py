@@ -26,7 +26,7 @@ from torch import nn
 
 from . import __version__
 from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
-from mnist_demo.models import UnknownModel, build_model
+from mnist_demo.models import UnknownModel, get_spec
 
 FORMAT = "mnist_demo/1"
 META_KEY = "mnist_demo"
@@ -175,7 +175,9 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{path} holds weights for model {name!r}, not {expect_model!r}")
     check_inputs(info, path)
     try:
-        model = build_model(name, **info.get("model_args", {}))
+        # A file's arguments are complete as `train` saved them, so the builder's own defaults fill the
+        # rest, not the registry's current ones: drawnet files made before it had 11 classes keep 10.
+        model = get_spec(name).build(**info.get("model_args", {}))
     except UnknownModel as exc:
         raise CheckpointError(f"{path} was made for a model this version does not know: {exc}") from exc
     except TypeError as exc:

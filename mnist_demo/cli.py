@@ -12,7 +12,8 @@ import torch
 from tqdm import tqdm
 
 from mnist_demo.checkpoint import CheckpointError, load_weights
-from mnist_demo.weights import DRAWN_HELD_OUT, MNIST_TEST, Measurement, Weights, record, this_command
+from mnist_demo.weights import (DRAWN_HELD_OUT, ECE, MNIST_TEST, NON_DIGITS, SURE_ACCURACY, Measurement, Weights,
+                                drawn_key, record, this_command)
 from mnist_demo.training.data import DataUnavailable, load_split
 from mnist_demo.devices import pick_device
 from mnist_demo.models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
@@ -57,8 +58,13 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir")
     e.add_argument("--device")
     e.add_argument("--out-dir", help="where the PNGs go (default runs/eval-WEIGHTS/)")
-    e.add_argument("--drawn", help="also measure on pen-drawn digits (a strokes .jsonl), full path vs naive resize")
-    e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit")
+    e.add_argument("--drawings", action="store_true",
+                   help="also measure reading drawings through the pad's JSON: every pen collection's held-out "
+                        "writers, held-out drawings that are not one digit, and the calibration of the confidence")
+    e.add_argument("--drawn", help="also measure on the held-out writers of one strokes .jsonl(.gz) file")
+    e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit (with --drawn)")
+    e.add_argument("--seed", type=int, default=0, help="placements of the drawings on the pad")
+    e.add_argument("--reliability-plot", help="with --drawings: save the reliability diagram here (PNG)")
     e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
     e.add_argument("--record", action="store_true",
                    help="write the figures measured, with this command, into the weights file's metadata")
@@ -150,9 +156,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"saved {grid}")
         if info.get("history"):
             print(f"saved {save(curves_figure(info['history']), out_dir / 'curves.png')}")
+    if args.drawings:
+        _evaluate_drawings(args, loaded)
     if args.drawn:
         from mnist_demo.training.drawn_eval import evaluate_drawn
-        report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders)
+        report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders, seed=args.seed)
         print(report.format())
         if args.record:
             writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
@@ -161,6 +169,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "read through the pad's JSON", this_command()))
             print(f"recorded in {args.weights}")
     return 0
+
+
+def _evaluate_drawings(args: argparse.Namespace, loaded) -> None:
+    from mnist_demo.reading.predictor import Predictor
+    from mnist_demo.training.reading_eval import evaluate_readings, reliability_figure
+
+    result = evaluate_readings(Predictor(loaded), seed=args.seed)
+    print(result.format())
+    if args.reliability_plot:
+        print(f"saved {reliability_figure(result.calibration, args.reliability_plot)}")
+    if not args.record:
+        return
+    command = this_command()
+    for name, report in result.drawn.items():
+        writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
+        record(args.weights, drawn_key(name), Measurement(
+            report.accuracy, report.n, f"drawings of held-out {name} writers {writers} read right (answered, not "
+            f"'not sure'), through the pad's JSON, seed {args.seed}", command))
+    nd = result.non_digits.total
+    record(args.weights, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit "
+                                                 "answered 'not sure'", command))
+    n = sum(r.n for r in result.drawn.values())
+    record(args.weights, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as "
+                                                    "sure, the share right", command))
+    record(args.weights, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out "
+                                          "digit drawings (10 bins)", command))
+    print(f"recorded in {args.weights}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,8 @@ BOX = 20  # digits are scaled to fit this box
 CENTER = (SIZE - 1) / 2  # 13.5: the field's centre in array coordinates
 MEAN = 0.1307  # of the training images' pixels in [0, 1]
 STD = 0.3081
+DIGITS = 10  # classes 0-9
+OTHER_CLASS = 10  # a model with 11 outputs: the 11th says "not a digit" (see handwriting.non_digits)
 # Bump when `mnist_demo.reading.preprocess` changes what a drawing becomes: weights trained on
 # drawings preprocessed one way are checked against it when loaded.
 PREPROCESSING_VERSION = 1

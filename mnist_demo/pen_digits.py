@@ -1,51 +1,94 @@
-"""Digits drawn with a pen, as strokes: the two shared collections, and placing them on the pad.
+"""Digits drawn with a pen, as strokes: the two collections, and placing them on the pad.
 
-Two collections of pen strokes (see ../shared/drawn-digits/README.md), one JSON
-object a line:
-- UCI pendigits (`pendigits_train.jsonl`): 30 writers (1-30) on a tablet, about
-  0..500 units with the y axis pointing UP, points every 100 ms;
-- UJI Pen Characters (`uji_trn.jsonl`): 40 writers ("W01".."W40") on another
-  device, about 0..1500 units, y pointing down, dense points.
-`load_pen_digits` reads either, with y pointing down as on a canvas.
+Two collections of pen strokes ship with the package (`mnist_demo/data/pen_digits`,
+CC BY 4.0, see its README), one JSON object a line:
+- UCI pendigits (`PENDIGITS`): 30 writers (1-30) with a stylus on a tablet,
+  about 0..500 units with the y axis pointing UP, points every 100 ms;
+- UJI Pen Characters (`UJI`): 40 writers ("W01".."W40") on another device,
+  about 0..1500 units, y pointing down, dense points.
+`load_pen_digits` reads either, with y pointing down as on a canvas. Each
+collection splits its writers three ways: trained on, kept for calibrating
+the model's confidence, and held out of both for measuring.
 
 `PadPlacement` puts a digit's strokes on the Draw tab's pad the way a visitor
-draws (`random_placement`: any height, place and pen width the pad allows) and
-gives the `Sketch` the pad would send; training renders and the drawn-digit
-evaluation both go through it and the one renderer (`Sketch.ink`).
-
-Pendigits writers 1-20 may be trained on; writers 21-30 are held out for measuring.
+draws (`random_placement`: any height, place and pen width the pad allows, and
+the wobble of a stylus, a mouse or a finger) and gives the `Sketch` the pad
+would send; training renders and the drawn-digit evaluation both go through it
+and the one renderer (`Sketch.ink`).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
 from mnist_demo.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess_ink
 from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Point, Sketch, Stroke
 
-PATH_ENV = "DRAWN_DIGITS_PATH"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TRAIN_WRITERS = range(1, 21)
-HELD_OUT_WRITERS = range(21, 31)
+PATH_ENV = "DRAWN_DIGITS_PATH"  # a pendigits .jsonl(.gz) to use instead of the shipped copy
+BUNDLED = Path(__file__).resolve().parent / "data" / "pen_digits"
 
 Writer = int | str
 Strokes = Sequence[Sequence[Point]]
 
 
+class PenDigitsUnavailable(FileNotFoundError):
+    """The pen digits a recipe or an evaluation asks for are not where they should be."""
+
+
+@dataclass(frozen=True)
+class PenCollection:
+    """One collection of pen digits and how its writers are used: trained on, kept for calibrating
+    the model's confidence, or held out of both to measure how it reads hands it has never seen."""
+
+    name: str
+    file: str  # in the shipped folder (mnist_demo/data/pen_digits)
+    device: str
+    train_writers: tuple[Writer, ...]
+    calibration_writers: tuple[Writer, ...]
+    held_out_writers: tuple[Writer, ...]
+    weight: int = 1  # training renders of each digit, times the recipe's pen_renders: UJI has 12x fewer a writer
+
+    def path(self) -> Path:
+        env = os.environ.get(PATH_ENV) if self.name == "pendigits" else None
+        return Path(env) if env else BUNDLED / self.file
+
+    def digits(self, writers: Sequence[Writer] | None = None) -> list[PenDigit]:
+        """The collection's digits (of `writers` only, when given), in file order."""
+        digits = load_pen_digits(self.path())
+        if writers is None:
+            return digits
+        keep = set(writers)
+        return [d for d in digits if d.writer in keep]
+
+
+def _uji(numbers: range) -> tuple[str, ...]:
+    return tuple(f"W{i:02d}" for i in numbers)
+
+
+PENDIGITS = PenCollection("pendigits", "pendigits_train.jsonl.gz", "stylus on a tablet (UCI pendigits)",
+                          tuple(range(1, 18)), tuple(range(18, 21)), tuple(range(21, 31)))
+UJI = PenCollection("uji", "uji_trn.jsonl.gz", "another pen tablet (UJI Pen Characters)",
+                    _uji(range(1, 27)), _uji(range(27, 31)), _uji(range(31, 41)), weight=3)
+COLLECTIONS = {c.name: c for c in (PENDIGITS, UJI)}
+TRAIN_WRITERS = PENDIGITS.train_writers
+HELD_OUT_WRITERS = PENDIGITS.held_out_writers
+
+
 def default_path() -> Path:
-    """$DRAWN_DIGITS_PATH, else ../shared/drawn-digits/pendigits_train.jsonl next to the repository."""
-    env = os.environ.get(PATH_ENV)
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "drawn-digits" / "pendigits_train.jsonl"
+    """The pendigits strokes: $DRAWN_DIGITS_PATH, else the copy shipped in the package."""
+    return PENDIGITS.path()
 
 
 @dataclass(frozen=True)
@@ -57,17 +100,22 @@ class PenDigit:
 
 
 def load_pen_digits(path: str | os.PathLike | None = None) -> list[PenDigit]:
-    """All digits of a strokes .jsonl file (either collection), in file order."""
+    """All digits of a strokes .jsonl or .jsonl.gz file (either collection), in file order."""
     path = Path(path) if path is not None else default_path()
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise PenDigitsUnavailable(f"pen digits not found at {path}: the package ships them in {BUNDLED} "
+                                   f"(reinstall it, or set {PATH_ENV} to a pendigits .jsonl file)") from None
     return list(_load(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> tuple[PenDigit, ...]:
-    """Parsed once per file version (0.5 s for the shared file); the digits are immutable."""
+    """Parsed once per file version (0.5 s for pendigits); the digits are immutable."""
     digits = []
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
@@ -81,24 +129,20 @@ def _load(path: str, mtime_ns: int, size: int) -> tuple[PenDigit, ...]:
     return tuple(digits)
 
 
-def _box(strokes: Strokes) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) of the pen path."""
-    xs = [x for s in strokes for x, _ in s]
-    ys = [y for s in strokes for _, y in s]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
 @dataclass(frozen=True)
 class PadPlacement:
-    """Where and how a digit is drawn on the pad: its path's height and centre, and the pen's radius."""
+    """Where and how a digit is drawn on the pad: its path's height and centre, the pen's radius,
+    and the wobble of the hand that drew it."""
 
     height: float  # of the pen path (the stroke centre lines), canvas px
     center: Point
     radius: float = BRUSH_RADIUS
     canvas: int = CANVAS
+    wobble: Wobble = field(default=NONE)
+    hand: Hand = Hand.STYLUS
 
-    def sketch(self, strokes: Strokes, version: int = 0) -> Sketch:
-        """The strokes as the pad sends them: the path `height` tall (aspect kept) around `center`.
+    def place(self, strokes: Strokes) -> list[list[Point]]:
+        """The strokes in canvas px: the path `height` tall (aspect kept) around `center`, wobbled.
 
         A digit with no height (a dash) is scaled by its width instead.
         """
@@ -106,21 +150,26 @@ class PadPlacement:
         s = self.height / ((y1 - y0) if y1 - y0 > 1e-6 else max(x1 - x0, 1e-6))
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         cx, cy = self.center
-        placed = (Stroke(tuple(((x - mx) * s + cx, (y - my) * s + cy) for x, y in stroke), self.radius)
-                  for stroke in strokes)
-        return Sketch(tuple(placed), self.canvas, version)
+        placed = [[((x - mx) * s + cx, (y - my) * s + cy) for x, y in stroke] for stroke in strokes]
+        return self.wobble.apply(placed) if self.wobble is not NONE else placed
+
+    def sketch(self, strokes: Strokes, version: int = 0) -> Sketch:
+        """The strokes as the pad sends them (see `place`)."""
+        return Sketch(tuple(Stroke(tuple(points), self.radius) for points in self.place(strokes)), self.canvas,
+                      version)
 
 
 def centred(height_fraction: float = 0.6, radius: float = BRUSH_RADIUS, canvas: int = CANVAS) -> PadPlacement:
-    """A digit in the middle of the pad, its path `height_fraction` of the canvas tall."""
+    """A digit in the middle of the pad, its path `height_fraction` of the canvas tall, no wobble."""
     return PadPlacement(height_fraction * canvas, (canvas / 2, canvas / 2), radius, canvas)
 
 
 def random_placement(rng: np.random.Generator | int | None = None, strokes: Strokes | None = None, *,
                      canvas: int = CANVAS) -> PadPlacement:
     """What visitors do: the pad's default pen two times in three, else any width its slider allows;
-    the path 25% to 85% of the canvas tall, anywhere with the ink fully inside. Give `strokes` so a
-    wide digit is kept inside (else aspect <= 1 is assumed).
+    the path 25% to 85% of the canvas tall, anywhere with the ink fully inside; drawn with a stylus,
+    a mouse or a finger, one in three each (`handwriting.wobble`). Give `strokes` so a wide digit is
+    kept inside (else aspect <= 1 is assumed).
     """
     rng = np.random.default_rng(rng)
     lo, hi = PAD_BRUSH_RANGE
@@ -133,32 +182,54 @@ def random_placement(rng: np.random.Generator | int | None = None, strokes: Stro
     if strokes is not None:
         x0, y0, x1, y1 = _box(strokes)
         aspect = (x1 - x0) / (y1 - y0) if y1 - y0 > 1e-6 else 1.0
-    margin = 4  # px between the ink and the canvas edge, for rounding of the brush outline
+    hand = (Hand.STYLUS, Hand.MOUSE, Hand.FINGER)[int(rng.integers(3))]
+    wobble = hand_wobble(hand, rng)
+    margin = 4 + 2 * wobble.amplitude + 3 * wobble.jitter  # px kept between the ink and the canvas edge
     room = canvas - 2 * (radius + margin)  # the path's box must fit in this, both ways
     height = min(height, room, room / max(aspect, 1e-6))
     half_w, half_h = aspect * height / 2 + radius + margin, height / 2 + radius + margin
     cx = rng.uniform(half_w, canvas - half_w) if canvas > 2 * half_w else canvas / 2
     cy = rng.uniform(half_h, canvas - half_h) if canvas > 2 * half_h else canvas / 2
-    return PadPlacement(float(height), (float(cx), float(cy)), radius, canvas)
+    return PadPlacement(float(height), (float(cx), float(cy)), radius, canvas, wobble, hand)
 
 
-def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2,
-                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST-like training images of pen digits: each placed on the pad at random, then preprocessed.
+def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, seed: int = 0,
+                        vary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-like training images of pen digits: each varied as writers vary (`handwriting.variation`,
+    unless `vary` is false), placed on the pad at random, then preprocessed.
 
     Returns (uint8 (N, 28, 28), int64 (N,)). Renders preprocessing cannot read
     (a digit drawn as a dot) are left out, so N may be a little less than
     len(digits) * renders_per_digit.
     """
+    from mnist_demo.handwriting.variation import vary_strokes
+
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for digit in digits:
         for _ in range(renders_per_digit):
-            sketch = random_placement(rng, digit.strokes).sketch(digit.strokes)
-            result = preprocess_ink(sketch.ink(detail=200), whole_canvas=False)
-            if result.ok:
-                images.append(result.image)
+            strokes = vary_strokes(digit.strokes, digit.label, rng) if vary else digit.strokes
+            result = render(strokes, rng)
+            if result is not None:
+                images.append(result)
                 labels.append(digit.label)
     if not images:
         return torch.zeros(0, SIZE, SIZE, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
     return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
+
+
+def render(strokes: Strokes, rng: np.random.Generator) -> np.ndarray | None:
+    """Strokes placed on the pad at random and preprocessed as the app does: uint8 28x28, or None
+    when preprocessing finds nothing to read."""
+    sketch = random_placement(rng, strokes).sketch(strokes)
+    if sketch.empty:
+        return None
+    result = preprocess_ink(sketch.ink(detail=200), whole_canvas=False)
+    return result.image if result.ok else None
+
+
+def _box(strokes: Strokes) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the pen path."""
+    xs = [x for s in strokes for x, _ in s]
+    ys = [y for s in strokes for _, y in s]
+    return min(xs), min(ys), max(xs), max(ys)

@@ -27,7 +27,15 @@ from mnist_demo.training.recipes import Recipe
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MNIST_TEST = "mnist_test"  # the metric keys that `evaluate --record` writes
-DRAWN_HELD_OUT = "drawn_held_out"
+DRAWN_HELD_OUT = "drawn_held_out"  # one strokes file (--drawn)
+NON_DIGITS = "non_digits_not_sure"
+SURE_ACCURACY = "sure_accuracy"
+ECE = "calibration_error"
+
+
+def drawn_key(collection: str) -> str:
+    """The metric key of a pen collection's held-out writers (`evaluate --drawings`)."""
+    return f"drawn_{collection}"
 
 
 @dataclass(frozen=True)

@@ -30,23 +30,34 @@ class Always(nn.Module):
         return out
 
 
-def test_a_small_run_reports_both_accuracies_and_every_breakdown(shipped_weights):
+def test_a_small_run_reports_right_unsure_and_wrong_and_every_breakdown(shipped_weights):
     report = evaluate_drawn(Predictor(shipped_weights, "cpu"), limit=40, seed=1)
-    assert isinstance(report, DrawnReport) and report.n == 40
+    assert isinstance(report, DrawnReport) and report.n == 40 and report.collection == "pendigits"
     assert 0.0 <= report.accuracy <= 1.0 and 0.0 <= report.naive_accuracy <= 1.0
     # The point of preprocessing: squashing the whole canvas reads far fewer drawings.
     assert report.accuracy > report.naive_accuracy
-    for buckets in (report.by_brush, report.by_size, report.by_writer):
+    total = report.total
+    assert total.correct + total.unsure + total.wrong_sure == 40  # every reading is exactly one of the three
+    assert total.correct <= total.top_correct
+    for buckets in (report.by_brush, report.by_size, report.by_hand, report.by_writer):
         assert sum(b.n for b in buckets.values()) == 40
         assert sum(b.correct for b in buckets.values()) == round(report.accuracy * 40)
+        assert sum(b.unsure for b in buckets.values()) == report.unsure
         assert sum(b.naive_correct for b in buckets.values()) == round(report.naive_accuracy * 40)
+    assert set(report.by_hand) <= {"stylus", "mouse", "finger"}
     assert set(report.writers) <= set(range(21, 31)) and set(report.by_writer) == set(report.writers)
-    assert sum(report.confusion.values()) == round((1 - report.accuracy) * 40)
+    assert sum(report.confusion.values()) == 40 - total.top_correct
+    assert len(report.readings) == 40
     worst, bucket = report.worst_writer()
     assert bucket.accuracy == min(b.accuracy for b in report.by_writer.values())
     text = report.format()
-    assert "full path" in text and "naive" in text and "pen: " in text and f"worst writer: {worst}" in text
-    assert f"{100 * report.accuracy:.2f}%" in text
+    assert "right" in text and "not sure" in text and "naive" in text and "pen: " in text
+    assert f"worst writer: {worst}" in text and f"{100 * report.accuracy:.2f}%" in text
+
+
+def test_each_collection_is_measured_on_its_own_held_out_writers(shipped_weights):
+    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), strokes.UJI, limit=20)
+    assert report.collection == "uji" and set(report.writers) <= set(strokes.UJI.held_out_writers)
 
 
 def test_it_reads_what_the_pads_json_carries(shipped_weights, monkeypatch):
@@ -65,7 +76,7 @@ def test_the_naive_baseline_is_measured_on_the_same_drawings():
     # which they can only do if they read the same drawings.
     report = evaluate_drawn(LoadedModel(Always(1), {"model": "always-1"}), limit=60)
     labels = [d.label for d in load_pen_digits() if d.writer in range(21, 31)][:60]
-    assert report.accuracy == report.naive_accuracy == labels.count(1) / 60
+    assert report.total.top_accuracy == report.naive_accuracy == labels.count(1) / 60
     assert report.n == 60 and report.empty == 0
 
 
@@ -74,7 +85,7 @@ def test_writers_and_renders_per_digit_choose_the_drawings():
                             limit=10)
     assert report.writers == (23,) and report.n == 10
     first_five = [d.label for d in load_pen_digits() if d.writer == 23][:5]
-    assert report.accuracy == sum(2 for label in first_five if label == 0) / 10
+    assert report.total.top_accuracy == sum(2 for label in first_five if label == 0) / 10
 
 
 def test_the_same_seed_gives_the_same_report(shipped_weights):

@@ -18,7 +18,8 @@ EXPECTED_PARAMETERS = {
     "cnn-simple": (10 * 25 + 10) + (27 * 27 * 10 * 128 + 128) + (128 * 10 + 10),
     "lenet5": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (120 * 16 * 25 + 120) + (120 * 84 + 84) + (84 * 10 + 10),
     "pytorch-example": (32 * 9 + 32) + (64 * 32 * 9 + 64) + (9216 * 128 + 128) + (128 * 10 + 10),
-    "drawnet": (24 * 25 + 48) + (48 * 24 * 25 + 96) + (64 * 48 * 9 + 128) + (1600 * 10 + 10),
+    # drawnet's 11th output says "not a digit".
+    "drawnet": (24 * 25 + 48) + (48 * 24 * 25 + 96) + (64 * 48 * 9 + 128) + (1600 * 11 + 11),
     "fastnet": (8 * 25 + 8) + (16 * 8 * 9 + 32) + (32 * 16 * 9 + 64) + (64 * 32 * 9 + 128) + (576 * 10 + 10),
 }
 
@@ -34,11 +35,17 @@ def test_the_default_is_the_quick_model_and_its_short_recipe():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))
-def test_each_model_maps_a_batch_of_digits_to_ten_scores(name):
+def test_each_model_maps_a_batch_of_digits_to_ten_scores_and_ours_to_eleven(name):
     model = build_model(name).eval()
     out = model(torch.randn(5, 1, 28, 28))
-    assert out.shape == (5, 10)
+    assert out.shape == (5, 11 if name == "drawnet" else 10)
     assert torch.isfinite(out).all()
+
+
+def test_drawnet_learns_not_a_digit_from_made_up_drawings_and_older_files_keep_ten_classes():
+    spec = get_spec("drawnet")
+    assert spec.recipe.non_digits > 0 and spec.recipe.pen_digits
+    assert build_model("drawnet", classes=10)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_PARAMETERS))

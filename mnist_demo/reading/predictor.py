@@ -5,18 +5,28 @@ A `Prediction` has a status (`status.Status`):
   why: a blank canvas, a few specks, a lone dot; a canvas painted all over, a
   blob, an image without a plain background such as noise; see
   `preprocess`). `top` is empty and `message` is preprocessing's.
-- UNSURE: the model's answer is not to be trusted, by the first rule that applies:
-  1. the 28x28 image is unlike any digit after preprocessing, which makes every
-     digit alike in size and stroke width: its mean intensity is outside
-     `coverage_range` (3% to 30%; MNIST's and rendered pen digits' lie within
-     5% and 25%), or its half-intensity ink has a number of pieces minus holes
-     (Euler number) outside `euler_range` (-4 to 2; a digit is one or two
-     pieces with at most two loops, while specks and scribbles have many):
-     "Not sure: this doesn't look like a digit";
-  2. the top probability is below `min_top` (0.5), or it leads the second by
-     less than `min_margin` (0.2): "Not sure: could be 4 or 9".
-  `top` still holds the k best guesses.
+- UNSURE: the model's answer is not to be trusted; `doubt` (`status.Doubt`)
+  says why, by the first rule that applies:
+  1. OFF_THE_PAD: more than `OFF_PAD_SHARE` of the pen's path lies beyond the
+     pad's edge, so the digit is cut (pad drawings only);
+  2. NOT_A_DIGIT: the 28x28 image is unlike any digit after preprocessing,
+     which makes every digit alike in size and stroke width: its mean intensity
+     is outside `coverage_range` (3% to 30%), or its half-intensity ink has a
+     number of pieces minus holes (Euler number) outside `euler_range` (-4 to
+     2; a digit is one or two pieces with at most two loops);
+  3. TOO_WIDE: the ink is more than `MAX_ASPECT` times as wide as it is tall
+     (no MNIST training digit is);
+  4. NOT_ONE_DIGIT: a model with an "other" class (11 outputs) finds "not a
+     digit" the likeliest answer: a letter, a symbol, a scribble, two digits;
+  5. AMBIGUOUS: the top digit's probability is below `min_top`, or it leads
+     the second by less than `min_margin`: "Not sure: could be 4 or 9".
+  `top` still holds the k best digit guesses.
 - OK: otherwise; `message` is e.g. "Looks like a 7".
+
+Probabilities are the model's softmax at the temperature its weights file
+carries (`info["calibration"]`, fitted on writers kept out of training, see
+`training.calibration`), and `min_top` is the file's too, so "97% sure" is
+right about that often. Without one, temperature 1 and `MIN_TOP`.
 
 A Predictor never changes after it is made, so any number of threads may
 read drawings with it at once.
@@ -33,14 +43,18 @@ import torch
 
 from mnist_demo.checkpoint import LoadedModel, load_weights
 from mnist_demo.devices import pick_device
+from mnist_demo.mnist import DIGITS
 from mnist_demo.reading.preprocess import Preprocessed, preprocess
-from mnist_demo.reading.status import Problem, Status
+from mnist_demo.reading.sketch import Sketch
+from mnist_demo.reading.status import Doubt, Problem, Status
 
 MIN_TOP = 0.5
 MIN_MARGIN = 0.2
 COVERAGE_RANGE = (0.03, 0.30)
 EULER_RANGE = (-4, 2)
-NOT_A_DIGIT = "Not sure: this doesn't look like a digit"
+MAX_ASPECT = 2.5  # ink width over height; no MNIST training digit exceeds it
+OFF_PAD_SHARE = 0.05  # of the pen's path beyond the pad's edge
+NOT_A_DIGIT = Doubt.NOT_A_DIGIT.message
 
 
 @dataclass
@@ -49,8 +63,15 @@ class Prediction:
     top: list[tuple[int, float]]  # (digit, probability), most likely first; [] when "empty"
     image: np.ndarray  # uint8 (28, 28): what the model saw (zeros when "empty")
     message: str
-    probabilities: np.ndarray | None = field(default=None, repr=False)  # all ten, None when EMPTY
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # every output's, None when EMPTY
     problem: Problem | None = None  # preprocessing's reason when EMPTY
+    doubt: Doubt | None = None  # why, when UNSURE
+
+    @property
+    def other(self) -> float:
+        """The probability of "not a digit" (0 for a model without that class)."""
+        p = self.probabilities
+        return float(p[DIGITS]) if p is not None and len(p) > DIGITS else 0.0
 
     @property
     def digit(self) -> int | None:
@@ -66,16 +87,19 @@ class Predictor:
     """A model ready to read drawings; thread-safe (nothing in it changes after it is made)."""
 
     def __init__(self, weights: str | os.PathLike | LoadedModel, device: str | torch.device | None = None, *,
-                 min_top: float = MIN_TOP, min_margin: float = MIN_MARGIN,
+                 min_top: float | None = None, min_margin: float = MIN_MARGIN,
                  coverage_range: tuple[float, float] = COVERAGE_RANGE,
-                 euler_range: tuple[int, int] = EULER_RANGE) -> None:
+                 euler_range: tuple[int, int] = EULER_RANGE, temperature: float | None = None) -> None:
+        """`min_top` and `temperature`: None takes the weights file's calibration (else MIN_TOP and 1)."""
         dev = device if isinstance(device, torch.device) else pick_device(device)
-        self.min_top = min_top
+        self.loaded = self._load(weights, dev)
+        self.device = dev
+        calibration = self.loaded.info.get("calibration") or {}
+        self.temperature = float(temperature or calibration.get("temperature") or 1.0)
+        self.min_top = float(min_top if min_top is not None else calibration.get("min_top", MIN_TOP))
         self.min_margin = min_margin
         self.coverage_range = coverage_range
         self.euler_range = euler_range
-        self.loaded = self._load(weights, dev)
-        self.device = dev
 
     @staticmethod
     def _load(weights: str | os.PathLike | LoadedModel, device: torch.device) -> LoadedModel:
@@ -106,39 +130,55 @@ class Predictor:
 
     def predict_batch(self, values: Sequence[Any], k: int = 3) -> list[Prediction]:
         """Read many drawings with one forward pass."""
-        return self.predict_preprocessed([preprocess(v) for v in values], k)
+        off_pad = [isinstance(v, Sketch) and v.outside_share() > OFF_PAD_SHARE for v in values]
+        return self.predict_preprocessed([preprocess(v) for v in values], k, off_pad)
 
-    def predict_preprocessed(self, items: Sequence[Preprocessed], k: int = 3) -> list[Prediction]:
-        """Predictions for already preprocessed drawings (one forward pass for all that hold a digit)."""
-        k = max(1, min(10, int(k)))
+    def predict_preprocessed(self, items: Sequence[Preprocessed], k: int = 3,
+                             off_pad: Sequence[bool] | None = None) -> list[Prediction]:
+        """Predictions for already preprocessed drawings (one forward pass for all that hold a digit).
+        `off_pad`: which drawings run off the pad's edge (rule 1)."""
+        k = max(1, min(DIGITS, int(k)))
+        off_pad = off_pad or [False] * len(items)
         ready = [i for i, p in enumerate(items) if p.ok]
         batch = [items[i].tensor for i in ready]
         probs = self.probabilities(batch[0] if len(batch) == 1 else torch.cat(batch)) if ready else None
         out: list[Prediction] = []
         row = 0
-        for item in items:
+        for item, cut in zip(items, off_pad):
             if not item.ok:
                 out.append(Prediction(Status.EMPTY, [], item.image, item.message, problem=item.problem))
                 continue
-            out.append(self._judge(item.image, probs[row], k))
+            out.append(self._judge(item.image, probs[row], k, cut))
             row += 1
         return out
 
     def probabilities(self, x: torch.Tensor) -> np.ndarray:
-        """Softmax of the model on normalised (N, 1, 28, 28) input, as float64 numpy (N, 10)."""
+        """Calibrated softmax of the model on normalised (N, 1, 28, 28) input, as float64 numpy
+        (N, outputs): 10 digits, and "not a digit" for a model with 11 outputs."""
         with torch.inference_mode():
             out = self.loaded.model(x.to(self.device))
             # Softmax fits both kinds of model output: logits, and log-probabilities (it undoes the log).
-            return torch.softmax(out.float(), dim=1).cpu().double().numpy()
+            return torch.softmax(out.float() / self.temperature, dim=1).cpu().double().numpy()
 
-    def _judge(self, image: np.ndarray, p: np.ndarray, k: int) -> Prediction:
-        order = np.argsort(-p, kind="stable")
-        top = [(int(d), float(p[d])) for d in order[:k]]
+    def _judge(self, image: np.ndarray, p: np.ndarray, k: int, off_pad: bool = False) -> Prediction:
+        digits = p[:DIGITS]
+        order = np.argsort(-digits, kind="stable")
+        top = [(int(d), float(digits[d])) for d in order[:k]]
         first, second = int(order[0]), int(order[1])
-        if not self.looks_like_a_digit(image):
-            return Prediction(Status.UNSURE, top, image, NOT_A_DIGIT, p)
-        if p[first] < self.min_top or p[first] - p[second] < self.min_margin:
-            return Prediction(Status.UNSURE, top, image, f"Not sure: could be {first} or {second}", p)
+        doubt = None
+        if off_pad:
+            doubt = Doubt.OFF_THE_PAD
+        elif not self.looks_like_a_digit(image):
+            doubt = Doubt.NOT_A_DIGIT
+        elif ink_aspect(image) > MAX_ASPECT:
+            doubt = Doubt.TOO_WIDE
+        elif len(p) > DIGITS and p[DIGITS] >= digits[first]:
+            doubt = Doubt.NOT_ONE_DIGIT
+        elif digits[first] < self.min_top or digits[first] - digits[second] < self.min_margin:
+            return Prediction(Status.UNSURE, top, image, f"Not sure: could be {first} or {second}", p,
+                              doubt=Doubt.AMBIGUOUS)
+        if doubt is not None:
+            return Prediction(Status.UNSURE, top, image, doubt.message, p, doubt=doubt)
         return Prediction(Status.OK, top, image, f"Looks like a {first}", p)
 
 
@@ -148,6 +188,15 @@ class Predictor:
         lo, hi = self.coverage_range
         e_lo, e_hi = self.euler_range
         return lo <= coverage <= hi and e_lo <= euler_number(image >= 128) <= e_hi
+
+
+def ink_aspect(image: np.ndarray) -> float:
+    """Width over height of the half-intensity ink's box in a preprocessed 28x28 image."""
+    mask = image >= 128
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return 0.0
+    return (cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1)
 
 
 def euler_number(mask: np.ndarray) -> int:

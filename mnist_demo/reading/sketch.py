@@ -85,6 +85,21 @@ class Sketch:
                          max(s.radius * scale, 0.5)) for s in inked]
         return np.asarray(draw_strokes(size, scaled))
 
+    def outside_share(self) -> float:
+        """The share of the pen's path (by length) that lies beyond the canvas edge, where the pad
+        cannot show it: a drawing cut by the edge."""
+        inside = total = 0.0
+        for stroke in self.strokes:
+            pts = np.asarray(stroke.points, np.float64).reshape(-1, 2)
+            if len(pts) < 2:
+                continue
+            mids = (pts[1:] + pts[:-1]) / 2
+            lengths = np.hypot(*np.diff(pts, axis=0).T)
+            ok = ((mids >= 0) & (mids <= self.size)).all(1)
+            inside += float(lengths[ok].sum())
+            total += float(lengths.sum())
+        return 1.0 - inside / total if total > 0 else 0.0
+
     def to_json(self) -> str:
         """The pad's value for this drawing (what `parse_sketch` reads back)."""
         return json.dumps({"size": self.size, "version": self.version,

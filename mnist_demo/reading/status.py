@@ -35,3 +35,17 @@ class Problem(Enum):
     def status(self) -> Status:
         """EMPTY for a drawing not begun (blank, a dot), INVALID for one that is no digit."""
         return Status.EMPTY if self in (Problem.NOTHING_DRAWN, Problem.DOT) else Status.INVALID
+
+
+class Doubt(Enum):
+    """Why a reading is "not sure" (status UNSURE); the value is the reason, for people."""
+
+    NOT_A_DIGIT = "this doesn't look like a digit"  # unlike any digit after preprocessing
+    NOT_ONE_DIGIT = "this doesn't look like one digit"  # the model's "other" class: a letter, a symbol, two digits
+    TOO_WIDE = "it is much wider than a digit: two digits side by side, or a dash?"
+    OFF_THE_PAD = "part of the drawing runs off the pad: draw the digit inside it"
+    AMBIGUOUS = "it could be more than one digit"  # the message names the two
+
+    @property
+    def message(self) -> str:
+        return f"Not sure: {self.value}"

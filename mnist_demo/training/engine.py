@@ -26,7 +26,7 @@ from torch import nn
 
 from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
-from mnist_demo.mnist import normalize
+from mnist_demo.mnist import OTHER_CLASS, normalize
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
@@ -145,24 +145,54 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
 
 @functools.lru_cache(maxsize=2)
 def _pen_training_split(seed: int, renders: int) -> Split:
-    """Rendered pen digits of the training writers; cached, as rendering 10k drawings takes a while."""
-    from mnist_demo.pen_digits import TRAIN_WRITERS, load_pen_digits, pen_training_images
+    """Rendered pen digits of every collection's training writers; cached, as rendering takes a while."""
+    from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
 
-    digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
-    return Split(*pen_training_images(digits, renders_per_digit=renders, seed=seed))
+    parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
+                                 seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
+    return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
 
-def _pen_digits(seed: int, renders: int, notes: list[str]) -> Split | None:
-    """Rendered pen digits of the training writers, or None (with a note) when the strokes aren't there."""
-    from mnist_demo.pen_digits import TRAIN_WRITERS
+@functools.lru_cache(maxsize=2)
+def _non_digit_split(seed: int, n: int) -> Split:
+    """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
+    from mnist_demo.handwriting.non_digits import non_digit_training_images
+    from mnist_demo.pen_digits import COLLECTIONS
 
-    try:
-        pen = _pen_training_split(seed, renders)
-    except OSError as exc:
-        notes.append(f"pen digits not used: {exc}")
-        return None
-    notes.append(f"added {len(pen)} rendered pen digits of writers {TRAIN_WRITERS.start}-{TRAIN_WRITERS.stop - 1}")
-    return pen
+    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
+    return Split(*non_digit_training_images(n, seed, digits))
+
+
+def _drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
+    """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
+    not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    parts = []
+    if recipe.pen_digits:
+        pen = _pen_training_split(seed, recipe.pen_renders)
+        writers = "; ".join(f"{c.name} writers {c.train_writers[0]}-{c.train_writers[-1]}"
+                            for c in COLLECTIONS.values())
+        notes.append(f"added {len(pen)} rendered pen digits ({writers})")
+        parts.append(pen)
+    if recipe.non_digits:
+        if classes <= OTHER_CLASS:
+            raise ValueError(f"non_digits needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
+                             f"this one has {classes}")
+        other = _non_digit_split(seed, recipe.non_digits)
+        notes.append(f"added {len(other)} made-up drawings that are not one digit, as class {OTHER_CLASS}")
+        parts.append(other)
+    return parts
+
+
+def _outputs(model: nn.Module) -> int:
+    """How many classes a model answers with (10 digits, or 11 with "not a digit")."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        n = model(torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)).shape[1]
+    model.train(was)
+    return int(n)
 
 
 def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:
@@ -191,14 +221,14 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         test_data = test_data or loaded_test
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
     train_data, val_data = _split_validation(train_data, recipe.val_split, config.seed)
-    if recipe.pen_digits:
-        pen = _pen_digits(config.seed, recipe.pen_renders, notes)
-        if pen is not None:
-            train_data = Split(torch.cat([train_data.images, pen.images]), torch.cat([train_data.labels, pen.labels]))
-
     torch.manual_seed(config.seed)
     model_args = {**spec.default_args, **config.model_args}
     model = spec.create(**model_args).to(device)
+    classes = _outputs(model)
+    extra = _drawn_data(recipe, config.seed, classes, notes)
+    if extra:
+        train_data = Split(torch.cat([train_data.images] + [e.images for e in extra]),
+                           torch.cat([train_data.labels] + [e.labels for e in extra]))
     if device.type != "mps":
         model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU
     optimizer = make_optimizer(recipe, model.parameters())
@@ -300,10 +330,15 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         model.load_state_dict(best_state)
         model.eval()
         best = history[best_epoch - 1]
+        extra_info: dict[str, Any] = {}
+        if recipe.pen_digits:  # the calibration writers come with the pen digits
+            from mnist_demo.training.calibration import calibrate
+
+            extra_info["calibration"] = calibrate(model, config.seed).to_dict()
         info = make_info(config.model, model_args, test_accuracy=best.test_accuracy,
                          test_samples=len(test_data), per_class_accuracy=best.per_class_accuracy,
                          epochs=len(history), best_epoch=best_epoch, recipe=recipe.to_dict(), seed=config.seed,
                          train_samples=len(train_data), device=str(device), stopped=stopped,
-                         history=[h.to_dict() for h in history], notes=notes)
+                         history=[h.to_dict() for h in history], notes=notes, **extra_info)
         loaded = LoadedModel(model.to(memory_format=torch.contiguous_format), info)
     yield TrainingDone(loaded, history, stopped, optimizer, notes, best_eval)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.mnist import normalize
+from mnist_demo.mnist import DIGITS, normalize
 from mnist_demo.training.data import Split
 
 
@@ -17,8 +17,9 @@ class EvalResult:
     loss: float
     accuracy: float  # fraction in [0, 1]
     per_class: list[float]  # accuracy of each digit 0..9
-    confusion: torch.Tensor  # (10, 10) int64, rows = truth, columns = prediction
-    predictions: torch.Tensor  # (N,) int64
+    confusion: torch.Tensor  # (10, 10) int64, rows = truth, columns = the digit read
+    predictions: torch.Tensor  # (N,) int64; OTHER_CLASS where a model with an "other" class said "not a digit"
+    other: list[int] = field(default_factory=lambda: [0] * DIGITS)  # of each digit, read as "not a digit"
 
 
 @torch.inference_mode()
@@ -38,8 +39,13 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
     model.train(was_training)
     predictions = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
     labels = split.labels.cpu()
-    confusion = torch.bincount(labels * 10 + predictions, minlength=100).view(10, 10)
-    support = confusion.sum(1).clamp(min=1)
+    # A model with an 11th "other" class may call a digit "not a digit": that counts as wrong,
+    # outside the digits' confusion matrix.
+    classes = DIGITS + 1
+    full = torch.bincount(labels * classes + predictions.clamp(max=DIGITS), minlength=DIGITS * classes)
+    full = full[:DIGITS * classes].view(DIGITS, classes)
+    confusion, other = full[:, :DIGITS].contiguous(), full[:, DIGITS].tolist()
+    support = full.sum(1).clamp(min=1)
     per_class = (confusion.diag().float() / support).tolist()
     n = max(len(split), 1)
-    return EvalResult(total_loss / n, confusion.diag().sum().item() / n, per_class, confusion, predictions)
+    return EvalResult(total_loss / n, confusion.diag().sum().item() / n, per_class, confusion, predictions, other)

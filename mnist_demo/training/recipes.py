@@ -39,6 +39,9 @@ class Recipe:
                               "writers")
     pen_renders: int = _field(2, "Pen renderings", "renderings of each pen-drawn digit (brush, size, place drawn "
                               "at random)", app=False)
+    non_digits: int = _field(0, "Made-up non-digits", "made-up drawings that are not one digit (letters, "
+                             "symbols, scribbles, two digits), taught as an 11th class 'not a digit': needs a "
+                             "model with 11 outputs", app=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,6 +61,8 @@ class Recipe:
             problems.append(f"val_split must be in [0, 1), not {self.val_split}")
         if self.pen_renders < 1:
             problems.append("pen_renders must be at least 1")
+        if self.non_digits < 0:
+            problems.append("non_digits must be 0 or more")
         if self.step_size < 1:
             problems.append("step_size must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:

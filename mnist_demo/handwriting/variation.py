@@ -1,0 +1,92 @@
+"""Writers vary: stroke-level changes that turn one pen digit into another writer's.
+
+Applied to a digit's strokes before it is placed on the pad, for training
+renders only. The image-level augmentation (`training/augment.py`) works on
+28x28 pixels after preprocessing; this works on the pen's path, so the pad's
+round brush, its width and the preprocessing see a drawing a person could
+have made: a slant or a rotation of the whole hand, wider or narrower
+writing, strokes of a two-stroke digit placed a little apart (a 4's or a 5's
+bar), and the other ways people draw a digit (a 1 with a flag and a base, a
+7 with a bar across).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+Point = tuple[float, float]
+Strokes = Sequence[Sequence[Point]]
+
+ROTATION_DEG = 10.0
+SHEAR = 0.3
+ASPECT = (0.75, 1.25)
+STROKE_SHIFT = 0.05  # of the digit's height, each stroke of a digit with several
+P_FLAG_ON_1 = 0.3
+P_BASE_ON_1 = 0.12
+P_BAR_ON_7 = 0.2
+
+
+def _box(strokes: Strokes) -> tuple[float, float, float, float]:
+    xs = [x for s in strokes for x, _ in s]
+    ys = [y for s in strokes for _, y in s]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def vary_strokes(strokes: Strokes, label: int, rng: np.random.Generator) -> list[list[Point]]:
+    """A copy of a digit's strokes (y down) as another writer might draw it."""
+    pts = [np.asarray(s, np.float64).reshape(-1, 2) for s in strokes]
+    x0, y0, x1, y1 = _box(strokes)
+    h = max(y1 - y0, x1 - x0, 1e-6)
+    if label == 1 and rng.random() < P_FLAG_ON_1:
+        pts = _add_flag(pts, h, rng)
+    if label == 1 and rng.random() < P_BASE_ON_1:
+        pts = _add_base(pts, h, rng)
+    if label == 7 and rng.random() < P_BAR_ON_7:
+        pts = _add_bar(pts, rng)
+    if len(pts) > 1:
+        pts = [p + rng.normal(0, STROKE_SHIFT * h, 2) for p in pts]
+    angle = math.radians(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
+    shear = rng.uniform(-SHEAR, SHEAR)
+    aspect = rng.uniform(*ASPECT)
+    c, s = math.cos(angle), math.sin(angle)
+    # x' = aspect * (x + shear * y), then rotate; y down, so a positive shear leans the top left.
+    m = np.array([[c, -s], [s, c]]) @ np.array([[aspect, aspect * shear], [0.0, 1.0]])
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    return [[(float(x), float(y)) for x, y in (p - centre) @ m.T] for p in pts]
+
+
+def _add_flag(pts: list[np.ndarray], h: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 1's flag: a short stroke from the top of the stem down to the left, as one pen stroke."""
+    stem = max(pts, key=lambda p: np.ptp(p[:, 1]) if len(p) else 0)
+    top = stem[np.argmin(stem[:, 1])]
+    length = h * rng.uniform(0.15, 0.45)
+    angle = math.radians(rng.uniform(20, 60))  # below the horizontal, to the left
+    start = top + np.array([-length * math.cos(angle), length * math.sin(angle)])
+    flag = np.linspace(start, top, 6)
+    others = [p for p in pts if p is not stem]
+    # Drawn in one go: the flag, then the stem from its top down.
+    ordered = stem if stem[0, 1] <= stem[-1, 1] else stem[::-1]
+    return [np.concatenate([flag, ordered[1:]])] + others
+
+
+def _add_base(pts: list[np.ndarray], h: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """A 1's base: a horizontal stroke across the foot of the stem."""
+    allp = np.concatenate(pts)
+    foot = allp[np.argmax(allp[:, 1])]
+    half = h * rng.uniform(0.12, 0.25)
+    return pts + [np.linspace(foot - [half, 0], foot + [half, 0], 6)]
+
+
+def _add_bar(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """A 7's bar: a short horizontal stroke across the middle of the stem."""
+    allp = np.concatenate(pts)
+    x0, y0 = allp.min(0)
+    x1, y1 = allp.max(0)
+    y = y0 + (y1 - y0) * rng.uniform(0.45, 0.6)
+    near = allp[np.abs(allp[:, 1] - y) <= (y1 - y0) * 0.08]
+    x = float(near[:, 0].mean()) if len(near) else (x0 + x1) / 2
+    half = (x1 - x0) * rng.uniform(0.2, 0.35)
+    return pts + [np.linspace([x - half, y], [x + half, y], 6)]

@@ -1,0 +1,139 @@
+"""Confidence that means something: temperature scaling and the "sure" threshold, fitted on
+writers kept out of training, and the figures that show it holds (reliability, ECE).
+
+A network trained with label smoothing says "80%" about digits it reads right
+99% of the time. One temperature T (probabilities = softmax(logits / T)) is
+fitted to minimise the log loss on the calibration writers' drawings
+(`PenCollection.calibration_writers`: in neither training nor the held-out
+measurements), together with made-up non-digits for models with an "other"
+class. Then `min_top`, the least calibrated probability a reading needs to be
+called sure, is the smallest that keeps the sure readings of those drawings
+right at least `TARGET_SURE_ACCURACY` of the time. Both travel in the weights
+file (`info["calibration"]`), where `Predictor` reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_demo.mnist import OTHER_CLASS, normalize
+
+TARGET_SURE_ACCURACY = 0.998
+MIN_TOP_RANGE = (0.5, 0.95)  # never call a coin toss sure; never ask for more than this
+BINS = 10
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float
+    min_top: float  # a reading is sure when its digit's calibrated probability reaches this
+    drawings: int  # how many drawings it was fitted on
+    fitted_on: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Calibration":
+        return cls(float(values["temperature"]), float(values["min_top"]), int(values.get("drawings", 0)),
+                   str(values.get("fitted_on", "")))
+
+
+@torch.inference_mode()
+def logits_of(model: nn.Module, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The model's raw outputs for uint8 (N, 28, 28) images, float64 on the CPU."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(normalize(images[i:i + batch].to(device))).double().cpu() for i in range(0, len(images), batch)]
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0, 10, dtype=torch.float64)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The temperature of least log loss, by a golden-section search over log T in [-2, 2]."""
+    def nll(log_t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(logits / np.exp(log_t), labels))
+    lo, hi = -2.0, 2.0
+    g = (5 ** 0.5 - 1) / 2
+    for _ in range(60):
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
+
+
+def sure_threshold(top: np.ndarray, right: np.ndarray, target: float = TARGET_SURE_ACCURACY) -> float:
+    """The least probability whose readings at or above it are right at least `target` of the time."""
+    lo, hi = MIN_TOP_RANGE
+    for t in np.arange(lo, hi + 1e-9, 0.01):
+        sure = top >= t
+        if not sure.any() or right[sure].mean() >= target:
+            return float(round(t, 2))
+    return hi
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Calibration figures of a set of readings: confidence against accuracy, bin by bin."""
+
+    ece: float  # expected calibration error: the bins' |accuracy - confidence|, weighted by their share
+    bins: list[dict[str, float]]  # lo, hi, n, confidence, accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reliability(confidence: np.ndarray, right: np.ndarray, bins: int = BINS) -> Reliability:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence >= lo) & ((confidence < hi) if hi < 1 else (confidence <= hi))
+        n = int(inside.sum())
+        if n:
+            conf, acc = float(confidence[inside].mean()), float(right[inside].mean())
+            ece += n / len(confidence) * abs(acc - conf)
+            rows.append({"lo": float(lo), "hi": float(hi), "n": n, "confidence": conf, "accuracy": acc})
+    return Reliability(float(ece), rows)
+
+
+def calibration_data(seed: int = 0, renders: int = 2, non_digits: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drawings of the calibration writers of every collection (as the pad draws them, no writer
+    variation), and made-up non-digits of the training families (labelled OTHER_CLASS)."""
+    from mnist_demo.handwriting.non_digits import non_digit_training_images
+    from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
+
+    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.calibration_writers)]
+    images, labels = pen_training_images(digits, renders, seed=seed + 7919, vary=False)
+    if non_digits:
+        other_images, other_labels = non_digit_training_images(non_digits, seed + 104729, digits)
+        images, labels = torch.cat([images, other_images]), torch.cat([labels, other_labels])
+    return images, labels
+
+
+def calibrate(model: nn.Module, seed: int = 0) -> Calibration:
+    """Fit the temperature and the sure threshold of `model` on the calibration writers' drawings."""
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    classes = logits_of(model, torch.zeros(1, 28, 28, dtype=torch.uint8)).shape[1]
+    images, labels = calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0)
+    logits = logits_of(model, images)
+    temperature = fit_temperature(logits, labels)
+    p = torch.softmax(logits / temperature, 1).numpy()
+    digits = labels.numpy() < OTHER_CLASS
+    read = p[:, :OTHER_CLASS].argmax(1)
+    said_digit = p.argmax(1) < OTHER_CLASS
+    top = np.where(said_digit, p[np.arange(len(p)), read], 0.0)
+    right = (read == labels.numpy()) & digits
+    min_top = sure_threshold(top, right)
+    writers = "; ".join(f"{c.name} {c.calibration_writers[0]}-{c.calibration_writers[-1]}"
+                        for c in COLLECTIONS.values())
+    return Calibration(temperature, min_top, len(labels), f"pen digits of calibration writers ({writers})"
+                       + (" and made-up non-digits" if classes > OTHER_CLASS else ""))

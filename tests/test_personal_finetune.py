@@ -176,3 +176,31 @@ def test_a_model_with_a_not_a_digit_output_fits_too(tmp_path, mnist):
     path = save_weights(tmp_path / "eleven.safetensors", model, info)
     fitted = fit(path, drawings(1), TINY, mnist=mnist, probe_seconds=None)
     assert fitted.model(torch.zeros(1, 1, 28, 28)).shape[1] == 11
+
+
+@pytest.mark.slow
+def test_command_line_fits_a_saved_collection(base_file, mnist_dir, tmp_path, capsys):
+    from mnist_demo.personal.collection import save
+    from mnist_demo.personal.command import main
+
+    mine = save(drawings(), tmp_path / "mine.json.gz")
+    out = tmp_path / "fitted.safetensors"
+    before = sha(base_file)
+    tiny = ["--mnist", "300", "--pen", "0", "--epochs", "1"]
+    assert main(["finetune", "--collection", str(mine), "--weights", str(base_file), "--out", str(out),
+                 "--data-dir", str(mnist_dir), "--assess", "--folds", "2", *tiny]) == 0
+    printed = capsys.readouterr().out
+    assert "6 drawings (0: 2, 1: 2, 7: 2)" in printed and "before" in printed and "after" in printed
+    assert load_weights(out).info["finetuned_from"]["drawings"] == 6
+    assert sha(base_file) == before
+    # It never overwrites: not the output without --overwrite, never the base.
+    with pytest.raises(SystemExit, match="exists"):
+        main(["finetune", "--collection", str(mine), "--weights", str(base_file), "--out", str(out), *tiny])
+    with pytest.raises(SystemExit, match="never overwrites"):
+        main(["finetune", "--collection", str(mine), "--weights", str(base_file), "--out", str(base_file),
+              "--overwrite", *tiny])
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"not a collection")
+    assert main(["finetune", "--collection", str(bad), "--weights", str(base_file), "--out",
+                 str(tmp_path / "x.safetensors")]) == 2
+    assert "not JSON" in capsys.readouterr().err

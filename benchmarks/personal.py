@@ -30,7 +30,8 @@ import torch
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
 from mnist_demo.personal.collection import Collection, CollectionError
-from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, accuracy, fit, folds
+from mnist_demo.personal.assess import accuracy, folds
+from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, fit
 from mnist_demo.training.data import Split
 from mnist_demo.training.evaluation import evaluate
 from mnist_demo.weights import Weights
@@ -38,12 +39,24 @@ from mnist_demo.weights import Weights
 RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
 
 
-def writer_sets(digits: list, writer: int, seed: int) -> tuple[Collection, Split, int]:
-    """(teaching collection, test split, drawings preprocessing refused) of one writer on the pad."""
+def writer_sets(digits: list, writer: int, seed: int, per_digit: int | None = None) -> tuple[Collection, Split, int]:
+    """(teaching collection, test split, drawings preprocessing refused) of one writer on the pad.
+
+    `per_digit`: teach with only the first this many of the teaching half's drawings of each digit
+    (a visitor who corrected a few readings); the test half stays the same.
+    """
     rng = np.random.default_rng([seed, writer])
     mine = [d for d in digits if d.writer == writer]
     sketches = [random_placement(rng, d.strokes).sketch(d.strokes) for d in mine]
     teach_idx, test_idx = folds([d.label for d in mine], 2, seed + writer)
+    if per_digit is not None:
+        taken = dict.fromkeys(range(10), 0)
+        kept = []
+        for i in teach_idx:
+            if taken[mine[i].label] < per_digit:
+                taken[mine[i].label] += 1
+                kept.append(i)
+        teach_idx = kept
     teach, refused = Collection(), 0
     for i in teach_idx:
         try:
@@ -66,6 +79,8 @@ def main() -> int:
     p.add_argument("--data-dir")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-digit", type=int, help="teach with only this many drawings of each digit (default: the "
+                   "whole teaching half)")
     p.add_argument("--probe-seconds", type=float, default=2.0, help="as the Train tab's live plot probes (default 2)")
     p.add_argument("--out", help=f"default {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS} "
                    "when every held-out writer is played")
@@ -89,7 +104,7 @@ def main() -> int:
     digits = load_pen_digits()
     rows = []
     for writer in args.writers:
-        teach, test, refused = writer_sets(digits, writer, args.seed)
+        teach, test, refused = writer_sets(digits, writer, args.seed, args.per_digit)
         before = accuracy(base.model, test)
         t = time.perf_counter()
         fitted = fit(base, teach, settings, mnist=(mnist_train, mnist_test), probe_seconds=args.probe_seconds)
@@ -118,12 +133,13 @@ def main() -> int:
           f"{summary['mean_fit_seconds']:.1f}s (max {summary['max_fit_seconds']:.1f}s); MNIST "
           f"{100 * mnist_before:.2f}% -> {100 * summary['mnist_after_mean']:.2f}% "
           f"(worst {100 * summary['mnist_after_worst']:.2f}%)")
-    out = Path(args.out) if args.out else (RESULTS if set(args.writers) >= set(HELD_OUT_WRITERS) else None)
+    full = set(args.writers) >= set(HELD_OUT_WRITERS) and args.per_digit is None
+    out = Path(args.out) if args.out else (RESULTS if full else None)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({
             "weights": Path(args.weights).name, "settings": asdict(settings), "threads": args.threads,
-            "seed": args.seed, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+            "seed": args.seed, "per_digit": args.per_digit, "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
                                           f"torch {torch.__version__}",
             "summary": summary, "writers": rows}, indent=1) + "\n")
         print(f"wrote {out}")

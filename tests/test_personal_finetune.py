@@ -11,9 +11,10 @@ import torch
 
 from mnist_demo.checkpoint import load_weights, make_info, save_weights
 from mnist_demo.models import build_model, get_spec
-from mnist_demo.personal import finetune as ft
+from mnist_demo.personal import assess as measuring
 from mnist_demo.personal.collection import Collection, CollectionError
-from mnist_demo.personal.finetune import FitSettings, accuracy, assess, fit, finetune, folds
+from mnist_demo.personal.assess import accuracy, assess, folds
+from mnist_demo.personal.finetune import FitSettings, fit, finetune
 from mnist_demo.training.data import Split
 from mnist_demo.training.engine import EpochResult, Progress, TrainingDone
 
@@ -139,7 +140,7 @@ def test_assess_reads_only_drawings_kept_out_of_each_fit(base_file, mnist, monke
     c = drawings(n_per_digit)
     all_images = c.tensors()[0]
     seen: list[set[int]] = []
-    real_fit = ft.fit
+    real_fit = measuring.fit
 
     def recording_fit(base, split, settings, **kwargs):
         # Which of the collection's drawings this fit trains on (the images are unique).
@@ -147,14 +148,14 @@ def test_assess_reads_only_drawings_kept_out_of_each_fit(base_file, mnist, monke
         return real_fit(base, split, settings, **kwargs)
 
     measured_ids: list[set[int]] = []
-    real_accuracy = ft.accuracy
+    real_accuracy = measuring.accuracy
 
     def recording_accuracy(model, split):
         measured_ids.append({i for i, img in enumerate(all_images) if any(torch.equal(img, s) for s in split.images)})
         return real_accuracy(model, split)
 
-    monkeypatch.setattr(ft, "fit", recording_fit)
-    monkeypatch.setattr(ft, "accuracy", recording_accuracy)
+    monkeypatch.setattr(measuring, "fit", recording_fit)
+    monkeypatch.setattr(measuring, "accuracy", recording_accuracy)
     result = assess(base_file, c, TINY, k=k, max_cross_validated=max_cv, mnist=mnist)
     assert result.method == method and result.measured == measured and result.drawings == len(c)
     assert result.fits == len(seen)
@@ -204,3 +205,24 @@ def test_command_line_fits_a_saved_collection(base_file, mnist_dir, tmp_path, ca
     assert main(["finetune", "--collection", str(bad), "--weights", str(base_file), "--out",
                  str(tmp_path / "x.safetensors")]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_finetune_elsewhere_sends_portable_events_and_stops_on_its_file(base_file, mnist_dir, tmp_path):
+    from mnist_demo.personal.finetune import as_split, finetune_elsewhere
+
+    split = as_split(drawings())
+    events = list(finetune_elsewhere(str(base_file), split, TINY, str(mnist_dir), str(tmp_path / "stop")))
+    assert all(e.model is None for e in events if isinstance(e, Progress))
+    assert events[-1].optimizer is None and events[-1].loaded is not None
+    (tmp_path / "stop").touch()  # a visitor's Stop before the first batch: nothing kept, nothing raised
+    events = list(finetune_elsewhere(str(base_file), split, TINY, str(mnist_dir), str(tmp_path / "stop")))
+    assert events[-1].stopped and events[-1].loaded is None
+    with pytest.raises(RuntimeError, match="stopped before"):
+        fit(base_file, split, TINY, data_dir=str(mnist_dir), stop=measuring_stop(tmp_path / "stop"))
+
+
+def measuring_stop(path):
+    from mnist_demo.training.remote import StopFile
+
+    return StopFile(path)

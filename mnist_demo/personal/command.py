@@ -18,7 +18,8 @@ import torch
 
 from mnist_demo.checkpoint import CheckpointError, load_weights
 from mnist_demo.personal.collection import CollectionError, load
-from mnist_demo.personal.finetune import MAX_CROSS_VALIDATED, FitSettings, assess, finetune
+from mnist_demo.personal.assess import MAX_CROSS_VALIDATED, assess
+from mnist_demo.personal.finetune import FitSettings, finetune
 from mnist_demo.training.data import DataUnavailable
 from mnist_demo.training.engine import EpochResult, TrainingDone
 

@@ -15,8 +15,8 @@ How it uses the engine (`training.engine.train`), which it does not change:
 (`docs/engine_extra_data_proposal.md` proposes a plainer `TrainConfig.init_from`.)
 
 `finetune` yields the engine's own events (so the Train tab's live plot shows a
-fit as it shows a training); `fit` runs it to the end; `assess` measures the
-visitor's drawings read before and after, only on drawings kept out of the fit.
+fit as it shows a training); `fit` runs it to the end; `finetune_elsewhere` runs it
+in another process as the app runs trainings. `personal.assess` measures it.
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ import functools
 import os
 import tempfile
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from mnist_demo.checkpoint import LoadedModel, load_weights, save_weights
-from mnist_demo.mnist import normalize
 from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
@@ -198,79 +196,12 @@ def fit(base: Base, drawings: Collection | Split, settings: FitSettings = FitSet
     return done.loaded
 
 
-# ------------------------------------------------------------ measuring it
+def finetune_elsewhere(base: str, drawings: Split, settings: FitSettings, data_dir: str | None, stop_path: str,
+                       threads: int = 1) -> Iterator[Event]:
+    """`finetune` for another process (a process of our own, or a ZeroGPU worker; `training.remote`):
+    arguments that pickle (a weights path, the drawings' tensors), a stop file, portable events."""
+    from mnist_demo.training.remote import StopFile, portable
 
-
-def accuracy(model: torch.nn.Module, split: Split) -> float:
-    """Share of `split` whose top output is its label; any outputs past 9 (e.g. "not a digit") count as wrong."""
-    if len(split) == 0:
-        return float("nan")
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.inference_mode():
-        x = normalize(split.images.float().div(255).unsqueeze(1)).to(device)
-        return (model(x).argmax(1).cpu() == split.labels).float().mean().item()
-
-
-def folds(labels: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
-    """k groups of indices, each digit dealt round-robin across them (stratified), shuffled by `seed`."""
-    rng = np.random.default_rng(seed)
-    groups: list[list[int]] = [[] for _ in range(k)]
-    turn = 0
-    for digit in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == digit]
-        for i in rng.permutation(members):
-            groups[turn % k].append(int(i))
-            turn += 1
-    return [sorted(g) for g in groups if g]
-
-
-@dataclass
-class Assessment:
-    """The visitor's drawings read before and after fitting, counting only drawings kept out of each fit."""
-
-    drawings: int  # in the collection
-    measured: int  # drawings read by a model not fitted on them (all of them, with cross-validation)
-    method: str  # "5-fold cross-validation" or "25% held out"
-    before: float  # the base model's accuracy on the measured drawings
-    after: float  # the fitted models' accuracy on the same drawings
-    fits: int
-    seconds: float  # all the fits and readings
-
-    def summary(self) -> str:
-        return (f"your drawings, read by a model not fitted on them ({self.method}, {self.measured} drawings): "
-                f"{100 * self.before:.1f}% before, {100 * self.after:.1f}% after")
-
-
-MAX_CROSS_VALIDATED = 30  # up to this many drawings, every one is held out once (k-fold)
-
-
-def assess(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), *, k: int = 3,
-           max_cross_validated: int = MAX_CROSS_VALIDATED, held_out: float = 0.25, **kwargs: Any) -> Assessment:
-    """Before and after on drawings kept out of the fit: k-fold cross-validation for a few drawings,
-    one fit with `held_out` of them kept out otherwise. Each fit costs as much as the visitor's own."""
-    split = as_split(drawings)
-    n = len(split)
-    if n < 2:
-        raise CollectionError("at least 2 drawings are needed to measure a fit on drawings it did not see")
-    started = time.perf_counter()
-    labels = split.labels.tolist()
-    if n <= max_cross_validated:
-        groups = folds(labels, min(k, n), settings.seed)
-        method = f"{len(groups)}-fold cross-validation"
-    else:
-        groups = folds(labels, max(2, round(1 / held_out)), settings.seed)[:1]
-        method = f"{round(100 * len(groups[0]) / n)}% held out"
-    base_model = load_base(base)
-    right_before = right_after = measured = 0
-    for test_idx in groups:
-        keep = torch.ones(n, dtype=torch.bool)
-        keep[test_idx] = False
-        test = Split(split.images[test_idx], split.labels[test_idx])
-        kwargs.setdefault("probe_seconds", None)  # nobody watches these fits' curves
-        fitted = fit(base_model, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
-        right_before += round(accuracy(base_model.model, test) * len(test))
-        right_after += round(accuracy(fitted.model, test) * len(test))
-        measured += len(test)
-    return Assessment(n, measured, method, right_before / measured, right_after / measured, len(groups),
-                      time.perf_counter() - started)
+    torch.set_num_threads(threads)
+    for event in finetune(base, drawings, settings, data_dir=data_dir, stop=StopFile(Path(stop_path))):
+        yield portable(event)

@@ -40,7 +40,7 @@ from mnist_demo.reading.sketch import Sketch, SketchError, parse_sketch
 # The limits, in one place. A drawing is ~1-5 kB of JSON, so 500 of them fit 2 MB gzipped with room to spare.
 MAX_DRAWINGS = 500
 MAX_FILE_BYTES = 2_000_000  # the file as uploaded (gzipped or not)
-MAX_JSON_BYTES = 20_000_000  # once unzipped: a small gzip must not unpack to gigabytes
+MAX_JSON_BYTES = 5_000_000  # once unzipped: no gzip bomb, and at most ~10 s of preprocessing for a crafted file
 FORMAT = "mnist_demo/handwriting"
 VERSION = 1
 SUFFIX = ".json.gz"

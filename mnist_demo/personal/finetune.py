@@ -50,7 +50,7 @@ class FitSettings:
     mnist: int = 6000  # MNIST training digits, a random sample: what keeps MNIST's accuracy
     pen: int = 1500  # pen digits of the training writers (1-20), one rendering each: other people's hands
     share: float = 0.2  # of the samples an epoch, the visitor's drawings (by repetition)
-    max_repeats: int = 100  # a single drawing is not shown more often than this an epoch
+    max_repeats: int = 40  # a drawing is not shown more often than this an epoch: 100 cost MNIST more, taught less
     epochs: int = 1  # a second epoch gained nothing on the held-out writers (benchmarks/personal.py)
     lr: float = 0.01  # SGD's peak (one cycle): a tenth of drawnet's own; 0.02 cost MNIST more for the same gain
     batch_size: int = 128

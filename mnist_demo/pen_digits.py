@@ -38,6 +38,7 @@ from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Poi
 
 PATH_ENV = "DRAWN_DIGITS_PATH"  # a pendigits .jsonl(.gz) to use instead of the shipped copy
 BUNDLED = Path(__file__).resolve().parent / "data" / "pen_digits"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Writer = int | str
 Strokes = Sequence[Sequence[Point]]

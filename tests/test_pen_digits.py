@@ -133,3 +133,45 @@ def test_pen_training_images_are_mnist_like_and_labelled(digits):
     assert torch.equal(images, again)
     other, _ = pen_training_images(chosen, renders_per_digit=2, seed=4)
     assert not torch.equal(images, other)
+
+
+# ---------------------------------------------------------------- the shipped copies
+
+
+def test_both_collections_ship_with_the_package_with_their_licence_and_checksums():
+    import hashlib
+
+    readme = (pen_digits.BUNDLED / "README.md").read_text()
+    assert readme.count("CC BY 4.0") >= 2 and "Alpaydin" in readme and "Llorens" in readme
+    for collection in pen_digits.COLLECTIONS.values():
+        path = pen_digits.BUNDLED / collection.file
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in readme
+    assert len(pen_digits.UJI.digits()) == 800 and {d.writer for d in pen_digits.UJI.digits()} == {
+        f"W{i:02d}" for i in range(1, 41)}
+
+
+def test_each_collection_splits_its_writers_three_ways_that_never_meet():
+    for collection in pen_digits.COLLECTIONS.values():
+        train, calibration, held = (set(collection.train_writers), set(collection.calibration_writers),
+                                    set(collection.held_out_writers))
+        assert train and calibration and held
+        assert not train & calibration and not train & held and not calibration & held
+        assert train | calibration | held == {d.writer for d in collection.digits()}
+
+
+def test_the_shipped_pendigits_are_the_shared_file_when_it_is_there():
+    shared = pen_digits.REPO_ROOT.parent / "shared" / "drawn-digits" / "pendigits_train.jsonl"
+    if not shared.is_file():
+        pytest.skip("no ../shared/drawn-digits here")
+    assert load_pen_digits(shared) == load_pen_digits(pen_digits.BUNDLED / pen_digits.PENDIGITS.file)
+
+
+def test_missing_pen_digits_are_a_clear_error_that_says_where_they_belong(tmp_path):
+    with pytest.raises(pen_digits.PenDigitsUnavailable, match="pen digits not found at .*missing.jsonl"):
+        load_pen_digits(tmp_path / "missing.jsonl")
+
+
+def test_a_placement_records_the_hand_that_drew(digits):
+    rng = np.random.default_rng(8)
+    hands = {random_placement(rng, d.strokes).hand.value for d in digits[:60]}
+    assert hands == {"stylus", "mouse", "finger"}

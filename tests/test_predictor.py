@@ -14,7 +14,7 @@ from mnist_demo.checkpoint import LoadedModel, load_weights
 from mnist_demo.reading.predictor import NOT_A_DIGIT, Prediction, Predictor, euler_number
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, PadPlacement, load_pen_digits
 from mnist_demo.reading.sketch import Sketch
-from mnist_demo.reading.status import Problem, Status
+from mnist_demo.reading.status import Doubt, Problem, Status
 from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
 
 SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down
@@ -28,7 +28,7 @@ class Fixed(nn.Module):
         self.register_buffer("logits", torch.tensor(logits, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logits.expand(x.shape[0], 10)
+        return self.logits.expand(x.shape[0], len(self.logits))
 
 
 def fixed(logits: list[float], name: str = "fixed") -> LoadedModel:
@@ -222,3 +222,43 @@ def test_many_threads_read_with_one_predictor_at_once_and_agree():
         t.join(timeout=60)
     assert not errors
     assert [len(s) for s in seen] == [20] * 4 and {d for s in seen for d in s} == {3}
+
+
+# ---------------------------------------------------------------- what is not one digit
+
+
+def _pad(strokes: list, height: float = 400.0, center: tuple[float, float] = (400.0, 400.0)) -> Sketch:
+    return PadPlacement(height, center).sketch(strokes)
+
+
+def test_a_model_that_says_not_a_digit_gets_not_sure_with_its_digit_guesses_kept():
+    logits = [0.0] * 11
+    logits[7], logits[10] = 3.0, 6.0  # "other" leads
+    p = Predictor(fixed(logits), "cpu").predict(_pad(SEVEN))
+    assert (p.status, p.doubt, p.message) == (Status.UNSURE, Doubt.NOT_ONE_DIGIT, Doubt.NOT_ONE_DIGIT.message)
+    assert p.digit == 7 and all(d < 10 for d, _ in p.top) and p.other > 0.9
+
+
+def test_a_digit_cut_by_the_pads_edge_is_not_sure_even_to_a_sure_model():
+    inside = Predictor(sure_of(7), "cpu").predict(_pad(SEVEN))
+    cut = Predictor(sure_of(7), "cpu").predict(_pad(SEVEN, height=500, center=(400.0, 720.0)))
+    assert inside.status is Status.OK
+    assert (cut.status, cut.doubt) == (Status.UNSURE, Doubt.OFF_THE_PAD) and "off the pad" in cut.message
+
+
+def test_a_dash_is_too_wide_for_a_digit():
+    p = Predictor(sure_of(1), "cpu").predict(_pad([[(0.0, 0.0), (300.0, 4.0)]], height=500))
+    assert (p.status, p.doubt) == (Status.UNSURE, Doubt.TOO_WIDE)
+
+
+def test_calibration_in_the_weights_file_sets_the_temperature_and_the_sure_threshold():
+    logits = [0.0] * 10
+    logits[7] = 3.0
+    plain = Predictor(fixed(logits), "cpu").predict(_pad(SEVEN))
+    loaded = fixed(logits)
+    loaded.info["calibration"] = {"temperature": 2.0, "min_top": 0.9}
+    calibrated = Predictor(loaded, "cpu").predict(_pad(SEVEN))
+    assert plain.status is Status.OK and plain.top[0][1] == pytest.approx(np.exp(3) / (np.exp(3) + 9), abs=1e-6)
+    # At temperature 2 the same logits say 7 less surely, and below the file's 0.9 that is "not sure".
+    assert calibrated.top[0][1] == pytest.approx(np.exp(1.5) / (np.exp(1.5) + 9), abs=1e-6)
+    assert (calibrated.status, calibrated.doubt) == (Status.UNSURE, Doubt.AMBIGUOUS)

@@ -216,7 +216,7 @@ class WebApp:
         ev, test = report.evaluation, report.test_data
         status = f"**{report.summary()}** Press **Use in Draw tab** to draw with it.{notes}"
         return TrainOutputs(progress="", status=status,
-                            epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion),
+                            epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion, ev.other),
                             confusion=confusion_table(ev.confusion), heatmap=confusion_html(ev.confusion),
                             misclassified=misclassified(test.images, test.labels, ev.predictions),
                             weights_file=str(report.weights_file), trained=report.loaded, use_button=True)

@@ -90,14 +90,15 @@ PER_CLASS_COLUMNS = ["digit", "test digits", "accuracy %", "most often read as"]
 CONFUSION_COLUMNS = ["true / read"] + [str(d) for d in range(10)]
 
 
-def per_class_table(confusion: torch.Tensor | None) -> pd.DataFrame:
-    """Accuracy of each digit, and what it is most often mistaken for (no rows before a training)."""
+def per_class_table(confusion: torch.Tensor | None, other: list[int] | None = None) -> pd.DataFrame:
+    """Accuracy of each digit, and what it is most often mistaken for (no rows before a training).
+    `other`: how many of each digit a model with an "other" class called "not a digit"."""
     rows = []
     if confusion is None:
         return pd.DataFrame(rows, columns=PER_CLASS_COLUMNS)
     for d in range(10):
         row = confusion[d].clone()
-        total = int(row.sum())
+        total = int(row.sum()) + (other[d] if other else 0)
         right = int(row[d])
         row[d] = -1
         worst = int(row.argmax())

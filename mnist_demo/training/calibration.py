@@ -73,10 +73,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def sure_threshold(top: np.ndarray, right: np.ndarray, target: float = TARGET_SURE_ACCURACY) -> float:
     """The least probability whose readings at or above it are right at least `target` of the time."""
     lo, hi = MIN_TOP_RANGE
-    for t in np.arange(lo, hi + 1e-9, 0.01):
+    for t in np.round(np.arange(lo, hi + 1e-9, 0.01), 2):
         sure = top >= t
         if not sure.any() or right[sure].mean() >= target:
-            return float(round(t, 2))
+            return float(t)
     return hi
 
 

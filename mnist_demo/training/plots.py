@@ -43,7 +43,8 @@ def misclassified_figure(images: torch.Tensor, labels: torch.Tensor, predictions
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong.tolist()):
         ax.imshow(images[i].cpu().numpy(), cmap="gray_r")
-        ax.set_title(f"pred {predictions[i].item()} / true {labels[i].item()}", fontsize=7,
+        said = predictions[i].item()
+        ax.set_title(f"pred {said if said < 10 else 'other'} / true {labels[i].item()}", fontsize=7,
                      color="tab:red")
     if len(wrong) == 0:
         axes.flat[0].set_title("no misclassified digits", fontsize=9)

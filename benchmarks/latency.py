@@ -5,7 +5,8 @@
 Places `n` varied pen digits on the pad (seeded: pen widths, sizes, places, as
 `pen_digits.random_placement` draws them), then times, per drawing, what the app
 does on each change of the Draw tab's pad (its JSON strokes parsed, drawn,
-preprocessed and read), then the steps of that path alone (the JSON to ink,
+preprocessed and read, and the saliency map beside the 28x28), the same without
+the map, then the steps of that path alone (the JSON to ink,
 preprocessing the ink), and the naive resize + model path as a reference. Prints a markdown table of the
 median and 90th percentile wall time and the median CPU time in milliseconds
 (CPU time stays put when other processes share the machine; wall time doesn't).
@@ -24,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mnist_demo.app.drawing import DrawingReader  # noqa: E402
 from mnist_demo.reading.predictor import Predictor  # noqa: E402
 from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
 from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch CPU threads (default: torch's own choice, which the app keeps)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--drawn", default=None, help="strokes .jsonl (default: the shared pen digits)")
+    parser.add_argument("--drawn", default=None, help="strokes .jsonl (default: the shipped pendigits)")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -83,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         with torch.inference_mode():
             return int(model(naive_resize(value).to(device)).argmax(1))
 
+    reader = DrawingReader(args.weights, args.device)
     rows = [
-        ("pad's JSON: parse + draw + preprocess + predict (the app, per change)",
+        ("the Draw tab's reading: the above, and the 'where it looked' map (DrawingReader.read)",
+         time_each(lambda text: reader.read(parse_sketch(text)), pad_values)),
+        ("pad's JSON: parse + draw + preprocess + predict (Predictor.predict)",
          time_each(lambda text: predictor.predict(parse_sketch(text)), pad_values)),
         ("parse + draw: the pad's JSON to its 800x800 ink", time_each(lambda t: parse_sketch(t).ink(), pad_values)),
         ("preprocess: the ink to 28x28", time_each(preprocess_ink, inks)),

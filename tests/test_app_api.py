@@ -21,7 +21,7 @@ from PIL import Image
 
 from mnist_demo.testing.drawings import held_out_digits, pad_value
 from mnist_demo.testing.servers import REPO, app_settings, served_app
-from mnist_demo.app.drawing import EMPTY_LABEL, UNSURE_LABEL
+from mnist_demo.app.drawing import EMPTY_LABEL, NOT_A_DIGIT_LABEL, UNSURE_LABEL
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.trainer import TrainingRefused
 from mnist_demo.checkpoint import load_weights
@@ -108,6 +108,25 @@ def test_predict_reads_digits_drawn_by_writers_no_model_has_seen(server):
         assert preview_image(preview).size == (28, 28)
         assert f"data-version='{version}'" in preview
     assert_read_right(labels, digits)
+
+
+def test_predict_says_not_sure_to_what_is_not_one_digit_and_why_where_it_can_tell(server):
+    from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, Family, non_digit_set
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    held = [d for c in COLLECTIONS.values() for d in c.digits(c.held_out_writers)]
+    drawings = non_digit_set(HELD_OUT_FAMILIES, 5, seed=11, digits=held)  # symbols, scribbles, pairs, cut digits
+    c = client(server)
+    answers = [c.predict(d.sketch.to_json(), 3, api_name="/predict")[:2] for d in drawings]
+    not_sure = [status for label, status in answers if label["label"] in (UNSURE_LABEL, NOT_A_DIGIT_LABEL)]
+    shown = [(d.family.name, d.name, label["label"]) for d, (label, _) in zip(drawings, answers)
+             if label["label"] not in (UNSURE_LABEL, NOT_A_DIGIT_LABEL)]
+    assert len(not_sure) >= 0.85 * len(drawings), f"answered as digits: {shown}"
+    assert all(status.startswith(("Not sure", "This doesn't look")) for status in not_sure)
+    # A digit cut by the pad's edge: the page says so, whatever the model thinks of the rest.
+    for d, (label, status) in zip(drawings, answers):
+        if d.family is Family.OFF_PAD:
+            assert label["label"] == UNSURE_LABEL and "off the pad" in status
 
 
 def test_predict_answers_with_the_top_k_asked_for(server):

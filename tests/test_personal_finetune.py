@@ -115,6 +115,8 @@ def test_fit_changes_a_new_model_and_leaves_the_base_intact(base_file, mnist, tm
     assert "metrics" not in info  # the base's measured figures are not the fitted model's
     assert info["recipe"]["lr"] == TINY.lr and info["recipe"]["epochs"] == 1 and len(info["history"]) == 1
     assert any("drawings" in n for n in info["notes"])
+    assert "fine-tune: started from the weights of base.safetensors" in info["notes"]
+    assert not any("resumed from" in n for n in info["notes"])
     # Saved like any trained model, it loads and reads.
     path = done.save(tmp_path / "mine.safetensors")
     assert load_weights(path).name == "fastnet"

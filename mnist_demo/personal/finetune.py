@@ -169,9 +169,12 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
         for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits),
                            stop=stop):
             if isinstance(event, TrainingDone):
-                event.notes[:0] = notes
+                source_name = Path(base).name if not isinstance(base, LoadedModel) else f"the visitor's {loaded.name}"
+                # The engine's "resumed from <temporary file> after epoch 0" would name a file that is gone.
+                event.notes[:] = notes + [f"fine-tune: started from the weights of {source_name}" if
+                                          n.startswith(f"resumed from {start}") else n for n in event.notes]
                 if event.loaded is not None:
-                    source = base if not isinstance(base, LoadedModel) else None
+                    source = None if isinstance(base, LoadedModel) else base
                     if "calibration" in loaded.info and "calibration" not in event.loaded.info:
                         # The engine calibrates only runs with pen digits in the recipe; a short low-rate fit
                         # with the same label smoothing keeps the base's confidence scale closely enough.

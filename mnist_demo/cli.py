@@ -1,4 +1,4 @@
-"""Command line: `python -m mnist_demo {train,evaluate,models}`."""
+"""Command line: `python -m mnist_demo {train,evaluate,models,finetune}`."""
 
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="write the figures measured, with this command, into the weights file's metadata")
 
     sub.add_parser("models", help="list the registry")
+
+    from mnist_demo.personal.command import add_parser as add_finetune  # its flags live with the fit's code
+    add_finetune(sub)
     return p
 
 
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models}
     try:
-        return commands[args.command](args)
+        # finetune's parser names its own function (personal.command.add_parser)
+        return commands.get(args.command, getattr(args, "func", None))(args)
     except (DataUnavailable, CheckpointError, UnknownModel, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

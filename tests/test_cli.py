@@ -97,3 +97,11 @@ def test_every_registry_model_trains_from_the_cli(name, mnist_dir, tmp_path, cap
     assert "epoch 1/1" in capsys.readouterr().out
     from mnist_demo.checkpoint import read_info
     assert read_info(out)["model"] == name
+
+
+def test_finetune_is_a_subcommand_and_a_file_that_is_no_collection_gets_a_message(tmp_path):
+    bad = tmp_path / "mine.json"
+    bad.write_text('{"format": "something else"}')
+    out = cli("finetune", "--collection", str(bad), "--out", str(tmp_path / "fitted.safetensors"))
+    assert out.returncode == 2, out.stderr
+    assert "not a collection of drawings" in out.stderr and not (tmp_path / "fitted.safetensors").exists()

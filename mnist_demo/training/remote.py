@@ -17,13 +17,14 @@ its own process the operating system shares the cores instead.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import multiprocessing
 import os
 import queue
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -84,9 +85,10 @@ class Failure:
     message: str
 
 
-def _child(events: Any, received: Any, config: TrainConfig, kwargs: dict[str, Any]) -> None:
+def _child(events: Any, received: Any, worker: Callable[..., Iterator[Any]], args: tuple[Any, ...],
+           kwargs: dict[str, Any]) -> None:
     try:
-        for event in train_elsewhere(config, **kwargs):
+        for event in worker(*args, **kwargs):
             events.put(event)
     except BaseException as exc:  # noqa: BLE001 - whatever it was, the parent says so and frees the slot
         events.put(Failure(type(exc).__name__, str(exc)))
@@ -126,19 +128,19 @@ class TrainingProcessFailed(RuntimeError):
     """The training process raised, or died; the message says what happened."""
 
 
-def in_subprocess(config: TrainConfig, data_dir: str | None, stop_path: str, train_limit: int | None = None,
-                  test_limit: int | None = None, threads: int = 1
-                  ) -> Iterator[Progress | EpochResult | TrainingDone]:
-    """`train_elsewhere` in a process of its own, its events streamed back.
+def in_subprocess(*args: Any, worker: Callable[..., Iterator[Any]] = train_elsewhere, **kwargs: Any
+                  ) -> Iterator[Any]:
+    """`worker(*args, **kwargs)` in a process of its own, its events streamed back.
 
-    Closing this generator early stops the training (through the stop file) and waits for the process.
-    Raises TrainingProcessFailed when the process raises or dies.
+    The worker (default `train_elsewhere`; `personal.finetune.finetune_elsewhere` for a visitor's fit)
+    is a module-level function, so the child can import it, that takes a `stop_path` and yields
+    portable events. Closing this generator early stops it (through the stop file) and waits for
+    the process. Raises TrainingProcessFailed when the process raises or dies.
     """
+    stop_path = inspect.signature(worker).bind(*args, **kwargs).arguments["stop_path"]
     ctx = _context()
     events, received = ctx.Queue(), ctx.Event()
-    kwargs = dict(data_dir=data_dir, stop_path=stop_path, train_limit=train_limit, test_limit=test_limit,
-                  threads=threads)
-    process = ctx.Process(target=_child, args=(events, received, config, kwargs), name="mnist_demo-training",
+    process = ctx.Process(target=_child, args=(events, received, worker, args, kwargs), name="mnist_demo-training",
                           daemon=True)
     process.start()
     try:

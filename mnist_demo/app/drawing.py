@@ -73,6 +73,10 @@ class DrawingReader:
 
     def describe(self, own: Predictor | None = None) -> str:
         """Markdown: which model answers this visitor's drawings."""
+        if own is not None and isinstance(own.loaded.info.get("finetuned_from"), dict):
+            n = own.loaded.info["finetuned_from"].get("drawings", "your")
+            return (f"Answering: **{own.model_name} fitted to your handwriting** ({n} drawings; "
+                    f"{_percent(own.test_accuracy)}). Only you see it.")
         if own is not None:
             return (f"Answering: **{own.model_name}**, the model you trained "
                     f"({_percent(own.test_accuracy)}). Only you see it.")

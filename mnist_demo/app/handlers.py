@@ -96,6 +96,8 @@ class WebApp:
         self.settings = settings or AppSettings.from_env()
         self.reader = DrawingReader(self.settings.weights)
         self.trainer = Trainer(self.settings)
+        from mnist_demo.app.collecting import Handwriting  # here: collecting builds on this module's outputs
+        self.handwriting = Handwriting(self)  # "Was it right?", the visitor's collection, "Fit to my hand"
 
     # ------------------------------------------------------------ Draw tab
 

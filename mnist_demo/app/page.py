@@ -9,6 +9,7 @@ import functools
 import inspect
 import logging
 import os
+from dataclasses import fields
 from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
@@ -20,9 +21,12 @@ from mnist_demo.training.remote import start_training_server
 from mnist_demo.app import views
 from mnist_demo.app.charts import COLORS as CURVE_COLORS, confusion_html, filters_html
 from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.personal import Collection
 from mnist_demo.app.drawpad import DrawPad
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
 from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS, WebApp
+from mnist_demo.app.collecting import (COLLECTION_API_OUTPUTS, COLLECTION_OUTPUTS, FIT_API_OUTPUTS, FitOutputs,
+                                       counts_text)
 from mnist_demo.app.views import TRAIN_FIELDS, TrainField
 
 CSS = """
@@ -35,12 +39,29 @@ CSS = """
 .train-progress { display: flex; align-items: center; gap: .75em; min-height: 1.6em; }
 .train-progress progress { flex: 1; height: 1em; }
 @media (max-width: 640px) { #sketch .html-container { padding: 0 !important; } }
+#digits { display: grid; grid-template-columns: repeat(5, 1fr); gap: 4px; }
+#digits button { min-width: 0; }
+#collection img { image-rendering: pixelated; }  /* 28x28s: their pixels, not a blur */
 """
 # On a phone the pad takes the screen's width: Gradio's page margins would leave it three quarters.
 # In <head> because Gradio scopes `css` to the page's content, and these margins are outside it.
 HEAD = """<style>
 @media (max-width: 640px) { .gradio-container .main { padding-left: 8px !important; padding-right: 8px !important; } }
-</style>"""
+</style>
+<script>
+// "Was it right?": the digit keys press the Draw tab's digit buttons, unless the visitor is typing
+// in a field, or the Draw tab is not showing (a hidden button has no offsetParent).
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat || !/^[0-9]$/.test(e.key)) return;
+  if (e.target instanceof HTMLElement && e.target.closest("input, textarea, select, [contenteditable]")) return;
+  const button = document.getElementById("keep-" + e.key);
+  if (!button || button.offsetParent === null || button.disabled) return;
+  e.preventDefault();
+  button.click();
+});
+</script>"""
+# After a drawing is kept, the pad is cleared for the next one (the pad keeps its strokes in the page).
+CLEAR_PAD = "() => { document.querySelector('#sketch .pad-clear')?.click(); }"
 
 
 def _field_widget(f: TrainField, **kwargs: Any) -> gr.components.Component:
@@ -77,6 +98,8 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
     with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(3600, 3600)) as demo:
         own_model = gr.State(None)  # this visitor's model for the Draw tab; None: the shared one
         trained = gr.State(None)  # the model this visitor trained last (a LoadedModel)
+        collection = gr.State(None)  # this visitor's labelled drawings (a personal.Collection), theirs only
+        hw = app.handwriting
 
         gr.Markdown("# Draw a digit\nA small convolutional network trained on MNIST reads what you draw. "
                     "In the **Train** tab you can train your own and watch it learn.")
@@ -88,9 +111,35 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                     with gr.Accordion("Or upload a picture of a digit", open=False):
                         upload = gr.File(file_types=["image"], type="filepath", label="A photo or scan of one digit",
                                          elem_id="upload")
+                    with gr.Accordion("Your handwriting: the drawings you labelled", open=False, elem_id="handwriting"):
+                        counts = gr.Markdown(counts_text(Collection()), elem_id="counts")
+                        gallery = gr.Gallery(label="As the model sees them (28×28), by digit; click one to select it",
+                                             columns=10, height="auto", allow_preview=False, format="png",
+                                             interactive=False, elem_id="collection")
+                        with gr.Row():
+                            remove_btn = gr.Button("Remove selected", size="sm", elem_id="remove")
+                            download_btn = gr.DownloadButton("Download my drawings", value=None, size="sm",
+                                                             elem_id="download")
+                            upload_btn = gr.UploadButton("Upload my drawings", file_types=[".gz", ".json"],
+                                                         size="sm", elem_id="upload_drawings")
+                        gr.Markdown("They stay in this page's session and go when you leave: download them to "
+                                    "keep them (a small file of strokes and labels), upload them another day.")
+                        selected = gr.Textbox(visible=False)  # the gallery's selection: the id Remove takes
+                        listing = gr.JSON(visible=False)  # ids and labels, for API clients
+                        keep_label = gr.Number(visible=False, precision=0)  # /keep_drawing's label
+                        keep_api = gr.Button(visible=False)  # /keep_drawing: the pad's drawing and a label
                 with gr.Column(scale=2, min_width=240):
                     label = gr.Label(value=EMPTY_LABEL, label="Prediction", elem_id="prediction")
                     status = gr.Markdown("Draw a digit from 0 to 9 in the box.", label="Status", elem_id="status")
+                    with gr.Group(elem_id="teach"):
+                        gr.Markdown("**Was it right?** Say yes, or press the right digit (or its key): the drawing "
+                                    "goes into your collection, to teach it your handwriting.", padding=True)
+                        confirm_btn = gr.Button("Yes", interactive=False, variant="primary", size="sm",
+                                                elem_id="confirm")
+                        with gr.Row(elem_id="digits"):
+                            digit_btns = [gr.Button(str(d), size="sm", min_width=0, elem_id=f"keep-{d}")
+                                          for d in range(10)]
+                        kept_msg = gr.Markdown(elem_id="kept", padding=True)
                     top_k = gr.Slider(1, TOP_K_MAX, value=3, step=1, label="Guesses to show", elem_id="top_k")
                     gr.Markdown("**What the model sees (28×28)**")
                     preview = gr.HTML(preview_html(None), elem_id="preview", js_on_load=None)
@@ -110,6 +159,9 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                         train_btn = gr.Button("Train", variant="primary", interactive=app.settings.allow_training,
                                               elem_id="train")
                         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                    with gr.Group():
+                        fit_hint = gr.Markdown(hw.fit_hint(None), elem_id="fit_hint", padding=True)
+                        fit_btn = gr.Button("Fit to my hand", interactive=app.settings.allow_training, elem_id="fit")
                     with gr.Accordion("Recipe (the tutorial's, editable)", open=False):
                         rest = [f for f in TRAIN_FIELDS if f.name not in form]
                         for i in range(0, len(rest), 2):
@@ -176,6 +228,33 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
             api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="full",
             show_progress_on=[progress])
         stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
+
+        # Teach it your handwriting. Keeping a drawing takes milliseconds: it skips the queue, as a reading does.
+        changed = {"collection": collection, "gallery": gallery, "counts": counts, "message": kept_msg,
+                   "download": download_btn, "selected": selected, "listing": listing, "fit_hint": fit_hint}
+        outs = [changed[n] for n in COLLECTION_OUTPUTS]
+        assert [n for n in COLLECTION_OUTPUTS if not changed[n].skip_api] == list(COLLECTION_API_OUTPUTS)
+        quick = dict(queue=False, show_progress="hidden")
+        for digit, button in enumerate(digit_btns):
+            button.click(_by_name(hw.keep_as(digit), changed), [pad, collection], outs, api_visibility="private",
+                         **quick).success(None, js=CLEAR_PAD)
+        confirm_btn.click(_by_name(hw.confirm, changed), [pad, label, collection], outs, api_visibility="private",
+                          **quick).success(None, js=CLEAR_PAD)
+        keep_api.click(_by_name(hw.keep, changed), [pad, keep_label, collection], outs, api_name="keep_drawing",
+                       **quick)
+        label.change(hw.confirm_button, label, confirm_btn, api_visibility="private", **quick)
+        gallery.select(hw.select, collection, [selected, kept_msg], api_visibility="private", **quick)
+        remove_btn.click(_by_name(hw.remove, changed), [selected, collection], outs, api_name="remove_drawing",
+                         **quick)
+        upload_btn.upload(_by_name(hw.upload, changed), [upload_btn, collection], outs, api_name="upload_drawings",
+                          concurrency_limit=2, concurrency_id="upload")
+        # Fit to my hand: a training in all but its recipe, so it takes the training's one slot and queue.
+        fit_shown = {**shown, "own": own_model, "model_line": model_line}
+        fit_outputs = [fit_shown[f.name] for f in fields(FitOutputs)]
+        assert [n.name for n in fields(FitOutputs) if not fit_shown[n.name].skip_api] == list(FIT_API_OUTPUTS)
+        fit_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
+            _by_name(hw.fit, fit_shown), [collection, own_model], fit_outputs, api_name="fit_to_my_hand",
+            concurrency_limit=1, concurrency_id="train", show_progress="full", show_progress_on=[progress])
         demo.unload(app.forget_visitor)
     return demo
 

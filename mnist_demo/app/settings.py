@@ -12,6 +12,10 @@ MNIST_DEMO_TRAIN_THREADS  torch CPU threads for training (default: all cores but
 MNIST_DEMO_DEVICE         cpu, cuda or mps for training (default: CUDA, then MPS, then CPU)
 MNIST_DEMO_TRAIN_IN_PROCESS 1 trains in the web server's own process (default 0: a process of its own)
 MNIST_DEMO_MAX_UPLOAD_MB  largest picture a visitor may upload, in MB (default 5)
+MNIST_DEMO_FIT_MIN_DRAWINGS  drawings a visitor needs before "Fit to my hand" (default 10)
+MNIST_DEMO_FIT_MNIST      MNIST digits in a fit (default: personal.finetune.FitSettings's 6000)
+MNIST_DEMO_FIT_PEN        pen digits of other writers in a fit (default: FitSettings's 1500)
+MNIST_DEMO_FIT_FOLDS      folds of the before/after measurement after a fit (default 3; 0: none)
 MNIST_DATA_DIR            where MNIST is or will be downloaded to (default data/)
 """
 
@@ -79,6 +83,11 @@ class AppSettings:
     device: str | None = None
     data_dir: Path | None = None  # None: $MNIST_DATA_DIR, else data/
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    # "Fit to my hand" (personal.finetune). None: FitSettings' own sizes, chosen for < 30 s on two cores.
+    fit_min_drawings: int = 10
+    fit_mnist: int | None = None
+    fit_pen: int | None = None
+    fit_folds: int = 3  # each fold is one more fit, after the visitor's own: the measurement costs folds x a fit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "AppSettings":
@@ -95,6 +104,10 @@ class AppSettings:
             device=env.get("MNIST_DEMO_DEVICE") or None,
             data_dir=Path(env["MNIST_DATA_DIR"]) if env.get("MNIST_DATA_DIR") else None,
             max_upload_bytes=_int(env, "MNIST_DEMO_MAX_UPLOAD_MB", MAX_UPLOAD_BYTES // 2**20) * 2**20,
+            fit_min_drawings=_int(env, "MNIST_DEMO_FIT_MIN_DRAWINGS", cls.fit_min_drawings),
+            fit_mnist=_int(env, "MNIST_DEMO_FIT_MNIST", None),
+            fit_pen=_int(env, "MNIST_DEMO_FIT_PEN", None, minimum=0),
+            fit_folds=_int(env, "MNIST_DEMO_FIT_FOLDS", cls.fit_folds, minimum=0),
         )
 
     def resolved_data_dir(self) -> Path:

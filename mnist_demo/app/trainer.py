@@ -2,13 +2,16 @@
 
 `Trainer.run()` yields the engine's Progress and EpochResult events, then a
 `TrainingReport` with the kept model, its test evaluation and its weights file
-(in a temp folder of the visitor's own, never in weights/). Anything that keeps
-a training from starting raises `TrainingRefused` with a message for people.
+(in a temp folder of the visitor's own, never in weights/). `Trainer.fit()` fits
+a visitor's model to their drawings (`personal.finetune`) in the same one slot,
+stoppable the same way, then yields `personal.assess`'s before/after. Anything
+that keeps a training from starting raises `TrainingRefused` with a message for people.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import queue
 import re
 import shutil
@@ -23,7 +26,10 @@ import torch
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
 from mnist_demo.app.settings import AppSettings
-from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.checkpoint import LoadedModel, save_weights
+from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
+from mnist_demo.personal.collection import Collection
+from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.models import REGISTRY, UnknownModel, get_spec
@@ -63,6 +69,7 @@ class TrainingReport:
 
 
 Event = Progress | EpochResult | TrainingReport
+_END = object()  # the work's thread has ended (after its last event, or its exception)
 
 
 def _safe_name(owner: str) -> str:
@@ -150,9 +157,16 @@ class Trainer:
         return True
 
     def forget(self, owner: str) -> None:
-        """`owner` has left: stop their training, if any, and delete their weights file."""
+        """`owner` has left: stop their training, if any, and delete their weights file and other files."""
         self.stop(owner)
         shutil.rmtree(self._root / _safe_name(owner), ignore_errors=True)
+        for part in self._root.glob(f"*/{_safe_name(owner)}"):  # visitor_folder's
+            shutil.rmtree(part, ignore_errors=True)
+
+    def visitor_folder(self, owner: str, part: str) -> Path:
+        """A folder of `owner`'s own that a training does not empty (e.g. their collection's file); it goes
+        with `forget`, and with the server."""
+        return self._root / _safe_name(part) / _safe_name(owner)
 
     def run(self, owner: str, model: str, recipe: Recipe, seed: int = 1) -> Iterator[Event]:
         """Train `model` for `owner`: yields Progress, EpochResult, then one TrainingReport.
@@ -161,35 +175,79 @@ class Trainer:
         settings are not allowed. Closing the generator early stops the training.
         """
         self.check(model, recipe)
+
+        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+            train_data, test_data = self.data()
+            config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
+            return functools.partial(self._work, config, train_data, test_data, folder)
+
+        yield from self._slot(owner, f"training-{model}", prepare)
+
+    def fit(self, owner: str, base: Path | LoadedModel, collection: Collection, settings: FitSettings,
+            folds: int = 3) -> Iterator[Event | Assessment]:
+        """Fit `base` (the model `owner` draws with) to their drawings: yields Progress, EpochResult, a
+        TrainingReport with the fitted model, then an Assessment (before/after on drawings kept out of
+        each fit; `folds` < 2: none). Takes the one training slot, and stops with Stop, as a training does.
+        """
+        if not self.settings.allow_training:
+            raise TrainingRefused("Fitting is training: it is turned off on this server "
+                                  "(MNIST_DEMO_ALLOW_TRAINING=0). Run the app on your own machine: `python app.py`.")
+        if len(collection) < self.settings.fit_min_drawings:
+            raise TrainingRefused(f"Fit to my hand needs at least {self.settings.fit_min_drawings} of your drawings; "
+                                  f"you have {len(collection)}. Say which digit each reading was in the Draw tab.")
+        drawings = Split(*collection.tensors())
+
+        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+            folder.mkdir(parents=True, exist_ok=True)
+            if isinstance(base, LoadedModel):  # the visitor's own model: a file the fit's process can read
+                base_file = save_weights(folder / "base.safetensors", base.model, base.info)
+            else:
+                base_file = Path(base)
+            test_data = self.data()[1].subset(settings.test_digits)  # the digits the fit's epoch is tested on
+            return functools.partial(self._fit_work, str(base_file), drawings, settings, folds, test_data, folder)
+
+        yield from self._slot(owner, "fit-to-hand", prepare)
+
+    def _slot(self, owner: str, name: str,
+              prepare: Callable[[Path], Callable[[_Stop, Callable[[Any], None]], None]]) -> Iterator[Any]:
+        """The one slot: `prepare(visitor's folder)` returns the work, run in a thread that puts its events;
+        they are yielded here until it ends. Leaving early (or the visitor leaving) stops it."""
         if not self._lock.acquire(blocking=False):
             raise TrainingRefused("Another training is running on this server; try again when it ends.")
         stop = _Stop(self._root / f"{_safe_name(owner)}.stop")
         events: queue.Queue = queue.Queue()
         worker: threading.Thread | None = None
         try:
-            train_data, test_data = self.data()
-            self._stops[owner] = stop
             folder = self._root / _safe_name(owner)
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
-            config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
+            work = prepare(folder)
+            self._stops[owner] = stop
             # In this request's context: on ZeroGPU, spaces.GPU finds the visitor (and their quota) there.
-            worker = threading.Thread(target=contextvars.copy_context().run, name=f"training-{model}",
-                                      args=(self._work, config, train_data, test_data, stop, folder, events),
-                                      daemon=True)
+            worker = threading.Thread(target=contextvars.copy_context().run, name=name,
+                                      args=(self._thread, work, stop, events), daemon=True)
             worker.start()
             while True:
                 event = events.get()
+                if event is _END:
+                    return
                 if isinstance(event, BaseException):
                     raise TrainingFailed(f"Training failed: {type(event).__name__}: {event}") from event
                 yield event
-                if isinstance(event, TrainingReport):
-                    return
         finally:
             stop.set()  # a visitor who leaves mid-training frees the server within one batch
             if worker is not None:
                 worker.join()
             self._stops.pop(owner, None)
             self._lock.release()
+
+    @staticmethod
+    def _thread(work: Callable[[_Stop, Callable[[Any], None]], None], stop: _Stop, events: queue.Queue) -> None:
+        try:
+            work(stop, events.put)
+        except BaseException as exc:  # handed to the visitor's generator, which raises it there
+            events.put(exc)
+        finally:
+            events.put(_END)
 
     def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop) -> Iterator[Any]:
         """The training's events: from a ZeroGPU worker, a process of its own, or this process."""
@@ -202,30 +260,45 @@ class Trainer:
             return in_subprocess(config, **elsewhere, threads=s.train_threads)
         return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
 
-    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
-              folder: Path, events: queue.Queue) -> None:
+    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, folder: Path, stop: _Stop,
+              put: Callable[[Any], None]) -> None:
         threads = torch.get_num_threads()
         if self.settings.train_in_process:  # torch's threads are the whole process's: the readings' too
             torch.set_num_threads(self.settings.train_threads)
         try:
             for event in self._events(config, train_data, test_data, stop):
                 if isinstance(event, TrainingDone):
-                    events.put(self._report(config, event, test_data, folder))
+                    put(self._report(config.model, event, test_data,
+                                     folder / f"{config.model}-{len(event.history)}-epochs.safetensors"))
                 else:
-                    events.put(event)
-        except BaseException as exc:  # handed to the visitor's generator, which raises it there
-            events.put(exc)
+                    put(event)
         finally:
             torch.set_num_threads(threads)
 
-    def _report(self, config: TrainConfig, done: TrainingDone, test_data: Split, folder: Path) -> TrainingReport:
-        report = TrainingReport(config.model, done.history, done.stopped, done.loaded, notes=list(done.notes))
+    def _fit_work(self, base: str, drawings: Split, settings: FitSettings, folds: int, test_data: Split,
+                  folder: Path, stop: _Stop, put: Callable[[Any], None]) -> None:
+        """A fit and its assessment in a process of their own (so they share one load of MNIST and the pen
+        samples), or in this process when the settings say trainings run here (tests, debugging)."""
+        s = self.settings
+        args = (base, drawings, settings, str(s.resolved_data_dir()), str(stop.file.path))
+        # On a ZeroGPU Space too: a fit is a CPU-sized job (tens of seconds), not worth a GPU worker's quota.
+        if s.train_in_process:
+            events = finetune_and_assess_elsewhere(*args, threads=torch.get_num_threads(), folds=folds)
+        else:
+            events = in_subprocess(*args, threads=s.train_threads, folds=folds, worker=finetune_and_assess_elsewhere)
+        for event in events:
+            if isinstance(event, TrainingDone):
+                name = event.loaded.name if event.loaded is not None else "model"
+                put(self._report(name, event, test_data, folder / f"{name}-fitted-to-your-hand.safetensors"))
+            else:
+                put(event)
+
+    def _report(self, model: str, done: TrainingDone, test_data: Split, path: Path) -> TrainingReport:
+        report = TrainingReport(model, done.history, done.stopped, done.loaded, notes=list(done.notes))
         if done.loaded is not None:
             device = next(done.loaded.model.parameters()).device
             # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
             report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
             report.test_data = test_data
-            stamp = len(done.history)
-            report.weights_file = done.save(folder / f"{config.model}-{stamp}-epochs.safetensors",
-                                            with_optimizer=False)
+            report.weights_file = done.save(path, with_optimizer=False)
         return report

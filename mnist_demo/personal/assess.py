@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -95,3 +95,27 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
         measured += len(test)
     return Assessment(n, measured, method, right_before / measured, right_after / measured, len(groups),
                       time.perf_counter() - started)
+
+
+def finetune_and_assess_elsewhere(base: str, drawings: Split, settings: FitSettings, data_dir: str | None,
+                                  stop_path: str, threads: int = 1, folds: int = 3) -> Iterator[Any]:
+    """The visitor's fit, then its assessment, in one other process (`training.remote.in_subprocess`):
+    yields the fit's portable events, then an `Assessment` (none when stopped or too few drawings).
+
+    One process for both, because the MNIST and pen-digit samples the fits share are loaded and
+    rendered once per process (~5 s); the fitted model reaches the parent before the assessment starts.
+    """
+    from pathlib import Path
+
+    from mnist_demo.personal.finetune import finetune_elsewhere
+    from mnist_demo.training.remote import StopFile
+
+    yield from finetune_elsewhere(base, drawings, settings, data_dir, stop_path, threads)
+    stop = StopFile(Path(stop_path))
+    if folds < 2 or len(drawings) < 2 or stop.is_set():
+        return
+    try:
+        yield assess(base, drawings, settings, k=folds, data_dir=data_dir, stop=stop)
+    except RuntimeError:  # a fold's fit stopped before its epoch ended: the visitor pressed Stop
+        if not stop.is_set():
+            raise

@@ -1,0 +1,251 @@
+"""Teach it your handwriting: the Draw tab's "Was it right?" row, the visitor's collection, and "Fit to my hand".
+
+Every visitor's collection (`personal.Collection`) lives in their session (a
+`gr.State`), and its file in their temporary folder, which goes when they
+leave: no visitor sees another's drawings, and nothing is written to the
+server's own folders. Handlers answer by name, as in `handlers.py`:
+`COLLECTION_OUTPUTS` after each change, a `FitOutputs` per step of a fit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import gradio as gr
+
+from mnist_demo.app.charts import LiveCurves, confusion_html, filters_html
+from mnist_demo.app.handlers import CLEAR, TRAIN_API_OUTPUTS, TrainOutputs, _owner
+from mnist_demo.app.trainer import TrainingFailed, TrainingRefused, TrainingReport
+from mnist_demo.app.views import epochs_table, per_class_table, progress_html
+from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load, save
+from mnist_demo.personal.assess import Assessment
+from mnist_demo.personal.finetune import FitSettings
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.training.engine import EpochResult, Progress
+
+if TYPE_CHECKING:
+    from mnist_demo.app.handlers import WebApp
+
+# What every change of the collection answers, by name; API clients get all but the State, in this order.
+COLLECTION_OUTPUTS = ("collection", "gallery", "counts", "message", "download", "selected", "listing", "fit_hint")
+COLLECTION_API_OUTPUTS = COLLECTION_OUTPUTS[1:]
+FILE_NAME = "my-handwriting.json.gz"
+
+
+@dataclass
+class FitOutputs(TrainOutputs):
+    """A fit's step: the Train tab's outputs, plus this visitor's Draw tab model and its line."""
+
+    own: Predictor | Any | None = None  # a State: not sent to API clients
+    model_line: str | None = None
+
+
+FIT_API_OUTPUTS = TRAIN_API_OUTPUTS + ("model_line",)  # what gradio_client gets from /fit_to_my_hand
+
+
+def _digit(value: Any) -> int:
+    """A label from a button, the API (an int, a float from a gr.Number, a string) or a gr.Label's value."""
+    if isinstance(value, dict):  # the Draw tab's reading: {"label": "7", "confidences": [...]}
+        value = value.get("label")
+    try:
+        digit = int(float(value))
+    except (TypeError, ValueError):
+        raise CollectionError("the model was not sure what this is: press the digit it is (0-9)") from None
+    if digit != float(value) or not 0 <= digit <= 9:
+        raise CollectionError(f"a label is a digit from 0 to 9, not {value!r}")
+    return digit
+
+
+def counts_text(collection: Collection) -> str:
+    if not len(collection):
+        return ("No drawings yet. After a reading, press **Yes** or the right digit (or its key): the drawing "
+                "comes here, labelled.")
+    each = " · ".join(f"{d}: {n}" for d, n in collection.counts().items())
+    return f"**{len(collection)} drawings** (at most {MAX_DRAWINGS}). Per digit: {each}"
+
+
+class Handwriting:
+    """The handlers of issue 13's page parts, for one server (`WebApp` holds one: `app.handwriting`)."""
+
+    def __init__(self, app: WebApp) -> None:
+        self.app = app
+
+    # ------------------------------------------------------------ the collection
+
+    def _folder(self, request: gr.Request | None) -> Path:
+        return self.app.trainer.visitor_folder(_owner(request), "handwriting")
+
+    def _shown(self, collection: Collection, message: str, request: gr.Request | None) -> dict[str, Any]:
+        """Every collection output, by name, after a change (or none)."""
+        ordered = [d for group in collection.by_digit().values() for d in group]  # grouped by digit
+        gallery = [(d.image, str(d.label)) for d in ordered]
+        path = None
+        if len(collection):
+            # A fresh file each change (a few kB): what the download button hands over is always current.
+            path = str(save(collection, self._folder(request) / FILE_NAME))
+        listing = {"drawings": [{"id": d.id, "label": d.label} for d in ordered],
+                   "counts": {str(k): v for k, v in collection.counts().items()}}
+        return {"collection": collection, "gallery": gallery, "counts": counts_text(collection),
+                "message": message, "download": path,  # a plain value, so API clients get the file
+                "selected": "", "listing": listing, "fit_hint": self.fit_hint(collection)}
+
+    def keep(self, drawing: str | None, label: Any, collection: Collection | None = None,
+             request: gr.Request | None = None) -> dict[str, Any]:
+        """Keep the pad's drawing (its JSON strokes) as `label` (0-9) in this visitor's collection.
+
+        Raises gr.Error (nothing kept) for an empty or unreadable drawing or a bad label.
+        """
+        collection = Collection() if collection is None else collection
+        try:
+            kept = collection.add(drawing or "", _digit(label))
+        except CollectionError as exc:
+            raise gr.Error(f"Not kept: {exc}.", print_exception=False) from None
+        n = collection.counts()[kept.label]
+        return self._shown(collection, f"Kept as a **{kept.label}** ({n} of that digit, {len(collection)} in all). "
+                                       "Draw the next one.", request)
+
+    def keep_as(self, digit: int) -> Callable[..., dict[str, Any]]:
+        """The handler of the button (and key) for `digit`."""
+        def keep(drawing: str | None, collection: Collection | None = None,
+                 request: gr.Request | None = None) -> dict[str, Any]:
+            return self.keep(drawing, digit, collection, request)
+        keep.__name__ = f"keep_{digit}"
+        return keep
+
+    def confirm(self, drawing: str | None, reading: Any, collection: Collection | None = None,
+                request: gr.Request | None = None) -> dict[str, Any]:
+        """"Yes": keep the drawing as the digit the Draw tab read (a gr.Label's value)."""
+        return self.keep(drawing, reading, collection, request)
+
+    @staticmethod
+    def confirm_button(reading: Any) -> dict[str, Any]:
+        """The "Yes" button names the digit read; with no digit read it cannot be pressed."""
+        try:
+            return gr.update(value=f"Yes, it's a {_digit(reading)}", interactive=True)
+        except CollectionError:
+            return gr.update(value="Yes", interactive=False)
+
+    def select(self, collection: Collection | None, event: gr.SelectData) -> tuple[str, str]:
+        """A click on a drawing in the gallery selects it for Remove: (its id, message)."""
+        ordered = [d for group in (collection or Collection()).by_digit().values() for d in group]
+        if event.index is None or not 0 <= event.index < len(ordered):
+            return "", ""
+        d = ordered[event.index]
+        return d.id, f"Selected a **{d.label}**: press **Remove selected** to take it out."
+
+    def remove(self, drawing_id: str | None, collection: Collection | None = None,
+               request: gr.Request | None = None) -> dict[str, Any]:
+        """Take a drawing out of this visitor's collection by its id (the gallery's selection, or the API's)."""
+        collection = Collection() if collection is None else collection
+        try:
+            gone = collection.remove(drawing_id or "")
+        except KeyError:
+            return self._shown(collection, "Nothing removed: select a drawing in the gallery first.", request)
+        return self._shown(collection, f"Removed a **{gone.label}**; {len(collection)} drawings left.", request)
+
+    def upload(self, path: str | None, collection: Collection | None = None,
+               request: gr.Request | None = None) -> dict[str, Any]:
+        """Add the drawings of a collection file (downloaded on another day) to this visitor's; all or none."""
+        collection = Collection() if collection is None else collection
+        if not path:
+            return self._shown(collection, "No file came.", request)
+        try:
+            loaded = load(path)
+            before = len(collection)
+            collection.extend(loaded)  # checked whole first: a refusal changes nothing
+        except CollectionError as exc:
+            return self._shown(collection, f"**Not loaded:** {exc}. Your collection is as it was.", request)
+        added = len(collection) - before
+        return self._shown(collection, f"Loaded {len(loaded)} drawings from {Path(path).name}: {added} new, "
+                                       f"{len(collection)} in all.", request)
+
+    # ------------------------------------------------------------ Fit to my hand
+
+    def fit_settings(self) -> FitSettings:
+        s = self.app.settings
+        changes: dict[str, Any] = {}
+        if s.fit_mnist is not None:
+            changes["mnist"] = s.fit_mnist
+        if s.fit_pen is not None:
+            changes["pen"] = s.fit_pen
+        # Tested on the server's test digits, so the misclassified ones can be shown from them.
+        changes["test_digits"] = min(FitSettings.test_digits, s.test_limit or FitSettings.test_digits)
+        return FitSettings(**changes)
+
+    def fit_hint(self, collection: Collection | None) -> str:
+        n, need = len(collection or ()), self.app.settings.fit_min_drawings
+        if n < need:
+            return (f"**Fit to my hand** fine-tunes the model you draw with to your own drawings. It needs at "
+                    f"least {need}; you have {n}. In the Draw tab, say whether each reading was right.")
+        return (f"**Fit to my hand** fine-tunes the model you draw with to your {n} drawings (with MNIST and "
+                "other people's pen digits, so it keeps reading theirs). Your Draw tab then answers with it; "
+                "nobody else's does.")
+
+    def fit(self, collection: Collection | None = None, own: Predictor | None = None,
+            request: gr.Request | None = None) -> Iterator[FitOutputs]:
+        """Fit the model this visitor draws with to their collection, streaming the Train tab's outputs;
+        the fitted model then answers in their Draw tab; last, their drawings' accuracy before and after."""
+        collection = Collection() if collection is None else collection
+        reader = self.app.reader
+        base = own.loaded if own is not None else reader.weights
+        name = own.model_name if own is not None else (reader.shared.model_name if reader.shared else "the model")
+        settings = self.fit_settings()
+        folds = self.app.settings.fit_folds
+        history: list[EpochResult] = []
+        curves = LiveCurves()
+        started = time.perf_counter()
+        try:
+            if own is None and reader.shared is None:
+                raise TrainingRefused(reader.problem or "There is no model to fit.")
+            events = self.app.trainer.fit(_owner(request), base, collection, settings, folds)
+            yield FitOutputs(progress=progress_html(None, settings.epochs, "Preparing your drawings and the samples…"),
+                             status=f"Fitting **{name}** to your {len(collection)} drawings ({settings.mnist:,} "
+                                    f"MNIST digits, {settings.pen:,} pen digits of other writers).",
+                             accuracy_curves=CLEAR, loss_curves=CLEAR, filters=filters_html(None),
+                             epochs_table=epochs_table([]), per_class=per_class_table(None),
+                             confusion=CLEAR, heatmap=confusion_html(None), misclassified=CLEAR,
+                             weights_file=CLEAR, use_button=False)
+            fitted = ""
+            for event in events:
+                if isinstance(event, Progress):
+                    curves.add_progress(event)
+                    yield FitOutputs(progress=progress_html(event, settings.epochs),
+                                     accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
+                                     filters=None if event.filters is None else filters_html(event.filters))
+                elif isinstance(event, EpochResult):
+                    history.append(event)
+                    curves.add_epoch(event)
+                    yield FitOutputs(accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
+                                     epochs_table=epochs_table(history))
+                elif isinstance(event, TrainingReport):
+                    step, fitted = self._fitted(event, len(collection), time.perf_counter() - started, folds)
+                    yield step
+                elif isinstance(event, Assessment) and fitted:
+                    yield FitOutputs(status=f"{fitted}\n\n{assessment_text(event)}")
+        except (TrainingRefused, TrainingFailed) as exc:
+            yield FitOutputs(progress="", status=f"**Not fitted.** {exc}")
+
+    def _fitted(self, report: TrainingReport, drawings: int, seconds: float, folds: int) -> tuple[FitOutputs, str]:
+        """The fit's result, shown at once (the assessment comes later): its step and its status line."""
+        step = self.app._finished(report)
+        if report.loaded is None:
+            return FitOutputs(**vars(step)), ""
+        own = self.app.reader.own_predictor(report.loaded)
+        fitted = (f"**Fitted to your {drawings} drawings in {seconds:.0f} s**: "
+                  f"{100 * (report.loaded.test_accuracy or 0):.2f}% on {len(report.test_data or [])} MNIST test "
+                  "digits. Your Draw tab answers with it now (only yours; **Back to the shipped model** there "
+                  "switches back).")
+        measuring = (f"\n\nMeasuring how it reads your drawings, on drawings kept out of the fit "
+                     f"({folds} more fits)…" if folds >= 2 else "")
+        values = {**vars(step), "status": fitted + measuring, "own": own, "model_line": self.app.reader.describe(own)}
+        return FitOutputs(**values), fitted
+
+
+def assessment_text(a: Assessment) -> str:
+    """"Your drawings: 92% before, 98% after, on drawings kept out of the fit (3-fold)"."""
+    how = a.method.replace(" cross-validation", "")
+    return (f"**Your drawings: {100 * a.before:.0f}% before, {100 * a.after:.0f}% after**, on drawings kept out "
+            f"of the fit ({how}, {a.measured} drawings, {a.seconds:.0f} s).")

@@ -1,0 +1,178 @@
+"""Teach it your handwriting, through the app's API (gradio_client): keep, remove, download and upload a
+visitor's drawings, and fit the model they draw with to them; no other visitor and no shipped file changes.
+
+One server for the module, with fits small enough for a test (1,000 MNIST digits, 200 pen digits).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, FIT_API_OUTPUTS
+from mnist_demo.app.handlers import WebApp
+from mnist_demo.checkpoint import load_weights
+from mnist_demo.personal import load
+from mnist_demo.testing.drawings import held_out_digits, pad_value
+from mnist_demo.testing.servers import REPO, app_settings, served_app
+
+FIT = dict(fit_min_drawings=6, fit_mnist=1000, fit_pen=200, fit_folds=2)
+
+
+@pytest.fixture(scope="module")
+def settings(shipped_weights):
+    return app_settings(shipped_weights, **FIT)
+
+
+@pytest.fixture(scope="module")
+def server(settings):
+    with served_app(settings) as url:
+        yield url
+
+
+def visitor(url: str) -> Client:
+    """A new client is a new visitor, with a session (and a collection) of their own."""
+    return Client(url, verbose=False)
+
+
+def named(output: tuple) -> dict:
+    """A collection event's answer by name (COLLECTION_API_OUTPUTS)."""
+    assert len(output) == len(COLLECTION_API_OUTPUTS)
+    return dict(zip(COLLECTION_API_OUTPUTS, output))
+
+
+def keep(c: Client, digit, label) -> dict:
+    return named(c.predict(pad_value(digit), label, api_name="/keep_drawing"))
+
+
+def labels(answer: dict) -> list[int]:
+    return [d["label"] for d in answer["listing"]["drawings"]]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_kept_drawings_are_listed_by_digit_with_counts_and_can_be_removed(server):
+    c = visitor(server)
+    three, seven, other_three = held_out_digits((3, 7), per_label=2)[1:4]
+    keep(c, three, 3)
+    keep(c, seven, 7)
+    answer = keep(c, other_three, 3)
+    assert "Kept as a **3** (2 of that digit, 3 in all)" in answer["message"]
+    assert labels(answer) == [3, 3, 7]  # grouped by digit
+    assert answer["listing"]["counts"]["3"] == 2 and answer["listing"]["counts"]["0"] == 0
+    assert len(answer["gallery"]) == 3 and "3 drawings" in answer["counts"]
+    assert Path(answer["download"]).is_file()
+
+    gone = answer["listing"]["drawings"][2]["id"]  # the 7
+    answer = named(c.predict(gone, api_name="/remove_drawing"))
+    assert labels(answer) == [3, 3] and "Removed a **7**" in answer["message"]
+    answer = named(c.predict("no-such-id", api_name="/remove_drawing"))
+    assert labels(answer) == [3, 3] and "Nothing removed" in answer["message"]
+
+    # Another visitor starts with nothing: the collection is this session's.
+    assert labels(keep(visitor(server), seven, 7)) == [7]
+
+
+def test_an_empty_pad_or_a_label_that_is_no_digit_is_refused_and_nothing_is_kept(server):
+    c = visitor(server)
+    digit = held_out_digits((5,))[0]
+    for drawing, label, why in [('{"strokes": []}', 5, "the pad is empty"), (pad_value(digit), 12, "0 to 9"),
+                                ('{"strokes": [[[1, "x"]]]}', 5, "must be a number")]:
+        with pytest.raises(AppError, match=why):
+            c.predict(drawing, label, api_name="/keep_drawing")
+    assert labels(keep(c, digit, 5)) == [5]  # nothing else got in
+
+
+def test_the_collection_round_trips_through_download_and_upload(server, tmp_path):
+    first = visitor(server)
+    for digit in held_out_digits((0, 4, 9)):
+        answer = keep(first, digit, digit.label)
+    downloaded = Path(answer["download"])
+    assert downloaded.name.endswith(".json.gz") and downloaded.stat().st_size < 20_000  # strokes, not pixels
+    assert [d.label for d in load(downloaded)] == [0, 4, 9]
+
+    # Another day (another session): upload it, and the same drawings are back, ids and all.
+    second = visitor(server)
+    back = named(second.predict(handle_file(str(downloaded)), api_name="/upload_drawings"))
+    assert back["listing"] == answer["listing"] and "Loaded 3 drawings" in back["message"]
+    # Uploading it again adds nothing: the drawings are already there.
+    again = named(second.predict(handle_file(str(downloaded)), api_name="/upload_drawings"))
+    assert again["listing"] == answer["listing"] and "0 new" in again["message"]
+
+
+def test_a_bad_or_foreign_file_gets_a_clear_message_and_changes_nothing(server, tmp_path):
+    c = visitor(server)
+    before = keep(c, held_out_digits((2,))[0], 2)
+    foreign = tmp_path / "notes.json"
+    foreign.write_text(json.dumps({"format": "someone-else", "drawings": []}))
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(gzip.compress(b'{"format": "mnist_demo/handwriting", "version": 1, "drawings": [{"label'))
+    bad_label = tmp_path / "bad-label.json"
+    bad_label.write_text(json.dumps({"format": "mnist_demo/handwriting", "version": 1, "drawings": [
+        {"id": "a1", "label": 3, "sketch": json.loads(pad_value(held_out_digits((3,))[0]))},
+        {"id": "b2", "label": "seven", "sketch": json.loads(pad_value(held_out_digits((7,))[0]))}]}))
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b" " * 2_100_000)
+    for path, why in [(foreign, "not a collection of drawings saved by this app"), (broken, "not JSON"),
+                      (bad_label, "drawing 2 of the file: a label is a digit"), (huge, "too large")]:
+        answer = named(c.predict(handle_file(str(path)), api_name="/upload_drawings"))
+        assert answer["message"].startswith("**Not loaded:**") and why in answer["message"], answer["message"]
+        assert "as it was" in answer["message"]
+        assert answer["listing"] == before["listing"]  # not even the good drawing of bad-label.json got in
+
+
+def test_fit_to_my_hand_needs_enough_drawings_and_says_so(server):
+    c = visitor(server)
+    keep(c, held_out_digits((1,))[0], 1)
+    final = dict(zip(FIT_API_OUTPUTS, c.predict(api_name="/fit_to_my_hand")))
+    assert "Not fitted" in final["status"] and "at least 6" in final["status"] and "you have 1" in final["status"]
+
+
+@pytest.mark.slow
+def test_a_fit_answers_for_its_visitor_only_and_leaves_the_shipped_weights_as_they_were(server, settings,
+                                                                                       shipped_weights):
+    shipped_before = sha256(shipped_weights)
+    weights_dir_before = sorted(p.name for p in (REPO / "weights").iterdir())
+    fitter, other = visitor(server), visitor(server)
+    for digit in held_out_digits(per_label=1)[:8]:
+        keep(fitter, digit, digit.label)
+
+    job = fitter.submit(api_name="/fit_to_my_hand")
+    final = dict(zip(FIT_API_OUTPUTS, job.result(timeout=300)))
+    steps = [dict(zip(FIT_API_OUTPUTS, o)) for o in job.outputs()]
+    assert any("batch" in str(s["progress"]) for s in steps)  # the live progress, as a training's
+    assert "Fitted to your 8 drawings" in final["status"], final["status"]
+    assert "% before" in final["status"] and "% after" in final["status"] and "2-fold" in final["status"]
+    # The Draw tab's line changed with the fitted model (in the step that brought it, before the assessment).
+    lines = [s["model_line"] for s in steps if isinstance(s["model_line"], str)]
+    assert len(lines) == 1 and "fitted to your handwriting" in lines[0] and "8 drawings" in lines[0]
+    fitted_file = Path(next(s["weights_file"] for s in steps if isinstance(s["weights_file"], str)))
+    assert fitted_file.suffix == ".safetensors"
+
+    # The fitted model answers this visitor's drawings; the other visitor still gets the shipped one.
+    local = WebApp(settings)
+    own = local.reader.own_predictor(load_weights(fitted_file))
+    assert own.loaded.info["finetuned_from"]["drawings"] == 8
+    differs = False
+    for digit in held_out_digits((2, 5, 8), per_label=3)[2::3]:  # drawings not in the collection
+        value = pad_value(digit)
+        fitter_status = fitter.predict(value, 3, api_name="/predict")[1]
+        other_status = other.predict(value, 3, api_name="/predict")[1]
+        assert fitter_status == local.predict(value, 3, own)[1]
+        assert other_status == local.predict(value, 3, None)[1]
+        differs |= fitter_status != other_status
+    assert differs
+    assert "fitted" not in fitter.predict(api_name="/use_shared")  # back to the shipped model on request
+    assert fitter.predict(pad_value(held_out_digits((4,))[0]), 3, api_name="/predict")[1] == \
+        local.predict(pad_value(held_out_digits((4,))[0]), 3, None)[1]
+
+    assert sha256(shipped_weights) == shipped_before
+    assert sorted(p.name for p in (REPO / "weights").iterdir()) == weights_dir_before

@@ -88,8 +88,9 @@ class WeightsEntry:
 class Weights:
     """The weights shipped in `weights/`, by name (each a WeightsEntry)."""
 
-    DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "default.safetensors", "drawnet")
-    DEFAULT = DRAWNET_V1  # what the Draw tab answers with
+    DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "drawnet-v1.safetensors", "drawnet")  # 10 classes, no calibration
+    DRAWNET_V2 = WeightsEntry(WEIGHTS_DIR / "drawnet-v2.safetensors", "drawnet")  # + "not a digit", calibrated
+    DEFAULT = DRAWNET_V2  # what the Draw tab answers with
 
 
 def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:

@@ -117,7 +117,7 @@ def test_a_process_killed_while_it_writes_weights_leaves_the_old_file(saved_mode
 @pytest.mark.parametrize("damage", ["missing", "empty", "truncated", "not safetensors"])
 def test_bad_weights_at_start_are_logged_and_the_app_starts_and_says_what_is_wrong(tmp_path, shipped_weights,
                                                                                    caplog, damage):
-    weights = tmp_path / "default.safetensors"
+    weights = tmp_path / "drawnet-v2.safetensors"
     if damage == "empty":
         weights.write_bytes(b"")
     elif damage == "truncated":

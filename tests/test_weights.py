@@ -12,23 +12,34 @@ from mnist_demo.checkpoint import CheckpointError, load_weights, make_info, read
 from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
 from mnist_demo.models import build_model
 from mnist_demo.training.evaluation import evaluate
-from mnist_demo.weights import DRAWN_HELD_OUT, MNIST_TEST, Measurement, Weights, WeightsEntry, record
+from mnist_demo.weights import (ECE, MNIST_TEST, NON_DIGITS, SURE_ACCURACY, Measurement, Weights, WeightsEntry,
+                                drawn_key, record)
 
 
-def test_the_shipped_entry_describes_its_model_inputs_recipe_and_figures():
+def test_the_shipped_entry_describes_its_model_inputs_recipe_calibration_and_figures():
     entry = Weights.DEFAULT
-    assert entry is Weights.DRAWNET_V1 and entry.file.is_file()
+    assert entry is Weights.DRAWNET_V2 and entry.file.is_file()
     info = entry.info()
-    assert info["model"] == "drawnet" and info["model_args"] == {"width": 24, "dropout": 0.1}
+    assert info["model"] == "drawnet" and info["model_args"] == {"width": 24, "dropout": 0.1, "classes": 11}
     assert info["normalization"] == {"mean": MEAN, "std": STD}
     assert entry.preprocessing_version == PREPROCESSING_VERSION
-    assert entry.recipe.epochs == 18 and entry.recipe.pen_digits
+    assert entry.recipe.pen_digits and entry.recipe.non_digits > 0
+    calibration = info["calibration"]
+    assert calibration["temperature"] > 0 and 0.5 <= calibration["min_top"] <= 0.95
+    assert "calibration writers" in calibration["fitted_on"]
     metrics = entry.metrics
-    assert set(metrics) >= {MNIST_TEST, DRAWN_HELD_OUT}
-    assert metrics[MNIST_TEST].value >= 0.996 and metrics[MNIST_TEST].samples == 10_000
-    assert metrics[DRAWN_HELD_OUT].value >= 0.98 and "pad's JSON" in metrics[DRAWN_HELD_OUT].what
+    assert set(metrics) >= {MNIST_TEST, drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
+    assert metrics[MNIST_TEST].value >= 0.995 and metrics[MNIST_TEST].samples == 10_000
+    for name in ("pendigits", "uji"):
+        assert metrics[drawn_key(name)].value >= 0.95 and "pad's JSON" in metrics[drawn_key(name)].what
+    assert metrics[NON_DIGITS].value >= 0.9 and metrics[ECE].value < 0.02
     for m in metrics.values():
         assert m.command.startswith("python -m mnist_demo evaluate") and "--record" in m.command
+
+
+def test_the_first_shipped_model_stays_loadable_with_its_ten_classes():
+    loaded = Weights.DRAWNET_V1.load()
+    assert loaded.model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
 def test_the_recorded_mnist_figure_is_what_the_model_scores_now(mnist):

@@ -48,8 +48,8 @@ FIT_API_OUTPUTS = TRAIN_API_OUTPUTS + ("model_line",)  # what gradio_client gets
 
 def _digit(value: Any) -> int:
     """A label from a button, the API (an int, a float from a gr.Number, a string) or a gr.Label's value."""
-    if isinstance(value, dict):  # the Draw tab's reading: {"label": "7", "confidences": [...]}
-        value = value.get("label")
+    if isinstance(value, dict):  # the Draw tab's reading, as gr.Label hands it over: {"7": 0.96, "1": 0.02, ...}
+        value = value.get("label") if "label" in value else max(value, key=value.get, default=None)
     try:
         digit = int(float(value))
     except (TypeError, ValueError):
@@ -236,8 +236,8 @@ class Handwriting:
         own = self.app.reader.own_predictor(report.loaded)
         fitted = (f"**Fitted to your {drawings} drawings in {seconds:.0f} s**: "
                   f"{100 * (report.loaded.test_accuracy or 0):.2f}% on {len(report.test_data or [])} MNIST test "
-                  "digits. Your Draw tab answers with it now (only yours; **Back to the shipped model** there "
-                  "switches back).")
+                  "digits. Your Draw tab answers with it now, and nobody else's does; the Draw tab's "
+                  "**Back to the shipped model** switches back.")
         measuring = (f"\n\nMeasuring how it reads your drawings, on drawings kept out of the fit "
                      f"({folds} more fits)…" if folds >= 2 else "")
         values = {**vars(step), "status": fitted + measuring, "own": own, "model_line": self.app.reader.describe(own)}

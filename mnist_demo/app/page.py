@@ -114,7 +114,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                     with gr.Accordion("Your handwriting: the drawings you labelled", open=False, elem_id="handwriting"):
                         counts = gr.Markdown(counts_text(Collection()), elem_id="counts")
                         gallery = gr.Gallery(label="As the model sees them (28×28), by digit; click one to select it",
-                                             columns=10, height="auto", allow_preview=False, format="png",
+                                             columns=10, fit_columns=False, height=260, allow_preview=False, format="png",
                                              interactive=False, elem_id="collection")
                         with gr.Row():
                             remove_btn = gr.Button("Remove selected", size="sm", elem_id="remove")

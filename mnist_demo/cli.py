@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as _dt
 import sys
 from dataclasses import fields
@@ -65,6 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit (with --drawn)")
     e.add_argument("--seed", type=int, default=0, help="placements of the drawings on the pad")
     e.add_argument("--reliability-plot", help="with --drawings: save the reliability diagram here (PNG)")
+    e.add_argument("--json", help="with --drawings: save every figure here (JSON)")
     e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
     e.add_argument("--record", action="store_true",
                    help="write the figures measured, with this command, into the weights file's metadata")
@@ -182,6 +184,11 @@ def _evaluate_drawings(args: argparse.Namespace, loaded) -> None:
     print(result.format())
     if args.reliability_plot:
         print(f"saved {reliability_figure(result.calibration, args.reliability_plot)}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "command": this_command(),
+                                               **result.summary()}, indent=1))
+        print(f"saved {args.json}")
     if not args.record:
         return
     command = this_command()

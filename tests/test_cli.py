@@ -1,5 +1,6 @@
 """`python -m mnist_demo` lists, trains and evaluates, and says clearly what went wrong."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_demo.cli import main
 from mnist_demo.models import REGISTRY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,3 +107,21 @@ def test_finetune_is_a_subcommand_and_a_file_that_is_no_collection_gets_a_messag
     out = cli("finetune", "--collection", str(bad), "--out", str(tmp_path / "fitted.safetensors"))
     assert out.returncode == 2, out.stderr
     assert "not a collection of drawings" in out.stderr and not (tmp_path / "fitted.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_drawings_measures_every_collection_non_digits_and_calibration(shipped_weights, tmp_path, capsys):
+    figures, plot = tmp_path / "drawings.json", tmp_path / "reliability.png"
+    assert main(["evaluate", "--weights", str(shipped_weights), "--skip-mnist", "--drawings",
+                 "--json", str(figures), "--reliability-plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "Drawn digits (pendigits)" in out and "Drawn digits (uji)" in out and "Not one digit" in out
+    saved = json.loads(figures.read_text())
+    for name, writers in (("pendigits", 10), ("uji", 10)):
+        drawn = saved["drawn"][name]
+        assert len(drawn["writers"]) == writers
+        everything = drawn["all"]
+        assert everything["right"] + everything["not_sure"] + everything["wrong_sure"] == everything["n"]
+        assert sum(b["n"] for b in drawn["by_hand"].values()) == everything["n"]
+    assert saved["non_digits"]["n"] == 400 and len(saved["non_digits"]["by_family"]) == 4
+    assert 0 <= saved["calibration"]["ece"] < 1 and plot.stat().st_size > 1000

@@ -89,6 +89,32 @@ class ReadingEvaluation:
     sure_accuracy: float  # of the readings shown as answers, the share right
     sure_share: float  # of held-out digit drawings, the share shown as answers
 
+    def summary(self) -> dict:
+        """The figures as plain JSON-able values (what benchmarks/results/drawings.json keeps)."""
+        def bucket(b) -> dict:
+            return {"n": b.n, "right": b.correct, "not_sure": b.unsure, "wrong_sure": b.wrong_sure,
+                    "top_correct": b.top_correct, "naive_correct": b.naive_correct}
+
+        drawn = {}
+        for name, r in self.drawn.items():
+            worst = r.worst_writer()
+            drawn[name] = {"writers": [str(w) for w in r.writers], "all": bucket(r.total),
+                           "by_pen": {k: bucket(b) for k, b in r.by_brush.items()},
+                           "by_size": {k: bucket(b) for k, b in r.by_size.items()},
+                           "by_hand": {k: bucket(b) for k, b in r.by_hand.items()},
+                           "by_writer": {str(k): bucket(b) for k, b in r.by_writer.items()},
+                           "worst_writer": str(worst[0]) if worst else None,
+                           "wrong_top_guesses": [[t, p, c] for (t, p), c in r.confusion.most_common()]}
+        nd = self.non_digits
+        return {"drawn": drawn,
+                "non_digits": {"n": nd.total.n, "not_sure": nd.total.not_sure,
+                               "by_family": {k: [t.n, t.not_sure] for k, t in nd.by_family.items()},
+                               "by_symbol": {k: [t.n, t.not_sure] for k, t in nd.by_name.items()},
+                               "shown_as": {str(k): v for k, v in nd.answered.items()},
+                               "why_not_sure": dict(nd.doubts)},
+                "calibration": self.calibration.to_dict(), "sure_accuracy": self.sure_accuracy,
+                "sure_share": self.sure_share}
+
     def format(self) -> str:
         parts = [r.format() for r in self.drawn.values()] + [self.non_digits.format()]
         parts.append(f"Calibration on held-out digit drawings: ECE {100 * self.calibration.ece:.2f}%; readings "

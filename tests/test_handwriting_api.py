@@ -189,3 +189,18 @@ def test_a_fit_answers_for_its_visitor_only_and_leaves_the_shipped_weights_as_th
 
     assert sha256(shipped_weights) == shipped_before
     assert sorted(p.name for p in (REPO / "weights").iterdir()) == weights_dir_before
+
+
+def test_the_size_of_a_fit_comes_from_environment_variables(shipped_weights):
+    from mnist_demo.app.settings import AppSettings, SettingsError
+    from mnist_demo.personal.finetune import FitSettings
+
+    s = AppSettings.from_env({"MNIST_DEMO_FIT_MIN_DRAWINGS": "3", "MNIST_DEMO_FIT_MNIST": "500",
+                              "MNIST_DEMO_FIT_PEN": "0", "MNIST_DEMO_FIT_FOLDS": "0"})
+    assert (s.fit_min_drawings, s.fit_mnist, s.fit_pen, s.fit_folds) == (3, 500, 0, 0)
+    fit = WebApp(app_settings(shipped_weights, fit_mnist=500, fit_pen=0)).handwriting.fit_settings()
+    assert (fit.mnist, fit.pen, fit.epochs) == (500, 0, FitSettings.epochs)
+    defaults = WebApp(app_settings(shipped_weights, test_limit=None)).handwriting.fit_settings()
+    assert defaults == FitSettings()  # the library's sizes, chosen for < 30 s on two cores
+    with pytest.raises(SettingsError, match="MNIST_DEMO_FIT_MNIST"):
+        AppSettings.from_env({"MNIST_DEMO_FIT_MNIST": "0"})

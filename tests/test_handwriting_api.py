@@ -204,3 +204,46 @@ def test_the_size_of_a_fit_comes_from_environment_variables(shipped_weights):
     assert defaults == FitSettings()  # the library's sizes, chosen for < 30 s on two cores
     with pytest.raises(SettingsError, match="MNIST_DEMO_FIT_MNIST"):
         AppSettings.from_env({"MNIST_DEMO_FIT_MNIST": "0"})
+
+
+def collection_of(n: int):
+    from mnist_demo.personal import Collection
+
+    c = Collection()
+    for digit in held_out_digits(per_label=2)[:n]:
+        c.add(pad_value(digit), digit.label)
+    return c
+
+
+def test_a_fit_takes_the_one_training_slot(settings):
+    from mnist_demo.app.trainer import TrainingRefused
+
+    app = WebApp(settings)
+    training = app.trainer.run("first", "mlp-50", app.trainer.recipe_for("mlp-50", epochs=1))
+    next(training)  # a training has started
+    try:
+        with pytest.raises(TrainingRefused, match="Another training"):
+            next(app.trainer.fit("second", settings.weights, collection_of(6), app.handwriting.fit_settings()))
+    finally:
+        training.close()
+    assert not app.trainer.busy
+
+
+@pytest.mark.slow
+def test_stop_ends_a_fit_with_no_model_and_no_assessment(settings):
+    from mnist_demo.app.trainer import TrainingReport
+    from mnist_demo.personal.assess import Assessment
+    from mnist_demo.training.engine import Progress
+
+    app = WebApp(settings)
+    fit = app.handwriting.fit_settings()
+    events = app.trainer.fit("visitor", settings.weights, collection_of(6), type(fit)(mnist=20000, pen=200,
+                                                                                     test_digits=500), folds=2)
+    seen = []
+    for event in events:
+        seen.append(event)
+        if isinstance(event, Progress):
+            assert app.trainer.stop("visitor")
+    report = next(e for e in seen if isinstance(e, TrainingReport))
+    assert report.stopped and report.loaded is None
+    assert not any(isinstance(e, Assessment) for e in seen) and not app.trainer.busy

@@ -40,7 +40,7 @@ CSS = """
 .train-progress progress { flex: 1; height: 1em; }
 @media (max-width: 640px) { #sketch .html-container { padding: 0 !important; } }
 #digits { display: grid; grid-template-columns: repeat(5, 1fr); gap: 4px; }
-#digits button { min-width: 0; }
+#digits button { min-width: 0; border: 1px solid var(--border-color-primary); }
 #collection img { image-rendering: pixelated; }  /* 28x28s: their pixels, not a blur */
 """
 # On a phone the pad takes the screen's width: Gradio's page margins would leave it three quarters.

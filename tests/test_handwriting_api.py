@@ -247,3 +247,15 @@ def test_stop_ends_a_fit_with_no_model_and_no_assessment(settings):
     report = next(e for e in seen if isinstance(e, TrainingReport))
     assert report.stopped and report.loaded is None
     assert not any(isinstance(e, Assessment) for e in seen) and not app.trainer.busy
+
+
+def test_a_visitor_who_leaves_takes_their_collection_file_with_them(settings):
+    app = WebApp(settings)
+    request = type("Request", (), {"session_hash": "leaving"})()
+    shown = app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6, None, request)
+    kept_file = Path(shown["download"])
+    stays = app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6, None,
+                                 type("Request", (), {"session_hash": "staying"})())
+    assert kept_file.is_file() and kept_file.name == "my-handwriting.json.gz"
+    app.forget_visitor(request)
+    assert not kept_file.exists() and Path(stays["download"]).is_file()  # another visitor's stays

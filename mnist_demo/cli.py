@@ -123,12 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             tqdm.write(event.summary())
         elif isinstance(event, TrainingDone):
             done = event
-    for note in done.notes:
-        print(f"note: {note}")
-    if done.loaded is None:
-        print("stopped before the first epoch ended: nothing saved")
+    path = done.print_and_save(out)
+    if path is None:
         return 1
-    path = done.save(out)
     from mnist_demo.training.plots import curves_figure, save
     curves = save(curves_figure(done.loaded.info["history"]), path.with_suffix(".curves.png"))
     print(f"saved {path} (test accuracy {100 * done.loaded.test_accuracy:.2f}%) and {curves}")

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import gradio as gr
 
-from mnist_demo.app.charts import LiveCurves, confusion_html, filters_html
-from mnist_demo.app.handlers import CLEAR, TRAIN_API_OUTPUTS, TrainOutputs, _owner
+from mnist_demo.app.charts import LiveCurves
+from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, TrainOutputs, _owner
 from mnist_demo.app.trainer import TrainingFailed, TrainingRefused, TrainingReport
-from mnist_demo.app.views import epochs_table, per_class_table, progress_html
+from mnist_demo.app.views import progress_html
 from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load, save
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.reading.predictor import Predictor
-from mnist_demo.training.engine import EpochResult, Progress
+from mnist_demo.training.engine import EpochResult
 
 if TYPE_CHECKING:
     from mnist_demo.app.handlers import WebApp
@@ -201,25 +201,14 @@ class Handwriting:
             if own is None and reader.shared is None:
                 raise TrainingRefused(reader.problem or "There is no model to fit.")
             events = self.app.trainer.fit(_owner(request), base, collection, settings, folds)
-            yield FitOutputs(progress=progress_html(None, settings.epochs, "Preparing your drawings and the samples…"),
-                             status=f"Fitting **{name}** to your {len(collection)} drawings ({settings.mnist:,} "
-                                    f"MNIST digits, {settings.pen:,} pen digits of other writers).",
-                             accuracy_curves=CLEAR, loss_curves=CLEAR, filters=filters_html(None),
-                             epochs_table=epochs_table([]), per_class=per_class_table(None),
-                             confusion=CLEAR, heatmap=confusion_html(None), misclassified=CLEAR,
-                             weights_file=CLEAR, use_button=False)
+            yield FitOutputs.starting(progress_html(None, settings.epochs, "Preparing your drawings and the samples…"),
+                                      f"Fitting **{name}** to your {len(collection)} drawings ({settings.mnist:,} "
+                                      f"MNIST digits, {settings.pen:,} pen digits of other writers).")
             fitted = ""
             for event in events:
-                if isinstance(event, Progress):
-                    curves.add_progress(event)
-                    yield FitOutputs(progress=progress_html(event, settings.epochs),
-                                     accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
-                                     filters=None if event.filters is None else filters_html(event.filters))
-                elif isinstance(event, EpochResult):
-                    history.append(event)
-                    curves.add_epoch(event)
-                    yield FitOutputs(accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
-                                     epochs_table=epochs_table(history))
+                step = FitOutputs.live(event, curves, history, settings.epochs)
+                if step is not None:
+                    yield step
                 elif isinstance(event, TrainingReport):
                     step, fitted = self._fitted(event, len(collection), time.perf_counter() - started, folds)
                     yield step

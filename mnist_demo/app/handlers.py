@@ -60,6 +60,31 @@ class TrainOutputs:
     trained: LoadedModel | Any | None = field(default=None, metadata={"api": False})  # the kept model, for the visitor
     use_button: bool | None = field(default=None, metadata={"api": False})  # whether "Use in Draw tab" can be pressed
 
+    @classmethod
+    def starting(cls, progress: str, status: str) -> "TrainOutputs":
+        """The first step of a training or a fit: every result of the last one cleared."""
+        return cls(progress=progress, status=status, accuracy_curves=CLEAR, loss_curves=CLEAR,
+                   filters=filters_html(None), epochs_table=epochs_table([]), per_class=per_class_table(None),
+                   confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
+                   weights_file=CLEAR, use_button=False)
+
+    @classmethod
+    def live(cls, event: Any, curves: LiveCurves, history: list[EpochResult], epochs: int,
+             status: str | None = None) -> "TrainOutputs | None":
+        """The step a Progress or an EpochResult makes on the curves and tables (None for other events).
+        `status`: the status line after an epoch."""
+        if isinstance(event, Progress):
+            curves.add_progress(event)
+            return cls(progress=progress_html(event, epochs), accuracy_curves=curves.accuracy(),
+                       loss_curves=curves.loss(),
+                       filters=None if event.filters is None else filters_html(event.filters))
+        if isinstance(event, EpochResult):
+            history.append(event)
+            curves.add_epoch(event)
+            return cls(status=status, accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
+                       epochs_table=epochs_table(history))
+        return None
+
     def updates(self, components: Mapping[str, Any]) -> dict[Any, Any]:
         """{component: value} for the outputs that change; `components` maps each field's name to its component."""
         changed = {}
@@ -185,24 +210,13 @@ class WebApp:
             recipe_ = self.trainer.recipe_for(model, **recipe_changes(recipe))
             self.trainer.check(model, recipe_)
             events = self.trainer.run(_owner(request), model, recipe_)  # starts on the first event asked for
-            yield TrainOutputs(progress=progress_html(None, recipe_.epochs, "Preparing the training data…"),
-                               status=f"Training **{model}**: {recipe_text(recipe_)}.",
-                               accuracy_curves=CLEAR, loss_curves=CLEAR, filters=filters_html(None),
-                               epochs_table=epochs_table([]), per_class=per_class_table(None),
-                               confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
-                               weights_file=CLEAR, use_button=False)
+            yield TrainOutputs.starting(progress_html(None, recipe_.epochs, "Preparing the training data…"),
+                                        f"Training **{model}**: {recipe_text(recipe_)}.")
             for event in events:
-                if isinstance(event, Progress):
-                    curves.add_progress(event)
-                    yield TrainOutputs(progress=progress_html(event, recipe_.epochs),
-                                       accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
-                                       filters=None if event.filters is None else filters_html(event.filters))
-                elif isinstance(event, EpochResult):
-                    history.append(event)
-                    curves.add_epoch(event)
-                    yield TrainOutputs(status=f"Training **{model}**: {event.summary()}",
-                                       accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
-                                       epochs_table=epochs_table(history))
+                status = f"Training **{model}**: {event.summary()}" if isinstance(event, EpochResult) else None
+                step = TrainOutputs.live(event, curves, history, recipe_.epochs, status)
+                if step is not None:
+                    yield step
                 elif isinstance(event, TrainingReport):
                     yield self._finished(event)
         except (TrainingRefused, TrainingFailed) as exc:

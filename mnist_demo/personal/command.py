@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import sys
 from dataclasses import fields
 from pathlib import Path
 
 import torch
 
-from mnist_demo.checkpoint import CheckpointError, load_weights
-from mnist_demo.personal.collection import CollectionError, load
+from mnist_demo.checkpoint import load_weights
+from mnist_demo.personal.collection import load
 from mnist_demo.personal.assess import MAX_CROSS_VALIDATED, assess
 from mnist_demo.personal.finetune import FitSettings, finetune
-from mnist_demo.training.data import DataUnavailable
 from mnist_demo.training.engine import EpochResult, TrainingDone
 
 SETTING_HELP = {
@@ -83,12 +81,9 @@ def run(args: argparse.Namespace) -> int:
             print(event.summary())
         elif isinstance(event, TrainingDone):
             done = event
-    for note in done.notes:
-        print(f"note: {note}")
-    if done.loaded is None:
-        print("stopped before the first epoch ended: nothing saved")
+    path = done.print_and_save(out)
+    if path is None:
         return 1
-    path = done.save(out)
     print(f"saved {path}")
     if args.assess:
         result = assess(base, collection, settings, k=args.folds, data_dir=args.data_dir, device=args.device)
@@ -97,14 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mnist_demo.personal", description=__doc__.splitlines()[0])
-    add_parser(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except (CollectionError, CheckpointError, DataUnavailable, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    """`python -m mnist_demo.personal finetune ...`: the same as `python -m mnist_demo finetune ...`."""
+    from mnist_demo.cli import main as cli_main
+
+    return cli_main(argv)

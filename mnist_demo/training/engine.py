@@ -17,7 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -118,6 +118,15 @@ class TrainingDone:
             raise RuntimeError("no model to save: training stopped before its first epoch ended")
         return save_weights(path, self.loaded.model, self.loaded.info,
                             self.optimizer if with_optimizer else None)
+
+    def print_and_save(self, path: str | Path, echo: Callable[[str], Any] = print) -> Path | None:
+        """What a command line does at the end: print the notes, save the model (None when there is none)."""
+        for note in self.notes:
+            echo(f"note: {note}")
+        if self.loaded is None:
+            echo("stopped before the first epoch ended: nothing saved")
+            return None
+        return self.save(path)
 
 
 Event = Progress | EpochResult | TrainingDone

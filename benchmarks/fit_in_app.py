@@ -1,0 +1,68 @@
+"""Fit to my hand, as the app runs it: from the click to the fitted model, and to the before/after.
+
+    python benchmarks/fit_in_app.py [--writer 28] [--drawings 20] [--folds 3] [--runs 2]
+
+A held-out pendigits writer's first `drawings` digits (placed on the pad as
+visitors draw) become a visitor's collection; the app's `Trainer.fit` runs
+with the app's settings (the fit in a process of its own, as on the page:
+it loads its MNIST sample and renders its pen digits first). Prints the
+seconds from the call to the fitted model (the TrainingReport) and to the
+before/after measurement (the Assessment), and that measurement. The
+reference in the same run: the fit alone, in this process, MNIST loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.trainer import Trainer, TrainingReport
+from mnist_demo.pen_digits import PENDIGITS, random_placement
+from mnist_demo.personal import Collection
+from mnist_demo.personal.assess import Assessment
+from mnist_demo.personal.finetune import FitSettings, fit
+from mnist_demo.training.remote import start_training_server
+from mnist_demo.weights import Weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writer", type=int, default=28)
+    parser.add_argument("--drawings", type=int, default=20)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+
+    start_training_server()  # as `python app.py` does before it serves
+    rng = np.random.default_rng(0)
+    collection = Collection()
+    for digit in PENDIGITS.digits([args.writer])[:args.drawings]:
+        collection.add(random_placement(rng, digit.strokes).sketch(digit.strokes), digit.label)
+    env = dict(os.environ, **({"MNIST_DATA_DIR": args.data_dir} if args.data_dir else {}))
+    settings = AppSettings.from_env(env)
+    trainer = Trainer(settings)
+    print(f"writer {args.writer}: {len(collection)} drawings; {FitSettings()}")
+    for run in range(args.runs):
+        started = time.perf_counter()
+        fitted_at = None
+        for event in trainer.fit(f"bench-{run}", Weights.DEFAULT.file, collection, FitSettings(), args.folds):
+            if isinstance(event, TrainingReport):
+                fitted_at = time.perf_counter() - started
+            elif isinstance(event, Assessment):
+                print(f"run {run + 1}: fitted model after {fitted_at:.1f} s; before/after after "
+                      f"{time.perf_counter() - started:.1f} s: {event.summary()}")
+        if args.folds < 2:
+            print(f"run {run + 1}: fitted model after {fitted_at:.1f} s")
+    started = time.perf_counter()
+    fit(Weights.DEFAULT.file, collection, FitSettings(), data_dir=settings.data_dir)
+    print(f"reference, the fit alone in this process (its data loaded in it): {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

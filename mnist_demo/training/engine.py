@@ -11,7 +11,6 @@ The clock in these events counts training only, not the evaluations.
 from __future__ import annotations
 
 import copy
-import functools
 import threading
 import time
 import warnings
@@ -25,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_demo.training.augment import DrawnAugment
+from mnist_demo.training.drawn_data import drawn_data
 from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
-from mnist_demo.mnist import OTHER_CLASS, normalize
+from mnist_demo.mnist import normalize
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
@@ -152,48 +152,6 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
     return None, False
 
 
-@functools.lru_cache(maxsize=2)
-def _pen_training_split(seed: int, renders: int) -> Split:
-    """Rendered pen digits of every collection's training writers; cached, as rendering takes a while."""
-    from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
-
-    parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
-                                 seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
-    return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
-
-
-@functools.lru_cache(maxsize=2)
-def _non_digit_split(seed: int, n: int) -> Split:
-    """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
-    from mnist_demo.handwriting.non_digits import non_digit_training_images
-    from mnist_demo.pen_digits import COLLECTIONS
-
-    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
-    return Split(*non_digit_training_images(n, seed, digits))
-
-
-def _drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
-    """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
-    not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
-    from mnist_demo.pen_digits import COLLECTIONS
-
-    parts = []
-    if recipe.pen_digits:
-        pen = _pen_training_split(seed, recipe.pen_renders)
-        writers = "; ".join(f"{c.name} writers {c.train_writers[0]}-{c.train_writers[-1]}"
-                            for c in COLLECTIONS.values())
-        notes.append(f"added {len(pen)} rendered pen digits ({writers})")
-        parts.append(pen)
-    if recipe.non_digits:
-        if classes <= OTHER_CLASS:
-            raise ValueError(f"non_digits needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
-                             f"this one has {classes}")
-        other = _non_digit_split(seed, recipe.non_digits)
-        notes.append(f"added {len(other)} made-up drawings that are not one digit, as class {OTHER_CLASS}")
-        parts.append(other)
-    return parts
-
-
 def _outputs(model: nn.Module) -> int:
     """How many classes a model answers with (10 digits, or 11 with "not a digit")."""
     was = model.training
@@ -234,7 +192,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     model_args = {**spec.default_args, **config.model_args}
     model = spec.create(**model_args).to(device)
     classes = _outputs(model)
-    extra = _drawn_data(recipe, config.seed, classes, notes)
+    extra = drawn_data(recipe, config.seed, classes, notes)
     if extra:
         train_data = Split(torch.cat([train_data.images] + [e.images for e in extra]),
                            torch.cat([train_data.labels] + [e.labels for e in extra]))

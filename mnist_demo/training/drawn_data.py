@@ -1,0 +1,55 @@
+"""The drawings a recipe adds to MNIST: pen digits of the training writers, and made-up drawings that
+are not one digit (for a model with an "other" class). Rendered once per process and seed: rendering
+tens of thousands of drawings takes a minute or two."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.training.data import Split
+from mnist_demo.training.recipes import Recipe
+
+
+@functools.lru_cache(maxsize=2)
+def _pen_training_split(seed: int, renders: int) -> Split:
+    """Rendered pen digits of every collection's training writers; cached, as rendering takes a while."""
+    from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
+
+    parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
+                                 seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
+    return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+
+
+@functools.lru_cache(maxsize=2)
+def _non_digit_split(seed: int, n: int) -> Split:
+    """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
+    from mnist_demo.handwriting.non_digits import non_digit_training_images
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
+    return Split(*non_digit_training_images(n, seed, digits))
+
+
+def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
+    """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
+    not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    parts = []
+    if recipe.pen_digits:
+        pen = _pen_training_split(seed, recipe.pen_renders)
+        writers = "; ".join(f"{c.name} writers {c.train_writers[0]}-{c.train_writers[-1]}"
+                            for c in COLLECTIONS.values())
+        notes.append(f"added {len(pen)} rendered pen digits ({writers})")
+        parts.append(pen)
+    if recipe.non_digits:
+        if classes <= OTHER_CLASS:
+            raise ValueError(f"non_digits needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
+                             f"this one has {classes}")
+        other = _non_digit_split(seed, recipe.non_digits)
+        notes.append(f"added {len(other)} made-up drawings that are not one digit, as class {OTHER_CLASS}")
+        parts.append(other)
+    return parts

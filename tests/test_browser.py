@@ -65,7 +65,17 @@ def answered(page) -> str:
     """Wait until the page shows the answer to the pad's latest drawing; returns the status line."""
     version = page.locator(PAD).get_attribute("data-version")
     page.wait_for_selector(f"#preview [data-version='{version}']")
-    return page.locator("#status").inner_text()
+    # The status line is Markdown, which Gradio renders a moment after the preview's HTML: on a busy
+    # machine the previous answer's line can still be showing. Read it once it has settled.
+    status, settled = page.locator("#status").inner_text(), 0
+    for _ in range(20):
+        page.wait_for_timeout(100)
+        now = page.locator("#status").inner_text()
+        settled = settled + 1 if now == status else 0
+        status = now
+        if settled >= 3:
+            break
+    return status
 
 
 def headline(page) -> str:

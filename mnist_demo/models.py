@@ -182,6 +182,16 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+def output_count(model: nn.Module) -> int:
+    """How many classes a model answers with (10 digits, or 11 with "not a digit"): one blank image through it."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        n = model(torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)).shape[1]
+    model.train(was)
+    return int(n)
+
+
 class UnknownModel(KeyError):
     def __str__(self) -> str:
         return f"unknown model {self.args[0]!r}; known: {', '.join(REGISTRY)}"

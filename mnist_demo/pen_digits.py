@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from mnist_demo.handwriting.variation import path_box, vary_strokes
 from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
 from mnist_demo.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess_ink
@@ -147,7 +148,7 @@ class PadPlacement:
 
         A digit with no height (a dash) is scaled by its width instead.
         """
-        x0, y0, x1, y1 = _box(strokes)
+        x0, y0, x1, y1 = path_box(strokes)
         s = self.height / ((y1 - y0) if y1 - y0 > 1e-6 else max(x1 - x0, 1e-6))
         mx, my = (x0 + x1) / 2, (y0 + y1) / 2
         cx, cy = self.center
@@ -181,7 +182,7 @@ def random_placement(rng: np.random.Generator | int | None = None, strokes: Stro
     height = rng.uniform(0.25, 0.85) * canvas
     aspect = 1.0
     if strokes is not None:
-        x0, y0, x1, y1 = _box(strokes)
+        x0, y0, x1, y1 = path_box(strokes)
         aspect = (x1 - x0) / (y1 - y0) if y1 - y0 > 1e-6 else 1.0
     hand = (Hand.STYLUS, Hand.MOUSE, Hand.FINGER)[int(rng.integers(3))]
     wobble = hand_wobble(hand, rng)
@@ -203,34 +204,29 @@ def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, 
     (a digit drawn as a dot) are left out, so N may be a little less than
     len(digits) * renders_per_digit.
     """
-    from mnist_demo.handwriting.variation import vary_strokes
-
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for digit in digits:
         for _ in range(renders_per_digit):
             strokes = vary_strokes(digit.strokes, digit.label, rng) if vary else digit.strokes
-            result = render(strokes, rng)
-            if result is not None:
-                images.append(result)
+            image = training_image(random_placement(rng, strokes).sketch(strokes))
+            if image is not None:
+                images.append(image)
                 labels.append(digit.label)
-    if not images:
-        return torch.zeros(0, SIZE, SIZE, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
+    return stacked(images, labels)
 
 
-def render(strokes: Strokes, rng: np.random.Generator) -> np.ndarray | None:
-    """Strokes placed on the pad at random and preprocessed as the app does: uint8 28x28, or None
-    when preprocessing finds nothing to read."""
-    sketch = random_placement(rng, strokes).sketch(strokes)
+def training_image(sketch: Sketch) -> np.ndarray | None:
+    """A drawing on the pad preprocessed as the app does, its ink drawn small (`Sketch.ink(detail=...)`,
+    which preprocesses alike and is ~15x quicker): uint8 28x28, or None when there is nothing to read."""
     if sketch.empty:
         return None
     result = preprocess_ink(sketch.ink(detail=200), whole_canvas=False)
     return result.image if result.ok else None
 
 
-def _box(strokes: Strokes) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) of the pen path."""
-    xs = [x for s in strokes for x, _ in s]
-    ys = [y for s in strokes for _, y in s]
-    return min(xs), min(ys), max(xs), max(ys)
+def stacked(images: Sequence[np.ndarray], labels: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training images and labels as (uint8 (N, 28, 28), int64 (N,)), N possibly 0."""
+    if not images:
+        return torch.zeros(0, SIZE, SIZE, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
+    return torch.from_numpy(np.stack(images)), torch.tensor(list(labels), dtype=torch.int64)

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from mnist_demo.checkpoint import CheckpointError, LoadedModel
-from mnist_demo.mnist import normalize
+from mnist_demo.reading.preprocess import model_input
 from mnist_demo.reading.predictor import Prediction, Predictor
 from mnist_demo.reading.saliency import overlay, saliency
 from mnist_demo.reading.status import Problem, Status
@@ -103,8 +102,7 @@ class DrawingReader:
     def _heat(predictor: Predictor, p: Prediction) -> np.ndarray | None:
         """Where the model looked for its top answer; None if that fails: the answer matters more than the map."""
         try:
-            # The tensor preprocess gave the model: the 28x28 image, normalised.
-            x = normalize(torch.from_numpy(np.array(p.image, np.uint8))[None]).to(predictor.device)
+            x = model_input(p.image).to(predictor.device)  # what preprocess gave the model
             return saliency(predictor.loaded.model, x, int(p.digit))
         except Exception:  # whatever goes wrong with the map, the reading stands without it
             log.exception("no saliency map for a reading of %s", predictor.model_name)

@@ -23,7 +23,8 @@ import torch
 
 from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS, TRAINING_GLYPHS
 from mnist_demo.handwriting.variation import vary_strokes
-from mnist_demo.mnist import OTHER_CLASS, SIZE
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.pen_digits import random_placement, stacked, training_image
 from mnist_demo.reading.sketch import CANVAS, Sketch, Stroke
 
 Point = tuple[float, float]
@@ -113,8 +114,6 @@ def _vary(strokes: Strokes, rng: np.random.Generator) -> Strokes:
 def make_non_digit(family: Family, rng: np.random.Generator, digits: Sequence = ()) -> NonDigit:
     """One drawing of `family`, as the pad would send it. `digits`: pen digits for the pairs and
     for OFF_PAD (give the training writers' for TRAINING_PAIR, held-out writers' otherwise)."""
-    from mnist_demo.pen_digits import random_placement
-
     name = family.name.lower()
     if family is Family.OFF_PAD:
         d = digits[int(rng.integers(len(digits)))]
@@ -131,8 +130,6 @@ def make_non_digit(family: Family, rng: np.random.Generator, digits: Sequence = 
 
 def off_pad(strokes: Sequence, rng: np.random.Generator, canvas: int = CANVAS) -> Sketch:
     """A digit drawn so that 25-50% of its height or width runs past one edge of the pad."""
-    from mnist_demo.pen_digits import random_placement
-
     placed = random_placement(rng, strokes)
     pts = placed.place(strokes)
     allp = np.concatenate([np.asarray(s) for s in pts])
@@ -156,17 +153,8 @@ def non_digit_set(families: Sequence[Family], per_family: int, seed: int, digits
 def non_digit_training_images(n: int, seed: int, digits: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` renders of the training families (equal shares), preprocessed as the app does, all labelled
     `OTHER_CLASS`. `digits`: the training writers' pen digits, for the pairs."""
-    from mnist_demo.reading.preprocess import preprocess_ink
-
     rng = np.random.default_rng(seed)
-    images = []
-    for i in range(n):
-        sketch = make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch
-        if sketch.empty:
-            continue
-        result = preprocess_ink(sketch.ink(detail=200), whole_canvas=False)
-        if result.ok:
-            images.append(result.image)
-    if not images:
-        return torch.zeros(0, SIZE, SIZE, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64)
-    return torch.from_numpy(np.stack(images)), torch.full((len(images),), OTHER_CLASS, dtype=torch.int64)
+    drawn = (training_image(make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch)
+             for i in range(n))
+    images = [image for image in drawn if image is not None]
+    return stacked(images, [OTHER_CLASS] * len(images))

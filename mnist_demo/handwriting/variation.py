@@ -29,7 +29,8 @@ P_BASE_ON_1 = 0.12
 P_BAR_ON_7 = 0.2
 
 
-def _box(strokes: Strokes) -> tuple[float, float, float, float]:
+def path_box(strokes: Strokes) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the pen path."""
     xs = [x for s in strokes for x, _ in s]
     ys = [y for s in strokes for _, y in s]
     return min(xs), min(ys), max(xs), max(ys)
@@ -38,7 +39,7 @@ def _box(strokes: Strokes) -> tuple[float, float, float, float]:
 def vary_strokes(strokes: Strokes, label: int, rng: np.random.Generator) -> list[list[Point]]:
     """A copy of a digit's strokes (y down) as another writer might draw it."""
     pts = [np.asarray(s, np.float64).reshape(-1, 2) for s in strokes]
-    x0, y0, x1, y1 = _box(strokes)
+    x0, y0, x1, y1 = path_box(strokes)
     h = max(y1 - y0, x1 - x0, 1e-6)
     if label == 1 and rng.random() < P_FLAG_ON_1:
         pts = _add_flag(pts, h, rng)

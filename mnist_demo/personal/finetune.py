@@ -123,9 +123,8 @@ def fit_recipe(base: LoadedModel, settings: FitSettings) -> Recipe:
     own = base.info.get("recipe")
     recipe = Recipe.from_dict(own) if isinstance(own, dict) else get_spec(base.name).recipe
     changes: dict[str, Any] = {}
-    own_non_digits = recipe.to_dict().get("non_digits")  # a recipe field only where the engine knows it
-    if own_non_digits:  # a few keep the "not a digit" class alive; the base recipe's tens of thousands would swamp
-        changes["non_digits"] = min(int(own_non_digits), settings.non_digits)
+    if recipe.non_digits:  # a few keep the "not a digit" class alive; the base recipe's tens of thousands would swamp
+        changes["non_digits"] = min(recipe.non_digits, settings.non_digits)
     return recipe.with_changes(optimizer="sgd", lr=settings.lr, momentum=0.9, epochs=settings.epochs,
                                schedule="onecycle", batch_size=settings.batch_size, val_split=0.0,
                                pen_digits=False, augment=settings.augment, **changes)

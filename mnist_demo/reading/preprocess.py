@@ -175,7 +175,12 @@ def _preprocess(ink: np.ndarray, mask: np.ndarray | None, whole_canvas: bool) ->
         return _nothing(Problem.DOT, stroke_px)
 
     image = fit_mnist_box(work)
-    return Preprocessed(Status.OK, image, normalize(torch.from_numpy(image)[None]), None, stroke_px)
+    return Preprocessed(Status.OK, image, model_input(image), None, stroke_px)
+
+
+def model_input(image: np.ndarray) -> torch.Tensor:
+    """The model's input for a preprocessed uint8 (28, 28) image: float32 (1, 1, 28, 28), normalised."""
+    return normalize(torch.from_numpy(np.ascontiguousarray(image, np.uint8))[None])
 
 
 def preprocess(value: Any) -> Preprocessed:

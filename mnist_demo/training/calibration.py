@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mnist_demo.mnist import OTHER_CLASS, normalize
+from mnist_demo.models import output_count
 
 TARGET_SURE_ACCURACY = 0.998
 MIN_TOP_RANGE = (0.5, 0.95)  # never call a coin toss sure; never ask for more than this
@@ -122,7 +123,7 @@ def calibrate(model: nn.Module, seed: int = 0) -> Calibration:
     """Fit the temperature and the sure threshold of `model` on the calibration writers' drawings."""
     from mnist_demo.pen_digits import COLLECTIONS
 
-    classes = logits_of(model, torch.zeros(1, 28, 28, dtype=torch.uint8)).shape[1]
+    classes = output_count(model)
     images, labels = calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0)
     logits = logits_of(model, images)
     temperature = fit_temperature(logits, labels)

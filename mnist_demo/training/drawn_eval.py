@@ -139,7 +139,10 @@ def _as_predictor(model: LoadedModel | Predictor | str | os.PathLike) -> Predict
 
 
 def _add(buckets: dict, key, reading: Reading, naive_ok: bool) -> None:
-    b = buckets.setdefault(key, Bucket())
+    _count(buckets.setdefault(key, Bucket()), reading, naive_ok)
+
+
+def _count(b: Bucket, reading: Reading, naive_ok: bool) -> None:
     b.n += 1
     b.top_correct += reading.top == reading.label
     b.naive_correct += naive_ok
@@ -189,7 +192,7 @@ def evaluate_drawn(loaded_or_predictor: LoadedModel | Predictor | str | os.PathL
             report.empty += result.status is Status.EMPTY
             if reading.top != digit.label:
                 report.confusion[(digit.label, reading.top)] += 1
-            _add({"all": report.total}, "all", reading, naive_ok)
+            _count(report.total, reading, naive_ok)
             _add(report.by_brush, brush_bucket(placed.radius), reading, naive_ok)
             _add(report.by_size, size_bucket(placed.height / placed.canvas), reading, naive_ok)
             _add(report.by_hand, placed.hand.value, reading, naive_ok)

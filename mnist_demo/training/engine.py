@@ -31,7 +31,7 @@ from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.filters import first_layer_filters
-from mnist_demo.models import DEFAULT_MODEL, get_spec
+from mnist_demo.models import DEFAULT_MODEL, get_spec, output_count
 from mnist_demo.training.recipes import Recipe
 
 
@@ -152,16 +152,6 @@ def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_ep
     return None, False
 
 
-def _outputs(model: nn.Module) -> int:
-    """How many classes a model answers with (10 digits, or 11 with "not a digit")."""
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        n = model(torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)).shape[1]
-    model.train(was)
-    return int(n)
-
-
 def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:
     if fraction <= 0:
         return train, None
@@ -191,7 +181,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     torch.manual_seed(config.seed)
     model_args = {**spec.default_args, **config.model_args}
     model = spec.create(**model_args).to(device)
-    classes = _outputs(model)
+    classes = output_count(model)
     extra = drawn_data(recipe, config.seed, classes, notes)
     if extra:
         train_data = Split(torch.cat([train_data.images] + [e.images for e in extra]),

@@ -65,11 +65,10 @@ def evaluate_non_digits(predictor: Predictor, per_family: int = NON_DIGITS_PER_F
     report = NonDigitReport()
     for drawing, result in zip(drawings, results):
         not_sure = result.status is not Status.OK
-        keys = [(report.by_family, drawing.family.value)]
+        tallies = [report.total, report.by_family.setdefault(drawing.family.value, Tally())]
         if drawing.family is Family.SYMBOL:
-            keys.append((report.by_name, drawing.name))
-        for table, key in [({"all": report.total}, "all"), *keys]:
-            t = table.setdefault(key, Tally())
+            tallies.append(report.by_name.setdefault(drawing.name, Tally()))
+        for t in tallies:
             t.n += 1
             t.not_sure += not_sure
         if not not_sure:

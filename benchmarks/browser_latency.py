@@ -31,7 +31,7 @@ from playwright.sync_api import sync_playwright
 from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits
-from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen
+from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen, open_app_page
 from mnist_demo.testing.servers import free_port
 from mnist_demo.weights import Weights
 
@@ -122,9 +122,7 @@ def timed_strokes(page, digits, box, before_digit=None) -> list[dict]:
 
 
 def run_ours(browser, url: str, digits) -> list[float]:
-    page = browser.new_page(viewport=VIEWPORT)
-    page.goto(url)
-    page.wait_for_selector("#sketch .pad[data-ready=true]")
+    page = open_app_page(browser, url, viewport=VIEWPORT)
     page.evaluate(OURS_CLOCK)
     box = page.locator("#sketch canvas").bounding_box()
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_demo.testing.browser import (CHROMIUM, draw_with_mouse, launch_chromium, mouse_stroke, on_screen,
-                                        touch_stroke)
+from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, mouse_stroke,
+                                        on_screen, open_app_page, touch_stroke)
 from mnist_demo.testing.drawings import held_out_digits
 from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 from mnist_demo.reading.predictor import Predictor
@@ -24,8 +24,6 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
 
 SLOW = 90_000  # ms; software rendering on a busy 2-core machine makes each page update slow
-PAD = "#sketch .pad"
-CANVAS = "#sketch canvas"
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +43,7 @@ def browser():
 
 
 def open_page(browser, url, **context_options):
-    context = browser.new_context(color_scheme="light", **context_options)
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    page.goto(url)
-    page.wait_for_selector(f"{PAD}[data-ready=true]")
-    return page
+    return open_app_page(browser, url, SLOW, **context_options)
 
 
 @pytest.fixture

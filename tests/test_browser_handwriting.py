@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_demo.app.handlers import WebApp
-from mnist_demo.testing.browser import CHROMIUM, draw_with_mouse, launch_chromium
+from mnist_demo.testing.browser import CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, open_app_page
 from mnist_demo.testing.drawings import held_out_digits
 from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 
@@ -17,16 +17,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
 
 SLOW = 90_000  # ms; software rendering on a busy 2-core machine makes each page update slow
-PAD = "#sketch .pad"
-CANVAS = "#sketch canvas"
 
 
 def open_page(browser, url):
-    page = browser.new_context(color_scheme="light", viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(SLOW)
-    page.goto(url)
-    page.wait_for_selector(f"{PAD}[data-ready=true]")
-    return page
+    return open_app_page(browser, url, SLOW, viewport={"width": 1280, "height": 900})
 
 
 def draw_and_read(page, digit) -> str:

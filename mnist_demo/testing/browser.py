@@ -19,6 +19,32 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+PAD = "#sketch .pad"
+CANVAS = "#sketch canvas"
+
+
+def open_app_page(browser: Any, url: str, timeout_ms: float = 90_000, **context_options: Any) -> Any:
+    """The app in a new page, once its pad is ready to draw on and has stopped moving.
+
+    The pad is ready the moment its own script has run, but Gradio renders the Markdown above it a
+    little later: on a busy machine the pad can move down after a test has measured where it is,
+    and the strokes then land beside it. So wait until the pad's box is the same three times running.
+    """
+    page = browser.new_context(color_scheme="light", **context_options).new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.wait_for_selector(f"{PAD}[data-ready=true]")
+    page.wait_for_function("""() => {
+        const box = document.querySelector('#sketch canvas').getBoundingClientRect();
+        const here = [box.x, box.y, box.width, box.height].join();
+        window.__padBox = window.__padBox || {at: '', same: 0};
+        window.__padBox.same = window.__padBox.at === here ? window.__padBox.same + 1 : 0;
+        window.__padBox.at = here;
+        return document.readyState === 'complete' && window.__padBox.same >= 3;
+    }""", polling=100)
+    return page
+
+
 def thinned(stroke: Sequence[Point], points: int = 12) -> list[Point]:
     """`points` points along a pen stroke: fewer moves, the same shape (the brush joins them)."""
     if len(stroke) <= points:

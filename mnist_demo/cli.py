@@ -49,6 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="cpu, cuda, mps (default: CUDA, then MPS, then CPU)")
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--resume", help="continue from a checkpoint saved by train (with its optimizer state)")
+    t.add_argument("--init-from", help="start a new run, with this recipe, from the weights in this file "
+                   "(a fine-tune; the file is only read)")
     t.add_argument("--train-limit", type=int, help="use only the first N training digits")
     t.add_argument("--test-limit", type=int, help="use only the first N test digits")
     t.add_argument("--threads", type=int, help="torch CPU threads")
@@ -101,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {out} exists; pass --overwrite to replace it, or choose another --out")
     config = TrainConfig(model=args.model, recipe=recipe, seed=args.seed, device=args.device,
                          data_dir=args.data_dir, train_limit=args.train_limit, test_limit=args.test_limit,
-                         resume=args.resume)
+                         resume=args.resume, init_from=args.init_from)
     print(f"training {args.model} on {pick_device(args.device)}: {recipe}")
     bar = None
     done = None

@@ -54,6 +54,22 @@ def test_train_refuses_to_overwrite_without_being_asked(trained, mnist_dir):
 
 
 @pytest.mark.slow
+def test_train_can_start_a_new_run_from_saved_weights(trained, mnist_dir, tmp_path, capsys):
+    base, _ = trained
+    before = base.read_bytes()
+    out = tmp_path / "tuned.safetensors"
+    assert main(["train", "--model", "lenet5", "--init-from", str(base), "--epochs", "1", "--lr", "0.001",
+                 "--train-limit", "300", "--test-limit", "200", "--data-dir", str(mnist_dir), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: started from the weights of lenet.safetensors" in printed and "epoch 1/1" in printed
+    assert out.is_file() and base.read_bytes() == before
+    # Another model's weights are refused with the reason, not a traceback.
+    assert main(["train", "--model", "mlp-50", "--init-from", str(base), "--epochs", "1", "--train-limit", "100",
+                 "--data-dir", str(mnist_dir), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "not 'mlp-50'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_evaluate_prints_accuracy_per_class_and_confusion_and_saves_figures(trained, mnist_dir, tmp_path):
     weights, _ = trained
     run = cli("evaluate", "--weights", str(weights), "--data-dir", str(mnist_dir), "--out-dir", str(tmp_path))

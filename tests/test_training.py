@@ -130,6 +130,59 @@ def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
             train_data=mnist[0], test_data=mnist[1])
 
 
+def test_a_run_started_from_given_weights_starts_where_they_are_with_its_own_recipe(mnist, tmp_path):
+    import hashlib
+    from mnist_demo.checkpoint import load_weights
+    _, base = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=2), train_limit=2000, test_limit=500),
+                  train_data=mnist[0], test_data=mnist[1])
+    path = base.save(tmp_path / "base.safetensors")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    fine = Recipe(optimizer="sgd", lr=0.003, batch_size=100, epochs=1)
+    # Probed before any step: a new run from these weights reads as well as they do, far above chance.
+    events, done = run(TrainConfig(model="mlp-50", recipe=fine, train_limit=300, test_limit=500, init_from=path,
+                                   progress_every=1, probe_seconds=0.0), train_data=mnist[0], test_data=mnist[1])
+    first_probe = next(e.probe_accuracy for e in events if isinstance(e, Progress) and e.probe_accuracy is not None)
+    assert first_probe > 0.8 and base.history[-1].test_accuracy > 0.8
+    # A new run: its own history from epoch 1, the recipe's learning rate (not the base run's optimizer's).
+    assert [r.epoch for r in epochs_of(events)] == [1] and len(done.history) == 1
+    assert done.optimizer.param_groups[0]["lr"] == pytest.approx(0.003)
+    assert "started from the weights of base.safetensors" in done.notes
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # the file is only read
+    # A loaded model is copied, never trained in place.
+    loaded = load_weights(path)
+    state = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    _, again = run(TrainConfig(model="mlp-50", recipe=fine, train_limit=300, test_limit=100, init_from=loaded),
+                   train_data=mnist[0], test_data=mnist[1])
+    assert all(torch.equal(v, state[k]) for k, v in loaded.model.state_dict().items())
+    assert any(not torch.equal(v, state[k]) for k, v in again.loaded.model.state_dict().items())
+
+
+def test_starting_from_weights_refuses_resume_and_another_model(mnist, tmp_path):
+    from mnist_demo.checkpoint import LoadedModel, make_info
+    from mnist_demo.models import drawnet
+    _, done = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=1), train_limit=500, test_limit=100),
+                  train_data=mnist[0], test_data=mnist[1])
+    path = done.save(tmp_path / "mlp.safetensors")
+    with pytest.raises(ValueError, match="give one"):
+        run(TrainConfig(model="mlp-50", init_from=path, resume=str(path)), train_data=mnist[0], test_data=mnist[1])
+    with pytest.raises(ValueError, match="holds a mlp-50, not a lenet5"):
+        run(TrainConfig(model="lenet5", init_from=done.loaded, train_limit=500, test_limit=100),
+            train_data=mnist[0], test_data=mnist[1])
+    ten = LoadedModel(drawnet(classes=10), make_info("drawnet", {"classes": 10}))
+    with pytest.raises(ValueError, match="other arguments"):
+        run(TrainConfig(model="drawnet", model_args={"classes": 11}, init_from=ten, train_limit=500,
+                        test_limit=100), train_data=mnist[0], test_data=mnist[1])
+
+
+def test_a_run_from_given_weights_keeps_the_arguments_they_were_made_with(mnist):
+    from mnist_demo.checkpoint import LoadedModel, make_info
+    from mnist_demo.models import drawnet, output_count
+    ten = LoadedModel(drawnet(classes=10), make_info("drawnet", {"classes": 10}))
+    _, done = run(TrainConfig(model="drawnet", recipe=QUICK.with_changes(epochs=1), init_from=ten, train_limit=200,
+                              test_limit=100), train_data=mnist[0], test_data=mnist[1])
+    assert output_count(done.loaded.model) == 10 and done.loaded.info["model_args"]["classes"] == 10
+
+
 @pytest.mark.parametrize("bad, reason", [
     (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam, adadelta, not 'rmsprop'"),
     (dict(lr=0), "lr must be positive, not 0"),

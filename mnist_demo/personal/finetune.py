@@ -7,12 +7,10 @@ model sees (repetition is the weighting: the engine's loss has no sample weights
 and its "drawn" augmentation makes each repeat a little different). The MNIST and
 pen samples are what keeps the model from forgetting everyone else's digits.
 
-How it uses the engine (`training.engine.train`), which it does not change:
-- the extra data goes in through `train(..., train_data=...)`, already assembled;
-- "start from these weights" is the engine's `resume` of a file written here,
-  in a temporary folder: the model's tensors, an empty history and a fresh
-  optimizer for the fine-tune's recipe. The input file or model is only read.
-(`docs/engine_extra_data_proposal.md` proposes a plainer `TrainConfig.init_from`.)
+How it uses the engine (`training.engine.train`): the extra data goes in through
+`train(..., train_data=...)`, already assembled, and the start is `TrainConfig.init_from`:
+the base's weights with the fit's own optimizer, schedule and history. The base, file or
+model, is only read.
 
 `finetune` yields the engine's own events (so the Train tab's live plot shows a
 fit as it shows a training); `fit` runs it to the end; `finetune_elsewhere` runs it
@@ -21,10 +19,8 @@ in another process as the app runs trainings. `personal.assess` measures it.
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,11 +29,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import LoadedModel, load_weights, save_weights
+from mnist_demo.checkpoint import LoadedModel, load_weights
 from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
-from mnist_demo.training.engine import Event, TrainConfig, TrainingDone, make_optimizer, make_schedule, train
+from mnist_demo.training.engine import Event, TrainConfig, TrainingDone, train
 from mnist_demo.training.recipes import Recipe
 
 Base = str | os.PathLike | LoadedModel  # a weights file, or a model already loaded (the visitor's own)
@@ -48,7 +44,7 @@ class FitSettings:
     """How big a fit is: sized for under 30 s on two CPU cores with drawnet (see benchmarks/personal.py)."""
 
     mnist: int = 6000  # MNIST training digits, a random sample: what keeps MNIST's accuracy
-    pen: int = 1500  # pen digits of the training writers (1-20), one rendering each: other people's hands
+    pen: int = 1500  # pendigits' training writers' digits (1-17), one rendering each: other people's hands
     share: float = 0.2  # of the samples an epoch, the visitor's drawings (by repetition)
     max_repeats: int = 40  # a drawing is not shown more often than this an epoch: 100 cost MNIST more, taught less
     epochs: int = 1  # a second epoch gained nothing on the held-out writers (benchmarks/personal.py)
@@ -77,14 +73,12 @@ def _mnist(data_dir: str | None) -> tuple[Split, Split]:
 
 
 @functools.lru_cache(maxsize=4)
-def _pen_sample(n: int, seed: int) -> Split | None:
-    """`n` pen digits of the training writers, one rendering each (1.5 s a thousand, so cached)."""
+def _pen_sample(n: int, seed: int) -> Split:
+    """`n` pen digits of pendigits' training writers, one rendering each (1.5 s a thousand, so cached).
+    They ship with the package; without them `PenDigitsUnavailable` says where they should be."""
     from mnist_demo.pen_digits import TRAIN_WRITERS, load_pen_digits, pen_training_images
 
-    try:
-        digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
-    except OSError:
-        return None  # the strokes are not on this machine: MNIST alone keeps the model general
+    digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
     rng = np.random.default_rng(seed)
     chosen = [digits[i] for i in rng.permutation(len(digits))[:n]]
     return Split(*pen_training_images(chosen, renders_per_digit=1, seed=seed))
@@ -96,8 +90,8 @@ def training_split(drawings: Split, settings: FitSettings, mnist_train: Split) -
     pick = torch.randperm(len(mnist_train), generator=g)[:settings.mnist]
     parts = [Split(mnist_train.images[pick], mnist_train.labels[pick])]
     notes = [f"fine-tune: {len(pick)} MNIST training digits"]
-    pen = _pen_sample(settings.pen, settings.seed) if settings.pen > 0 else None
-    if pen is not None:
+    if settings.pen > 0:
+        pen = _pen_sample(settings.pen, settings.seed)
         parts.append(pen)
         notes.append(f"fine-tune: {len(pen)} pen digits of the training writers")
     r = settings.repeats(len(drawings))
@@ -130,26 +124,14 @@ def fit_recipe(base: LoadedModel, settings: FitSettings) -> Recipe:
                                pen_digits=False, augment=settings.augment, **changes)
 
 
-def _start_file(base: LoadedModel, recipe: Recipe, folder: Path) -> Path:
-    """The base as a file the engine resumes from at epoch 0: its tensors, no history, and a fresh
-    optimizer for `recipe` (its scheduler's entries in the param groups, as the engine's would be)."""
-    model = copy.deepcopy(base.model).cpu()  # the caller's model is never trained in place
-    optimizer = make_optimizer(recipe, model.parameters())
-    make_schedule(recipe, optimizer, steps_per_epoch=1)  # only writes the schedule's keys into the groups
-    info = {k: v for k, v in base.info.items() if k not in ("optimizer_state", "metrics")}
-    info.update(history=[], recipe=recipe.to_dict())
-    return save_weights(folder / "start.safetensors", model, info, optimizer)
-
-
 def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), *,
              data_dir: str | os.PathLike | None = None, mnist: tuple[Split, Split] | None = None,
-             device: str | None = None, workdir: str | os.PathLike | None = None,
+             device: str | None = None,
              stop: threading.Event | Any | None = None, probe_seconds: float | None = 2.0) -> Iterator[Event]:
     """Fit `base` to the drawings; yields the engine's Progress, EpochResult and TrainingDone.
 
     The TrainingDone's model is a new one (`base` and its file are untouched); its
-    info says what it was fitted from under "finetuned_from". `workdir`: where the
-    temporary start file goes (the visitor's temporary folder in the app). `probe_seconds`: how often
+    info says what it was fitted from under "finetuned_from". `probe_seconds`: how often
     the live plot gets an accuracy on 1,000 test digits (None: never, for fits nobody watches).
     """
     split = as_split(drawings)
@@ -159,32 +141,26 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
     mnist_train, mnist_test = mnist or _mnist(None if data_dir is None else str(data_dir))
     train_data, notes = training_split(split, settings, mnist_train)
     recipe = fit_recipe(loaded, settings)
-    if workdir is not None:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=workdir, prefix="finetune-") as folder:
-        start = _start_file(loaded, recipe, Path(folder))
-        config = TrainConfig(model=loaded.name, recipe=recipe, model_args=dict(loaded.info.get("model_args", {})),
-                             seed=settings.seed + 1, device=device, resume=str(start), probe_seconds=probe_seconds)
-        for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits),
-                           stop=stop):
-            if isinstance(event, TrainingDone):
-                source_name = Path(base).name if not isinstance(base, LoadedModel) else f"the visitor's {loaded.name}"
-                # The engine's "resumed from <temporary file> after epoch 0" would name a file that is gone.
-                event.notes[:] = notes + [f"fine-tune: started from the weights of {source_name}" if
-                                          n.startswith(f"resumed from {start}") else n for n in event.notes]
-                if event.loaded is not None:
-                    source = None if isinstance(base, LoadedModel) else base
-                    if "calibration" in loaded.info and "calibration" not in event.loaded.info:
-                        # The engine calibrates only runs with pen digits in the recipe; a short low-rate fit
-                        # with the same label smoothing keeps the base's confidence scale closely enough.
-                        event.loaded.info["calibration"] = loaded.info["calibration"]
-                        event.notes.append("fine-tune: calibration carried over from the base model")
-                    event.loaded.info["notes"] = list(event.notes)
-                    event.loaded.info["finetuned_from"] = {
-                        "model": loaded.name, "file": None if source is None else Path(source).name,
-                        "test_accuracy": loaded.test_accuracy, "drawings": len(split),
-                        "repeats": settings.repeats(len(split)), "settings": asdict(settings)}
-            yield event
+    config = TrainConfig(model=loaded.name, recipe=recipe, model_args=dict(loaded.info.get("model_args", {})),
+                         seed=settings.seed + 1, device=device, init_from=loaded, probe_seconds=probe_seconds)
+    for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits), stop=stop):
+        if isinstance(event, TrainingDone):
+            source_name = Path(base).name if not isinstance(base, LoadedModel) else f"the visitor's {loaded.name}"
+            event.notes[:] = notes + [f"fine-tune: started from the weights of {source_name}" if
+                                      n.startswith("started from the weights of") else n for n in event.notes]
+            if event.loaded is not None:
+                source = None if isinstance(base, LoadedModel) else base
+                if "calibration" in loaded.info and "calibration" not in event.loaded.info:
+                    # The engine calibrates only runs with pen digits in the recipe; a short low-rate fit
+                    # with the same label smoothing keeps the base's confidence scale closely enough.
+                    event.loaded.info["calibration"] = loaded.info["calibration"]
+                    event.notes.append("fine-tune: calibration carried over from the base model")
+                event.loaded.info["notes"] = list(event.notes)
+                event.loaded.info["finetuned_from"] = {
+                    "model": loaded.name, "file": None if source is None else Path(source).name,
+                    "test_accuracy": loaded.test_accuracy, "drawings": len(split),
+                    "repeats": settings.repeats(len(split)), "settings": asdict(settings)}
+        yield event
 
 
 def fit(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), **kwargs: Any) -> LoadedModel:

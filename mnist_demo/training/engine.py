@@ -45,7 +45,10 @@ class TrainConfig:
     data_dir: str | None = None
     train_limit: int | None = None  # first N training samples (quick runs, tests, the app's demo mode)
     test_limit: int | None = None
-    resume: str | None = None  # a checkpoint saved with its optimizer state
+    resume: str | None = None  # a checkpoint saved with its optimizer state: continue its run
+    # Start a new run (fresh optimizer, schedule and history) from these weights, a file or a model
+    # already loaded: a fine-tune. They are only read. Not with `resume`.
+    init_from: str | Path | LoadedModel | None = None
     progress_every: int = 20  # batches between Progress events...
     progress_seconds: float = 0.5  # ...or seconds of training, whichever comes first
     probe_seconds: float | None = 3.0  # seconds of training between probes of the test set (None: never)
@@ -162,12 +165,18 @@ def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, 
     return Split(train.images[train_idx], train.labels[train_idx]), Split(train.images[val_idx], train.labels[val_idx])
 
 
+def _name_of(weights: str | Path | LoadedModel) -> str:
+    return f"a loaded {weights.name}" if isinstance(weights, LoadedModel) else Path(weights).name
+
+
 def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Split | None = None,
           stop: threading.Event | Any | None = None) -> Iterator[Event]:
     """Train `config.model`; yields Progress, EpochResult per epoch, then TrainingDone.
 
     Setting `stop` ends training within one batch and keeps the best model so far.
     """
+    if config.init_from is not None and config.resume:
+        raise ValueError("init_from starts a new run from given weights and resume continues a run: give one")
     recipe = config.resolved_recipe()
     spec = get_spec(config.model)
     device = pick_device(config.device)
@@ -179,8 +188,23 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
     train_data, val_data = _split_validation(train_data, recipe.val_split, config.seed)
     torch.manual_seed(config.seed)
-    model_args = {**spec.default_args, **config.model_args}
+    start = None
+    if config.init_from is not None:
+        start = config.init_from if isinstance(config.init_from, LoadedModel) else \
+            load_weights(config.init_from, "cpu", expect_model=config.model)
+        if start.name != config.model:
+            raise ValueError(f"init_from holds a {start.name}, not a {config.model}")
+    # A run from given weights is that model, with the arguments it was made with unless told otherwise.
+    given_args = start.info.get("model_args", {}) if start is not None else {}
+    model_args = {**spec.default_args, **given_args, **config.model_args}
     model = spec.create(**model_args).to(device)
+    if start is not None:
+        try:
+            model.load_state_dict(start.model.state_dict())  # copies: the given model is never trained in place
+        except RuntimeError as e:  # same model, other arguments (e.g. 10 outputs, not 11)
+            raise ValueError(f"init_from's {start.name} was made with other arguments than {model_args}: "
+                             f"{str(e).splitlines()[0]}") from None
+        notes.append(f"started from the weights of {_name_of(config.init_from)}")
     classes = output_count(model)
     extra = drawn_data(recipe, config.seed, classes, notes)
     if extra:

@@ -1,5 +1,6 @@
 """Teach it your handwriting, in a real browser: say what a few readings were (buttons and digit keys), fit the
-model to them, and the Draw tab reads the next drawings with the fitted model, for this visitor only.
+model to them, and the Draw tab reads the next drawings with the fitted model, for this visitor only; then a
+misclick is mended in the gallery and Remove all empties the collection on its second press.
 
 Screenshots go to artifacts/screenshots/ (handwriting-*.png).
 """
@@ -86,4 +87,21 @@ def test_say_what_a_few_readings_were_fit_and_the_draw_tab_reads_with_the_fitted
         draw_and_read(other, held_out_digits((3,), per_label=2)[1])
         assert answered_by[-1] is None
         assert "fitted" not in other.locator("#model_line").inner_text()
+
+        # A misclick mended: select a drawing in the gallery, relabel it; then Remove all, which asks first.
+        first = page.locator("#collection .thumbnail-item").first
+        was = first.inner_text().strip()
+        first.click()
+        wait_text(page, "#kept", f"Selected a {was}")
+        new_label = "8" if was != "8" else "6"
+        page.locator("#relabel_to input").click()
+        page.get_by_role("option", name=new_label, exact=True).click()
+        page.locator("#relabel").click()
+        wait_text(page, "#kept", f"Relabelled a {was} as a {new_label}")
+        page.locator("#remove_all").click()
+        wait_text(page, "#kept", "removes all 4 drawings")
+        assert page.locator("#collection img").count() == 4  # nothing gone yet
+        page.locator("#remove_all").click()
+        wait_text(page, "#kept", "Removed all 4 drawings")
+        page.wait_for_function("() => document.querySelectorAll('#collection img').length === 0")
         browser.close()

@@ -91,6 +91,36 @@ def test_kept_drawings_are_listed_by_digit_with_counts_and_can_be_removed(server
     assert labels(keep(visitor(server), seven, 7)) == [7]
 
 
+def test_a_misclick_is_mended_by_relabelling_the_drawing(server):
+    c = visitor(server)
+    four, nine = held_out_digits((4, 9))[:2]
+    keep(c, four, 4)
+    answer = keep(c, nine, 4)  # pressed 4 for a 9
+    assert labels(answer) == [4, 4]
+    nine_id = answer["listing"]["drawings"][1]["id"]
+    answer = named(c.predict(nine_id, "9", api_name="/relabel_drawing"))
+    assert labels(answer) == [4, 9] and "Relabelled a **4** as a **9**" in answer["message"]
+    assert answer["listing"]["counts"]["9"] == 1
+    # Nothing selected, or no digit chosen: nothing changes, and the message says what is missing.
+    for drawing_id, label, why in [("", "3", "select a drawing"), (nine_id, None, "choose the digit")]:
+        answer = named(c.predict(drawing_id, label, api_name="/relabel_drawing"))
+        assert labels(answer) == [4, 9] and why in answer["message"]
+
+
+def test_remove_all_asks_first_and_empties_the_collection_on_the_second_press(server):
+    c = visitor(server)
+    for digit in held_out_digits((1, 2))[:2]:
+        keep(c, digit, digit.label)
+    first = named(c.predict(api_name="/remove_all_drawings"))
+    assert labels(first) == [1, 2] and "removes all **2 drawings**" in first["message"]
+    keep(c, held_out_digits((3,))[0], 3)  # the collection changed since: the next press asks again
+    again = named(c.predict(api_name="/remove_all_drawings"))
+    assert labels(again) == [1, 2, 3] and "removes all **3 drawings**" in again["message"]
+    done = named(c.predict(api_name="/remove_all_drawings"))
+    assert labels(done) == [] and "Removed all 3 drawings" in done["message"] and done["download"] is None
+    assert "no drawings" in named(c.predict(api_name="/remove_all_drawings"))["message"]
+
+
 def test_an_empty_pad_or_a_label_that_is_no_digit_is_refused_and_nothing_is_kept(server):
     c = visitor(server)
     digit = held_out_digits((5,))[0]

@@ -134,7 +134,7 @@ class Handwriting:
         if event.index is None or not 0 <= event.index < len(ordered):
             return "", ""
         d = ordered[event.index]
-        return d.id, f"Selected a **{d.label}**: press **Remove selected** to take it out."
+        return d.id, (f"Selected a **{d.label}**: **Remove selected** takes it out, x")
 
     def remove(self, drawing_id: str | None, collection: Collection | None = None,
                request: gr.Request | None = None) -> dict[str, Any]:
@@ -145,6 +145,36 @@ class Handwriting:
         except KeyError:
             return self._shown(collection, "Nothing removed: select a drawing in the gallery first.", request)
         return self._shown(collection, f"Removed a **{gone.label}**; {len(collection)} drawings left.", request)
+
+    def relabel(self, drawing_id: str | None, label: Any, collection: Collection | None = None,
+                request: gr.Request | None = None) -> dict[str, Any]:
+        """Give a drawing (the gallery's selection, or the API's id) another digit: a misclick mended."""
+        collection = Collection() if collection is None else collection
+        if not drawing_id or drawing_id not in collection:
+            return self._shown(collection, "Nothing relabelled: select a drawing in the gallery first.", request)
+        try:
+            digit = _digit(label)
+        except CollectionError:
+            return self._shown(collection, "Nothing relabelled: choose the digit it is (0-9) first.", request)
+        was = collection[drawing_id].label
+        collection.relabel(drawing_id, digit)
+        return self._shown(collection, f"Relabelled a **{was}** as a **{digit}**.", request)
+
+    def remove_all(self, armed: frozenset[str] | None, collection: Collection | None = None,
+                   request: gr.Request | None = None) -> dict[str, Any]:
+        """Empty this visitor's collection, on a second press: the first says how many would go.
+        `armed` (a State, answered under "armed") holds the drawings the first press announced; if they
+        changed since, the press asks again."""
+        collection = Collection() if collection is None else collection
+        ids = frozenset(d.id for d in collection)
+        if not ids:
+            return {**self._shown(collection, "There are no drawings to remove.", request), "armed": None}
+        if armed != ids:
+            return {**self._shown(collection, f"This removes all **{len(ids)} drawings**. Press **Remove all** "
+                                              "again to do it (download them first to keep them).", request),
+                    "armed": ids}
+        collection.clear()
+        return {**self._shown(collection, f"Removed all {len(ids)} drawings.", request), "armed": None}
 
     def upload(self, path: str | None, collection: Collection | None = None,
                request: gr.Request | None = None) -> dict[str, Any]:

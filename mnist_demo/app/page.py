@@ -118,6 +118,11 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                                              interactive=False, elem_id="collection")
                         with gr.Row():
                             remove_btn = gr.Button("Remove selected", size="sm", elem_id="remove")
+                            relabel_btn = gr.Button("Relabel selected as", size="sm", elem_id="relabel")
+                            relabel_to = gr.Dropdown([str(d) for d in range(10)], value=None, label="Relabel as",
+                                                     show_label=False, container=False, elem_id="relabel_to",
+                                                     min_width=70, scale=0)
+                            remove_all_btn = gr.Button("Remove all", size="sm", variant="stop", elem_id="remove_all")
                             download_btn = gr.DownloadButton("Download my drawings", value=None, size="sm",
                                                              elem_id="download")
                             upload_btn = gr.UploadButton("Upload my drawings", file_types=[".gz", ".json"],
@@ -125,6 +130,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                         gr.Markdown("They stay in this page's session and go when you leave: download them to "
                                     "keep them (a small file of strokes and labels), upload them another day.")
                         selected = gr.Textbox(visible=False)  # the gallery's selection: the id Remove takes
+                        armed = gr.State(None)  # how many drawings the first press of Remove all would remove
                         listing = gr.JSON(visible=False)  # ids and labels, for API clients
                         keep_label = gr.Number(visible=False, precision=0)  # /keep_drawing's label
                         keep_api = gr.Button(visible=False)  # /keep_drawing: the pad's drawing and a label
@@ -246,6 +252,10 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         gallery.select(hw.select, collection, [selected, kept_msg], api_visibility="private", **quick)
         remove_btn.click(_by_name(hw.remove, changed), [selected, collection], outs, api_name="remove_drawing",
                          **quick)
+        relabel_btn.click(_by_name(hw.relabel, changed), [selected, relabel_to, collection], outs,
+                          api_name="relabel_drawing", **quick)
+        remove_all_btn.click(_by_name(hw.remove_all, {**changed, "armed": armed}), [armed, collection],
+                             outs + [armed], api_name="remove_all_drawings", **quick)
         upload_btn.upload(_by_name(hw.upload, changed), [upload_btn, collection], outs, api_name="upload_drawings",
                           concurrency_limit=2, concurrency_id="upload")
         # Fit to my hand: a training in all but its recipe, so it takes the training's one slot and queue.

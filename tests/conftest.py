@@ -5,7 +5,10 @@ Helpers the tests share live in mnist_demo.testing (servers, drawings, browser, 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,13 @@ SHARED_MNIST = REPO.parent / "shared" / "mnist"
 # Tests never download: point at the shared copy unless the caller chose a folder.
 if not os.environ.get("MNIST_DATA_DIR") and SHARED_MNIST.is_dir():
     os.environ["MNIST_DATA_DIR"] = str(SHARED_MNIST)
+
+# Rendered training drawings are cached on disk (training/drawn_cache.py): the tests, and the servers and
+# clones they start, share a fresh folder of their own, never the user's.
+if not os.environ.get("MNIST_DEMO_CACHE"):
+    _cache = tempfile.mkdtemp(prefix="mnist_demo-test-cache-")
+    os.environ["MNIST_DEMO_CACHE"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -1,6 +1,6 @@
 """The drawings a recipe adds to MNIST: pen digits of the training writers, and made-up drawings that
-are not one digit (for a model with an "other" class). Rendered once per process and seed: rendering
-tens of thousands of drawings takes a minute or two."""
+are not one digit (for a model with an "other" class). Rendering tens of thousands of drawings takes a
+minute or two, so each set is kept in memory for the process and on disk for the next (`drawn_cache`)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ import torch
 
 from mnist_demo.mnist import OTHER_CLASS
 from mnist_demo.training.data import Split
+from mnist_demo.training.drawn_cache import cached
 from mnist_demo.training.recipes import Recipe
 
 
 @functools.lru_cache(maxsize=2)
 def _pen_training_split(seed: int, renders: int) -> Split:
-    """Rendered pen digits of every collection's training writers; cached, as rendering takes a while."""
+    """Rendered pen digits of every collection's training writers."""
     from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
 
-    parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
-                                 seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
-    return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+    def render() -> Split:
+        parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
+                                     seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
+        return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+
+    return cached("pen-digits", {"seed": seed, "renders": renders}, render, _pen_files())
 
 
 @functools.lru_cache(maxsize=2)
@@ -29,8 +33,20 @@ def _non_digit_split(seed: int, n: int) -> Split:
     from mnist_demo.handwriting.non_digits import non_digit_training_images
     from mnist_demo.pen_digits import COLLECTIONS
 
-    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
-    return Split(*non_digit_training_images(n, seed, digits))
+    def render() -> Split:
+        digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
+        return Split(*non_digit_training_images(n, seed, digits))
+
+    return cached("non-digits", {"seed": seed, "n": n}, render, _pen_files())
+
+
+def _pen_files() -> tuple[str, ...]:
+    """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here."""
+    from mnist_demo.pen_digits import COLLECTIONS, load_pen_digits
+
+    for c in COLLECTIONS.values():
+        load_pen_digits(c.path())  # says where they should be, before any cache is looked at
+    return tuple(str(c.path()) for c in COLLECTIONS.values())
 
 
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:

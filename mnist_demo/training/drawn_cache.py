@@ -1,0 +1,111 @@
+"""Rendered training drawings kept on disk, so a training that adds pen digits starts in seconds.
+
+Rendering drawnet's pen digits and non-digits takes a minute or two, and the app
+runs each training in a new process, so an in-memory cache is gone by the next
+one: every drawnet training in the Train tab used to show "Preparing the
+training data…" that long. Here a rendered set is written once as .safetensors
+(tensors only: loading never unpickles) and read back in well under a second.
+
+A file's name holds a digest of everything that makes its images: what is
+rendered (kind and parameters), the source of the packages that draw and
+preprocess (`SOURCES`) and the pen-digit files themselves. Edit any of them and
+the old files are simply not found again; the oldest go once there are more
+than `KEEP`. A file that cannot be read, or holds the wrong shapes, is rendered
+again and replaced; a folder that cannot be written means no cache, the same data.
+
+`MNIST_DEMO_CACHE` names the folder (default: ~/.cache/mnist_demo, or under
+$XDG_CACHE_HOME); `MNIST_DEMO_CACHE=off` renders every time.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mnist_demo.training.data import Split
+
+CACHE_ENV = "MNIST_DEMO_CACHE"
+PACKAGE = Path(__file__).resolve().parent.parent
+SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading")  # in the package: what draws the images
+KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together
+
+
+def cache_dir() -> Path | None:
+    """Where rendered sets are kept; None when the cache is off."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist_demo"
+
+
+@functools.lru_cache(maxsize=4)
+def _source_digest(data_files: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for name in SOURCES:
+        path = PACKAGE / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(str(file.relative_to(PACKAGE)).encode() + b"\0" + file.read_bytes())
+    for file in data_files:
+        h.update(Path(file).read_bytes())
+    return h.hexdigest()
+
+
+def cache_path(kind: str, params: dict[str, Any], data_files: tuple[str, ...] = ()) -> Path | None:
+    """The file a rendered set of `kind` with `params` is kept in (None when the cache is off)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    key = json.dumps({"kind": kind, **params, "source": _source_digest(tuple(map(str, data_files)))},
+                     sort_keys=True)
+    return folder / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
+
+
+def _read(path: Path) -> Split | None:
+    try:
+        tensors = load_file(path)
+        images, labels = tensors["images"], tensors["labels"]
+    except FileNotFoundError:
+        return None
+    except Exception:  # damaged, truncated, not ours: render again
+        return None
+    if (images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28)
+            or labels.dtype != torch.int64 or labels.shape != (len(images),)):
+        return None
+    return Split(images, labels)
+
+
+def _write(path: Path, split: Split) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+        save_file({"images": split.images.contiguous(), "labels": split.labels.contiguous()}, str(partial))
+        os.replace(partial, path)  # whole or not at all: a reader never sees half a file
+        old = sorted(path.parent.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[KEEP:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or full disk: no cache, the same data
+
+
+def cached(kind: str, params: dict[str, Any], render: Callable[[], Split],
+           data_files: tuple[str | os.PathLike, ...] = ()) -> Split:
+    """`render()`'s set, from the cache when it holds it for the same kind, parameters, code and data."""
+    path = cache_path(kind, params, tuple(map(str, data_files)))
+    if path is None:
+        return render()
+    found = _read(path)
+    if found is not None:
+        os.utime(path)  # recently used: kept longest
+        return found
+    split = render()
+    _write(path, split)
+    return split

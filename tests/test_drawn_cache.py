@@ -1,0 +1,137 @@
+"""Rendered training drawings are kept on disk: the next training (a new process) reads them back in a moment,
+and a change to the code or the data that made them, a damaged file or a read-only disk never gives wrong data."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from mnist_demo.training import drawn_cache
+from mnist_demo.training.data import Split
+from mnist_demo.training.drawn_cache import CACHE_ENV, cached
+
+
+class Renderer:
+    """A stand-in for rendering: a fresh random set each call, counted."""
+
+    def __init__(self, n: int = 50, seed: int = 0) -> None:
+        self.calls, self.n, self.seed = 0, n, seed
+
+    def __call__(self) -> Split:
+        self.calls += 1
+        g = torch.Generator().manual_seed(self.seed + self.calls)
+        return Split(torch.randint(0, 256, (self.n, 28, 28), dtype=torch.uint8, generator=g),
+                     torch.randint(0, 11, (self.n,), generator=g))
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def same(a: Split, b: Split) -> bool:
+    return torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+
+
+def test_a_set_is_rendered_once_and_read_back_the_same(folder):
+    render = Renderer()
+    first = cached("pen-digits", {"seed": 1, "renders": 2}, render)
+    again = cached("pen-digits", {"seed": 1, "renders": 2}, render)
+    assert render.calls == 1 and same(first, again)
+    assert len(list(folder.glob("pen-digits-*.safetensors"))) == 1
+    # Other parameters are another set.
+    cached("pen-digits", {"seed": 2, "renders": 2}, render)
+    assert render.calls == 2
+
+
+def test_a_change_to_the_code_or_the_data_that_draws_them_renders_again(folder, tmp_path, monkeypatch):
+    data = tmp_path / "strokes.jsonl"
+    data.write_text('{"label": 1}\n')
+    render = Renderer()
+    cached("non-digits", {"seed": 1, "n": 10}, render, (data,))
+    data.write_text('{"label": 7}\n')  # the pen digits changed
+    drawn_cache._source_digest.cache_clear()
+    cached("non-digits", {"seed": 1, "n": 10}, render, (data,))
+    assert render.calls == 2
+    # The drawing code changed (here: one more source file counts).
+    monkeypatch.setattr(drawn_cache, "SOURCES", drawn_cache.SOURCES + ("models.py",))
+    drawn_cache._source_digest.cache_clear()
+    cached("non-digits", {"seed": 1, "n": 10}, render, (data,))
+    assert render.calls == 3
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a safetensors file", None])
+def test_a_damaged_or_foreign_file_is_rendered_again_and_replaced(folder, damage):
+    render = Renderer()
+    cached("pen-digits", {"seed": 1}, render)
+    (path,) = folder.glob("*.safetensors")
+    if damage is None:  # a real safetensors file, of the wrong shapes
+        from safetensors.torch import save_file
+        save_file({"images": torch.zeros(3, 5), "labels": torch.zeros(3)}, str(path))
+    else:
+        path.write_bytes(damage)
+    fresh = cached("pen-digits", {"seed": 1}, render)
+    assert render.calls == 2 and len(fresh) == 50
+    assert same(cached("pen-digits", {"seed": 1}, render), fresh) and render.calls == 2  # the file was replaced
+
+
+def test_off_renders_every_time_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, "off")
+    monkeypatch.chdir(tmp_path)
+    render = Renderer()
+    cached("pen-digits", {"seed": 1}, render)
+    cached("pen-digits", {"seed": 1}, render)
+    assert render.calls == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_written_gives_the_same_data_without_a_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache folder would have to be inside a file")  # unwritable even for root
+    monkeypatch.setenv(CACHE_ENV, str(blocker / "cache"))
+    render = Renderer()
+    assert len(cached("pen-digits", {"seed": 1}, render)) == 50
+    assert len(cached("pen-digits", {"seed": 1}, render)) == 50 and render.calls == 2
+
+
+def test_only_the_most_recently_used_sets_are_kept(folder, monkeypatch):
+    monkeypatch.setattr(drawn_cache, "KEEP", 3)
+    render = Renderer(n=5)
+    for seed in range(3):
+        cached("pen-digits", {"seed": seed}, render)
+        time.sleep(0.02)
+    cached("pen-digits", {"seed": 0}, render)  # used again: now the newest
+    time.sleep(0.02)
+    cached("pen-digits", {"seed": 3}, render)  # a fourth: the least recently used (seed 1) goes
+    assert len(list(folder.glob("*.safetensors"))) == 3 and render.calls == 4
+    cached("pen-digits", {"seed": 0}, render)
+    assert render.calls == 4
+    cached("pen-digits", {"seed": 1}, render)
+    assert render.calls == 5
+
+
+@pytest.mark.slow
+def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_rendered(folder, monkeypatch):
+    from mnist_demo import pen_digits
+    from mnist_demo.handwriting import non_digits
+    from mnist_demo.training import drawn_data as dd
+    from mnist_demo.training.recipes import Recipe
+
+    recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60)
+    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    rendered = dd.drawn_data(recipe, 5, 11, [])
+    assert {p.name.split("-")[0] for p in folder.glob("*.safetensors")} == {"pen", "non"}
+
+    # A new process would have empty memory caches: the sets come from disk, with no rendering at all.
+    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("rendered again")
+    monkeypatch.setattr(pen_digits, "pen_training_images", no_rendering)
+    monkeypatch.setattr(non_digits, "non_digit_training_images", no_rendering)
+    notes: list[str] = []
+    again = dd.drawn_data(recipe, 5, 11, notes)
+    assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 2
+    assert any("pen digits" in n for n in notes)
+    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()

@@ -3,6 +3,7 @@ and a change to the code or the data that made them, a damaged file or a read-on
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -96,8 +97,12 @@ def test_a_folder_that_cannot_be_written_gives_the_same_data_without_a_cache(tmp
     assert len(cached("pen-digits", {"seed": 1}, render)) == 50 and render.calls == 2
 
 
-def test_only_the_most_recently_used_sets_are_kept(folder, monkeypatch):
+def test_only_the_most_recently_used_sets_are_kept_and_nothing_else_is_touched(folder, monkeypatch):
     monkeypatch.setattr(drawn_cache, "KEEP", 3)
+    folder.mkdir(parents=True)
+    mine = folder / "my-model.safetensors"  # a user pointed the cache at a folder of their own
+    mine.write_bytes(b"a user's weights")
+    os.utime(mine, (1, 1))  # older than everything
     render = Renderer(n=5)
     for seed in range(3):
         cached("pen-digits", {"seed": seed}, render)
@@ -105,7 +110,8 @@ def test_only_the_most_recently_used_sets_are_kept(folder, monkeypatch):
     cached("pen-digits", {"seed": 0}, render)  # used again: now the newest
     time.sleep(0.02)
     cached("pen-digits", {"seed": 3}, render)  # a fourth: the least recently used (seed 1) goes
-    assert len(list(folder.glob("*.safetensors"))) == 3 and render.calls == 4
+    assert len(list(folder.glob("pen-digits-*.safetensors"))) == 3 and render.calls == 4
+    assert mine.read_bytes() == b"a user's weights"
     cached("pen-digits", {"seed": 0}, render)
     assert render.calls == 4
     cached("pen-digits", {"seed": 1}, render)

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ CACHE_ENV = "MNIST_DEMO_CACHE"
 PACKAGE = Path(__file__).resolve().parent.parent
 SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading")  # in the package: what draws the images
 KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together
+OURS = re.compile(r"[a-z][a-z-]*-[0-9a-f]{24}\.safetensors")  # only files of this cache are ever pruned
 
 
 def cache_dir() -> Path | None:
@@ -89,7 +91,9 @@ def _write(path: Path, split: Split) -> None:
         partial = path.with_name(f"{path.name}.{os.getpid()}.part")
         save_file({"images": split.images.contiguous(), "labels": split.labels.contiguous()}, str(partial))
         os.replace(partial, path)  # whole or not at all: a reader never sees half a file
-        old = sorted(path.parent.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+        # Only this cache's own files: the folder may be one a user chose, with their weights in it.
+        ours = [p for p in path.parent.iterdir() if OURS.fullmatch(p.name)]
+        old = sorted(ours, key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in old[KEEP:]:
             stale.unlink(missing_ok=True)
     except OSError:

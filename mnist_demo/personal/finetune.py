@@ -33,6 +33,7 @@ from mnist_demo.checkpoint import LoadedModel, load_weights
 from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
+from mnist_demo.training.drawn_cache import cached
 from mnist_demo.training.engine import Event, TrainConfig, TrainingDone, train
 from mnist_demo.training.recipes import Recipe
 
@@ -74,14 +75,19 @@ def _mnist(data_dir: str | None) -> tuple[Split, Split]:
 
 @functools.lru_cache(maxsize=4)
 def _pen_sample(n: int, seed: int) -> Split:
-    """`n` pen digits of pendigits' training writers, one rendering each (1.5 s a thousand, so cached).
-    They ship with the package; without them `PenDigitsUnavailable` says where they should be."""
-    from mnist_demo.pen_digits import TRAIN_WRITERS, load_pen_digits, pen_training_images
+    """`n` pen digits of pendigits' training writers, one rendering each (1.5 s a thousand, so kept in memory
+    and on disk: a fit in the app runs in a new process). They ship with the package; without them
+    `PenDigitsUnavailable` says where they should be."""
+    from mnist_demo.pen_digits import TRAIN_WRITERS, default_path, load_pen_digits, pen_training_images
 
     digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
-    rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.permutation(len(digits))[:n]]
-    return Split(*pen_training_images(chosen, renders_per_digit=1, seed=seed))
+
+    def render() -> Split:
+        rng = np.random.default_rng(seed)
+        chosen = [digits[i] for i in rng.permutation(len(digits))[:n]]
+        return Split(*pen_training_images(chosen, renders_per_digit=1, seed=seed))
+
+    return cached("fit-pen-sample", {"n": n, "seed": seed}, render, (default_path(),))
 
 
 def training_split(drawings: Split, settings: FitSettings, mnist_train: Split) -> tuple[Split, list[str]]:

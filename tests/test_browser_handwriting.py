@@ -92,7 +92,7 @@ def test_say_what_a_few_readings_were_fit_and_the_draw_tab_reads_with_the_fitted
         first = page.locator("#collection .thumbnail-item").first
         was = first.inner_text().strip()
         first.click()
-        wait_text(page, "#kept", f"Selected a {was}")
+        wait_text(page, "#kept", f"Selected a {was}: Remove selected takes it out; Relabel selected as gives it")
         new_label = "8" if was != "8" else "6"
         page.locator("#relabel_to input").click()
         page.get_by_role("option", name=new_label, exact=True).click()

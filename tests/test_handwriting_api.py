@@ -289,3 +289,19 @@ def test_a_visitor_who_leaves_takes_their_collection_file_with_them(settings):
     assert kept_file.is_file() and kept_file.name == "my-handwriting.json.gz"
     app.forget_visitor(request)
     assert not kept_file.exists() and Path(stays["download"]).is_file()  # another visitor's stays
+
+
+def test_a_drawing_clicked_in_the_gallery_is_selected_with_what_can_be_done_to_it():
+    from types import SimpleNamespace
+
+    from mnist_demo.app.collecting import Handwriting
+    from mnist_demo.personal import Collection
+
+    c = Collection()
+    for digit in held_out_digits((2, 6))[:2]:
+        c.add(pad_value(digit), digit.label)
+    hw = Handwriting(app=None)
+    chosen, message = hw.select(c, SimpleNamespace(index=1))  # the gallery shows them grouped by digit
+    assert chosen == c.by_digit()[6][0].id
+    assert "Selected a **6**" in message and "Remove selected" in message and "Relabel selected as" in message
+    assert hw.select(c, SimpleNamespace(index=5)) == ("", "")  # a stale click selects nothing

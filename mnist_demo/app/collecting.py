@@ -134,7 +134,8 @@ class Handwriting:
         if event.index is None or not 0 <= event.index < len(ordered):
             return "", ""
         d = ordered[event.index]
-        return d.id, (f"Selected a **{d.label}**: **Remove selected** takes it out, x")
+        return d.id, (f"Selected a **{d.label}**: **Remove selected** takes it out; **Relabel selected as** "
+                      "gives it the digit chosen beside it.")
 
     def remove(self, drawing_id: str | None, collection: Collection | None = None,
                request: gr.Request | None = None) -> dict[str, Any]:

@@ -7,8 +7,8 @@ training data…" that long. Here a rendered set is written once as .safetensors
 (tensors only: loading never unpickles) and read back in well under a second.
 
 A file's name holds a digest of everything that makes its images: what is
-rendered (kind and parameters), the source of the packages that draw and
-preprocess (`SOURCES`) and the pen-digit files themselves. Edit any of them and
+rendered (kind and parameters), the source of the modules that choose, draw
+and preprocess them (`SOURCES`) and the pen-digit files themselves. Edit any of them and
 the old files are simply not found again; the oldest go once there are more
 than `KEEP`. A file that cannot be read, or holds the wrong shapes, is rendered
 again and replaced; a folder that cannot be written means no cache, the same data.
@@ -34,7 +34,10 @@ from mnist_demo.training.data import Split
 
 CACHE_ENV = "MNIST_DEMO_CACHE"
 PACKAGE = Path(__file__).resolve().parent.parent
-SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading")  # in the package: what draws the images
+# In the package: what draws the images, and the two modules that say what to draw (drawn_data: a
+# training's sets; finetune: a fit's pen sample).
+SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading", "training/drawn_data.py",
+           "personal/finetune.py")
 KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together
 OURS = re.compile(r"[a-z][a-z-]*-[0-9a-f]{24}\.safetensors")  # only files of this cache are ever pruned
 

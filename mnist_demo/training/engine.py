@@ -32,7 +32,7 @@ from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.filters import first_layer_filters
 from mnist_demo.models import DEFAULT_MODEL, get_spec, output_count
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.recipes import Recipe, make_optimizer, make_schedule
 
 
 @dataclass
@@ -133,26 +133,6 @@ class TrainingDone:
 
 
 Event = Progress | EpochResult | TrainingDone
-
-
-def make_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.Adadelta(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-
-def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """A scheduler and whether it steps per batch (True) or per epoch (False)."""
-    if recipe.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=0.25), True
-    if recipe.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma), False
-    return None, False
 
 
 def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split | None]:

@@ -1,9 +1,12 @@
-"""A training recipe: the optimiser, schedule and data settings a tutorial used."""
+"""A training recipe: the optimiser, schedule and data settings a tutorial used, and the torch optimizer and
+schedule it names (`make_optimizer`, `make_schedule`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+import torch
 
 OPTIMIZERS = ("sgd", "adam", "adadelta")
 SCHEDULES = ("none", "step", "onecycle")
@@ -81,3 +84,24 @@ class Recipe:
     def with_changes(self, **changes: Any) -> "Recipe":
         """A copy with the given fields changed; None values leave a field as it is."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def make_optimizer(recipe: Recipe, params: Any) -> torch.optim.Optimizer:
+    """The optimizer the recipe names, over `params`."""
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.Adadelta(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def make_schedule(recipe: Recipe, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """A scheduler and whether it steps per batch (True) or per epoch (False)."""
+    if recipe.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=0.25), True
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma), False
+    return None, False

@@ -101,14 +101,20 @@ class PenDigit:
     sample_no: int = -1
 
 
-def load_pen_digits(path: str | os.PathLike | None = None) -> list[PenDigit]:
-    """All digits of a strokes .jsonl or .jsonl.gz file (either collection), in file order."""
+def pen_digits_file(path: str | os.PathLike | None = None) -> os.stat_result:
+    """The strokes file's stat; `PenDigitsUnavailable`, saying where they belong, when it is missing."""
     path = Path(path) if path is not None else default_path()
     try:
-        stat = path.stat()
+        return path.stat()
     except FileNotFoundError:
         raise PenDigitsUnavailable(f"pen digits not found at {path}: the package ships them in {BUNDLED} "
                                    f"(reinstall it, or set {PATH_ENV} to a pendigits .jsonl file)") from None
+
+
+def load_pen_digits(path: str | os.PathLike | None = None) -> list[PenDigit]:
+    """All digits of a strokes .jsonl or .jsonl.gz file (either collection), in file order."""
+    path = Path(path) if path is not None else default_path()
+    stat = pen_digits_file(path)
     return list(_load(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
 
 

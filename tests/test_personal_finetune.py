@@ -227,3 +227,20 @@ def measuring_stop(path):
     from mnist_demo.training.remote import StopFile
 
     return StopFile(path)
+
+
+def test_a_fit_without_the_pen_digits_says_where_they_belong_even_with_a_sample_cached(base_file, mnist, tmp_path,
+                                                                                     monkeypatch):
+    from mnist_demo import pen_digits
+    from mnist_demo.personal import finetune as fitting
+
+    settings = FitSettings(mnist=200, pen=50, test_digits=100)
+    fitting._pen_sample.cache_clear()
+    fitting._pen_sample(settings.pen, settings.seed)  # rendered and kept on disk
+    fitting._pen_sample.cache_clear()
+    monkeypatch.setenv(pen_digits.PATH_ENV, str(tmp_path / "gone.jsonl"))
+    try:
+        with pytest.raises(pen_digits.PenDigitsUnavailable, match="gone.jsonl"):
+            fit(base_file, drawings(), settings, mnist=mnist)
+    finally:
+        fitting._pen_sample.cache_clear()

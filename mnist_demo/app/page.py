@@ -130,7 +130,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                         gr.Markdown("They stay in this page's session and go when you leave: download them to "
                                     "keep them (a small file of strokes and labels), upload them another day.")
                         selected = gr.Textbox(visible=False)  # the gallery's selection: the id Remove takes
-                        armed = gr.State(None)  # how many drawings the first press of Remove all would remove
+                        armed = gr.State(None)  # the drawings the first press of Remove all announced (their ids)
                         listing = gr.JSON(visible=False)  # ids and labels, for API clients
                         keep_label = gr.Number(visible=False, precision=0)  # /keep_drawing's label
                         keep_api = gr.Button(visible=False)  # /keep_drawing: the pad's drawing and a label

@@ -34,7 +34,7 @@ from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_cache import cached
-from mnist_demo.training.engine import Event, TrainConfig, TrainingDone, train
+from mnist_demo.training.engine import STARTED_FROM, Event, TrainConfig, TrainingDone, train
 from mnist_demo.training.recipes import Recipe
 
 Base = str | os.PathLike | LoadedModel  # a weights file, or a model already loaded (the visitor's own)
@@ -78,11 +78,12 @@ def _pen_sample(n: int, seed: int) -> Split:
     """`n` pen digits of pendigits' training writers, one rendering each (1.5 s a thousand, so kept in memory
     and on disk: a fit in the app runs in a new process). They ship with the package; without them
     `PenDigitsUnavailable` says where they should be."""
-    from mnist_demo.pen_digits import TRAIN_WRITERS, default_path, load_pen_digits, pen_training_images
+    from mnist_demo.pen_digits import TRAIN_WRITERS, default_path, load_pen_digits, pen_digits_file, pen_training_images
 
-    digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
+    pen_digits_file()  # missing strokes are an error even where the cache holds a sample
 
     def render() -> Split:
+        digits = [d for d in load_pen_digits() if d.writer in TRAIN_WRITERS]
         rng = np.random.default_rng(seed)
         chosen = [digits[i] for i in rng.permutation(len(digits))[:n]]
         return Split(*pen_training_images(chosen, renders_per_digit=1, seed=seed))
@@ -152,8 +153,9 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
     for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits), stop=stop):
         if isinstance(event, TrainingDone):
             source_name = Path(base).name if not isinstance(base, LoadedModel) else f"the visitor's {loaded.name}"
-            event.notes[:] = notes + [f"fine-tune: started from the weights of {source_name}" if
-                                      n.startswith("started from the weights of") else n for n in event.notes]
+            # The engine knows only "a loaded drawnet"; this names the file, or says it was the visitor's.
+            event.notes[:] = notes + [f"fine-tune: {STARTED_FROM} {source_name}" if n.startswith(STARTED_FROM) else n
+                                      for n in event.notes]
             if event.loaded is not None:
                 source = None if isinstance(base, LoadedModel) else base
                 if "calibration" in loaded.info and "calibration" not in event.loaded.info:

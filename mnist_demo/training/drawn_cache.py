@@ -64,7 +64,7 @@ def _source_digest(data_files: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-def cache_path(kind: str, params: dict[str, Any], data_files: tuple[str, ...] = ()) -> Path | None:
+def cache_path(kind: str, params: dict[str, Any], data_files: tuple[str | os.PathLike, ...] = ()) -> Path | None:
     """The file a rendered set of `kind` with `params` is kept in (None when the cache is off)."""
     folder = cache_dir()
     if folder is None:
@@ -78,9 +78,7 @@ def _read(path: Path) -> Split | None:
     try:
         tensors = load_file(path)
         images, labels = tensors["images"], tensors["labels"]
-    except FileNotFoundError:
-        return None
-    except Exception:  # damaged, truncated, not ours: render again
+    except Exception:  # not there yet, or damaged, truncated, not ours: render again
         return None
     if (images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28)
             or labels.dtype != torch.int64 or labels.shape != (len(images),)):
@@ -89,9 +87,9 @@ def _read(path: Path) -> Split | None:
 
 
 def _write(path: Path, split: Split) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
         save_file({"images": split.images.contiguous(), "labels": split.labels.contiguous()}, str(partial))
         os.replace(partial, path)  # whole or not at all: a reader never sees half a file
         # Only this cache's own files: the folder may be one a user chose, with their weights in it.
@@ -99,14 +97,17 @@ def _write(path: Path, split: Split) -> None:
         old = sorted(ours, key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in old[KEEP:]:
             stale.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only or full disk: no cache, the same data
+    except OSError:  # a read-only or full disk: no cache, the same data
+        try:
+            partial.unlink(missing_ok=True)  # nor half a file left behind
+        except OSError:
+            pass
 
 
 def cached(kind: str, params: dict[str, Any], render: Callable[[], Split],
            data_files: tuple[str | os.PathLike, ...] = ()) -> Split:
     """`render()`'s set, from the cache when it holds it for the same kind, parameters, code and data."""
-    path = cache_path(kind, params, tuple(map(str, data_files)))
+    path = cache_path(kind, params, data_files)
     if path is None:
         return render()
     found = _read(path)

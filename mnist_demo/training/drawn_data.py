@@ -41,11 +41,12 @@ def _non_digit_split(seed: int, n: int) -> Split:
 
 
 def _pen_files() -> tuple[str, ...]:
-    """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here."""
-    from mnist_demo.pen_digits import COLLECTIONS, load_pen_digits
+    """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here, before
+    any cache is looked at (without parsing them: a set read back from the cache needs no strokes)."""
+    from mnist_demo.pen_digits import COLLECTIONS, pen_digits_file
 
     for c in COLLECTIONS.values():
-        load_pen_digits(c.path())  # says where they should be, before any cache is looked at
+        pen_digits_file(c.path())
     return tuple(str(c.path()) for c in COLLECTIONS.values())
 
 

@@ -145,6 +145,9 @@ def _split_validation(train: Split, fraction: float, seed: int) -> tuple[Split, 
     return Split(train.images[train_idx], train.labels[train_idx]), Split(train.images[val_idx], train.labels[val_idx])
 
 
+STARTED_FROM = "started from the weights of"  # the note of a run with init_from; a caller may name them better
+
+
 def _name_of(weights: str | Path | LoadedModel) -> str:
     return f"a loaded {weights.name}" if isinstance(weights, LoadedModel) else Path(weights).name
 
@@ -184,7 +187,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         except RuntimeError as e:  # same model, other arguments (e.g. 10 outputs, not 11)
             raise ValueError(f"init_from's {start.name} was made with other arguments than {model_args}: "
                              f"{str(e).splitlines()[0]}") from None
-        notes.append(f"started from the weights of {_name_of(config.init_from)}")
+        notes.append(f"{STARTED_FROM} {_name_of(config.init_from)}")
     classes = output_count(model)
     extra = drawn_data(recipe, config.seed, classes, notes)
     if extra:

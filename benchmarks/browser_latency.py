@@ -31,7 +31,7 @@ from playwright.sync_api import sync_playwright
 from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits
-from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen, open_app_page
+from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen, open_app_page, wait_for_answer
 from mnist_demo.testing.servers import free_port
 from mnist_demo.weights import Weights
 
@@ -129,8 +129,7 @@ def run_ours(browser, url: str, digits) -> list[float]:
     def clear(page):
         if page.locator("#sketch .pad").get_attribute("data-strokes") != "0":
             page.locator("#sketch .pad-clear").click()
-            version = page.locator("#sketch .pad").get_attribute("data-version")
-            page.wait_for_selector(f"#preview [data-version='{version}']")
+            wait_for_answer(page)
 
     records = timed_strokes(page, digits, box, clear)
     page.close()

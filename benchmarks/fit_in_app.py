@@ -5,7 +5,9 @@
 A held-out pendigits writer's first `drawings` digits (placed on the pad as
 visitors draw) become a visitor's collection; the app's `Trainer.fit` runs
 with the app's settings (the fit in a process of its own, as on the page:
-it loads its MNIST sample and renders its pen digits first). Prints the
+it loads its MNIST sample and renders its pen-digit sample and non-digits
+first, or reads them back from the drawn-data cache, `MNIST_DEMO_CACHE`,
+once a run has rendered them: run 1 on an empty cache is the cold case). Prints the
 seconds from the call to the fitted model (the TrainingReport) and to the
 before/after measurement (the Assessment), and that measurement. The
 reference in the same run: the fit alone, in this process, MNIST loaded.

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, mouse_stroke,
-                                        on_screen, open_app_page, touch_stroke)
+                                        on_screen, open_app_page, touch_stroke, wait_for_answer)
 from mnist_demo.testing.drawings import held_out_digits
 from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 from mnist_demo.reading.predictor import Predictor
@@ -56,8 +56,7 @@ def page(browser, server):
 
 def answered(page) -> str:
     """Wait until the page shows the answer to the pad's latest drawing; returns the status line."""
-    version = page.locator(PAD).get_attribute("data-version")
-    page.wait_for_selector(f"#preview [data-version='{version}']")
+    wait_for_answer(page)
     # The status line is Markdown, which Gradio renders a moment after the preview's HTML: on a busy
     # machine the previous answer's line can still be showing. Read it once it has settled.
     status, settled = page.locator("#status").inner_text(), 0

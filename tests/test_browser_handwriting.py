@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from mnist_demo.app.handlers import WebApp
-from mnist_demo.testing.browser import CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, open_app_page
+from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, open_app_page,
+                                        wait_for_answer)
 from mnist_demo.testing.drawings import held_out_digits
 from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 
@@ -27,8 +28,7 @@ def open_page(browser, url):
 def draw_and_read(page, digit) -> str:
     """Draw `digit` on the pad; wait for the answer to it; returns the headline."""
     draw_with_mouse(page, digit.strokes, page.locator(CANVAS).bounding_box())
-    version = page.locator(PAD).get_attribute("data-version")
-    page.wait_for_selector(f"#preview [data-version='{version}']")
+    wait_for_answer(page)
     return page.locator("#prediction [data-testid=label-output-value]").inner_text().strip()
 
 

@@ -45,6 +45,13 @@ def open_app_page(browser: Any, url: str, timeout_ms: float = 90_000, **context_
     return page
 
 
+def wait_for_answer(page: Any) -> None:
+    """Wait until the page shows the answer to the pad's latest drawing: the preview carries the
+    version of the value it answers (the pad counts the values it sends)."""
+    version = page.locator(PAD).get_attribute("data-version")
+    page.wait_for_selector(f"#preview [data-version='{version}']")
+
+
 def thinned(stroke: Sequence[Point], points: int = 12) -> list[Point]:
     """`points` points along a pen stroke: fewer moves, the same shape (the brush joins them)."""
     if len(stroke) <= points:

@@ -11,6 +11,7 @@ and says which does not match.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -49,6 +50,17 @@ class LoadedModel:
     @property
     def test_accuracy(self) -> float | None:
         return self.info.get("test_accuracy")
+
+
+def model_digest(model: nn.Module) -> str:
+    """A short sha256 of a model's tensors (names, dtypes, shapes, values): which weights these are,
+    wherever they were loaded from."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def library_versions() -> dict[str, str]:

@@ -91,6 +91,9 @@ class Weights:
     DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "drawnet-v1.safetensors", "drawnet")  # 10 classes, no calibration
     DRAWNET_V2 = WeightsEntry(WEIGHTS_DIR / "drawnet-v2.safetensors", "drawnet")  # + "not a digit", calibrated
     DEFAULT = DRAWNET_V2  # what the Draw tab answers with
+    # Reads the pad's drawings from their path, beside DEFAULT (its pairing was fitted with those weights).
+    STROKENET_V1 = WeightsEntry(WEIGHTS_DIR / "strokenet-v1.safetensors", "strokenet")
+    STROKES: WeightsEntry | None = STROKENET_V1
 
 
 def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mnist_demo.cli import main
-from mnist_demo.models import REGISTRY
+from mnist_demo.models import image_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,8 +104,8 @@ def test_an_unknown_model_is_a_clear_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(REGISTRY))
-def test_every_registry_model_trains_from_the_cli(name, mnist_dir, tmp_path, capsys):
+@pytest.mark.parametrize("name", image_models())
+def test_every_picture_model_trains_from_the_cli(name, mnist_dir, tmp_path, capsys):
     from mnist_demo.cli import main
 
     out = tmp_path / f"{name}.safetensors"
@@ -115,6 +115,11 @@ def test_every_registry_model_trains_from_the_cli(name, mnist_dir, tmp_path, cap
     assert "epoch 1/1" in capsys.readouterr().out
     from mnist_demo.checkpoint import read_info
     assert read_info(out)["model"] == name
+
+
+def test_the_stroke_reader_without_pen_digits_is_a_clear_error():
+    run = cli("train", "--model", "strokenet", "--no-pen-digits", "--epochs", "1")
+    assert run.returncode == 2 and "needs pen_digits" in run.stderr, run.stderr
 
 
 def test_finetune_is_a_subcommand_and_a_file_that_is_no_collection_gets_a_message(tmp_path):

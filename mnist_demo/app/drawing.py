@@ -81,7 +81,9 @@ class DrawingReader:
                     f"({_percent(own.test_accuracy)}). Only you see it.")
         if self.shared is None:
             return f"**{self.problem}**"
-        return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)."
+        also = (f", with **{self.shared.strokes.name}** reading the pen's path" if self.shared.strokes is not None
+                else "")
+        return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST){also}."
 
     def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:
         """Read the pad's strokes (a Sketch), or any image preprocess accepts, with `own` or the shared model."""

@@ -23,7 +23,7 @@ from mnist_demo.app.charts import LiveCurves, confusion_html, filters_html
 from mnist_demo.app.views import (TRAIN_FIELDS, confusion_table, epochs_table, misclassified, model_summary,
                                   per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
 from mnist_demo.checkpoint import LoadedModel
-from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.models import DEFAULT_MODEL, image_models
 from mnist_demo.reading.predictor import Predictor
 from mnist_demo.reading.sketch import SketchError, parse_sketch
 from mnist_demo.reading.images import UploadRejected, read_image
@@ -185,7 +185,7 @@ class WebApp:
     def model_fields(self, model: str) -> dict[str, Any]:
         """The Train tab's fields for `model`, by name: "about" (its summary) and each of TRAIN_FIELDS
         filled from its registry recipe."""
-        if model not in REGISTRY:
+        if model not in image_models():
             model = DEFAULT_MODEL
         return {"about": model_summary(model), **recipe_values(model, self.settings.max_epochs)}
 

@@ -20,7 +20,7 @@ from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.training.remote import start_training_server
 from mnist_demo.app import views
 from mnist_demo.app.charts import COLORS as CURVE_COLORS, confusion_html, filters_html
-from mnist_demo.models import DEFAULT_MODEL, REGISTRY
+from mnist_demo.models import DEFAULT_MODEL, image_models
 from mnist_demo.personal import Collection
 from mnist_demo.app.drawpad import DrawPad
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
@@ -156,7 +156,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
             gr.Markdown(app.training_intro())
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
-                    model = gr.Dropdown(list(REGISTRY), value=DEFAULT_MODEL, label="Model", elem_id="model")
+                    model = gr.Dropdown(image_models(), value=DEFAULT_MODEL, label="Model", elem_id="model")
                     about = gr.Markdown()
                     # The recipe's fields by name (views.TRAIN_FIELDS): epochs on a slider, the rest below.
                     form = {"epochs": gr.Slider(1, max_epochs, value=None, step=1,

@@ -32,7 +32,7 @@ from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.evaluation import EvalResult, evaluate
-from mnist_demo.models import REGISTRY, UnknownModel, get_spec
+from mnist_demo.models import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.training.recipes import Recipe
 from mnist_demo.training.remote import StopFile, in_subprocess
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
@@ -128,6 +128,10 @@ class Trainer:
                                   "Run the app on your own machine to train: `python app.py`.")
         if model not in REGISTRY:
             raise TrainingRefused(str(UnknownModel(model)))
+        if model not in image_models():  # the Draw tab reads with what the Train tab makes
+            raise TrainingRefused(f"{model} reads the pen's path beside the shipped model, not drawings on its "
+                                  f"own: train it from the command line (`python -m mnist_demo train --model "
+                                  f"{model}`).")
         if recipe.epochs > self.settings.max_epochs:
             raise TrainingRefused(f"At most {self.settings.max_epochs} epochs on this server "
                                   f"(MNIST_DEMO_MAX_EPOCHS); you asked for {recipe.epochs}.")

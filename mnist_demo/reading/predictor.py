@@ -34,6 +34,7 @@ read drawings with it at once.
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -41,11 +42,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import LoadedModel, load_weights
+from mnist_demo.checkpoint import CheckpointError, LoadedModel, load_weights, model_digest
 from mnist_demo.devices import pick_device
 from mnist_demo.mnist import DIGITS
+from mnist_demo.models import Inputs, inputs_of
 from mnist_demo.reading.preprocess import Preprocessed, preprocess
 from mnist_demo.reading.sketch import Sketch
+from mnist_demo.reading.strokes import Pairing, combine, strokes_tensor
 from mnist_demo.reading.status import Doubt, Problem, Status
 
 MIN_TOP = 0.5
@@ -55,6 +58,36 @@ EULER_RANGE = (-4, 2)
 MAX_ASPECT = 2.5  # ink width over height; no MNIST training digit exceeds it
 OFF_PAD_SHARE = 0.05  # of the pen's path beyond the pad's edge
 NOT_A_DIGIT = Doubt.NOT_A_DIGIT.message
+
+
+class Paired(enum.Enum):
+    SHIPPED = "the shipped stroke reader, when it was paired with these weights"
+
+
+def pairing_of(strokes: LoadedModel, image: LoadedModel) -> Pairing:
+    """The stroke reader's pairing with this image model; CheckpointError when it was fitted for another
+    (its confidence would mean nothing) or it is no stroke reader."""
+    if inputs_of(strokes.model) is not Inputs.STROKES or "pairing" not in strokes.info:
+        raise CheckpointError(f"a {strokes.name} is no stroke reader paired with an image model")
+    pairing = Pairing.from_dict(strokes.info["pairing"])
+    if pairing.image_digest != model_digest(image.model):
+        raise CheckpointError(f"this stroke reader was paired with other weights than this {image.name}'s "
+                              f"(it was fitted with {strokes.info.get('paired_with', 'another model')})")
+    return pairing
+
+
+def shipped_stroke_reader(image: LoadedModel) -> LoadedModel | None:
+    """The shipped stroke reader when it was paired with these image weights (the shipped ones); else None."""
+    from mnist_demo.weights import Weights
+
+    if Weights.STROKES is None or image.name != Weights.DEFAULT.model:
+        return None
+    try:
+        strokes = Weights.STROKES.load()
+        pairing_of(strokes, image)
+    except (CheckpointError, OSError):
+        return None  # a visitor's own model, or weights trained anew: read the picture alone
+    return strokes
 
 
 @dataclass
@@ -89,14 +122,28 @@ class Predictor:
     def __init__(self, weights: str | os.PathLike | LoadedModel, device: str | torch.device | None = None, *,
                  min_top: float | None = None, min_margin: float = MIN_MARGIN,
                  coverage_range: tuple[float, float] = COVERAGE_RANGE,
-                 euler_range: tuple[int, int] = EULER_RANGE, temperature: float | None = None) -> None:
-        """`min_top` and `temperature`: None takes the weights file's calibration (else MIN_TOP and 1)."""
+                 euler_range: tuple[int, int] = EULER_RANGE, temperature: float | None = None,
+                 strokes: str | os.PathLike | LoadedModel | None | Paired = Paired.SHIPPED) -> None:
+        """`min_top` and `temperature`: None takes the weights file's calibration (else MIN_TOP and 1); they
+        apply to pictures, and to drawings when no stroke reader joins in.
+
+        `strokes`: a stroke reader to read the pad's drawings with, beside the image model (its weights
+        file must hold a pairing fitted for these very weights); by default the shipped one when it was
+        paired with these weights, else none; None: never.
+        """
         dev = device if isinstance(device, torch.device) else pick_device(device)
         self.loaded = self._load(weights, dev)
         self.device = dev
         calibration = self.loaded.info.get("calibration") or {}
         self.temperature = float(temperature or calibration.get("temperature") or 1.0)
         self.min_top = float(min_top if min_top is not None else calibration.get("min_top", MIN_TOP))
+        self.strokes: LoadedModel | None = None
+        self.pairing: Pairing | None = None
+        if strokes is Paired.SHIPPED:
+            strokes = shipped_stroke_reader(self.loaded)
+        if strokes is not None:
+            self.strokes = self._load(strokes, dev)
+            self.pairing = pairing_of(self.strokes, self.loaded)
         self.min_margin = min_margin
         self.coverage_range = coverage_range
         self.euler_range = euler_range
@@ -129,38 +176,55 @@ class Predictor:
         return self.predict_batch([value], k)[0]
 
     def predict_batch(self, values: Sequence[Any], k: int = 3) -> list[Prediction]:
-        """Read many drawings with one forward pass."""
+        """Read many drawings with one forward pass (two with a stroke reader: the pad's drawings are
+        read from their picture and from their path together)."""
         off_pad = [isinstance(v, Sketch) and v.outside_share() > OFF_PAD_SHARE for v in values]
-        return self.predict_preprocessed([preprocess(v) for v in values], k, off_pad)
+        paths = [v if isinstance(v, Sketch) and self.strokes is not None else None for v in values]
+        return self.predict_preprocessed([preprocess(v) for v in values], k, off_pad, paths)
 
     def predict_preprocessed(self, items: Sequence[Preprocessed], k: int = 3,
-                             off_pad: Sequence[bool] | None = None) -> list[Prediction]:
+                             off_pad: Sequence[bool] | None = None,
+                             sketches: Sequence[Sketch | None] | None = None) -> list[Prediction]:
         """Predictions for already preprocessed drawings (one forward pass for all that hold a digit).
-        `off_pad`: which drawings run off the pad's edge (rule 1)."""
+        `off_pad`: which drawings run off the pad's edge (rule 1). `sketches`: the pad's drawings they were
+        made from, for the stroke reader (None where there is none, or to read the picture alone)."""
         k = max(1, min(DIGITS, int(k)))
         off_pad = off_pad or [False] * len(items)
+        sketches = sketches or [None] * len(items)
         ready = [i for i, p in enumerate(items) if p.ok]
         batch = [items[i].tensor for i in ready]
-        probs = self.probabilities(batch[0] if len(batch) == 1 else torch.cat(batch)) if ready else None
+        raw = self._outputs(batch[0] if len(batch) == 1 else torch.cat(batch)) if ready else None
+        probs = torch.softmax(raw / self.temperature, 1).numpy() if ready else None
+        both = [i for i in ready if sketches[i] is not None and self.strokes is not None]
+        if both:
+            rows = [ready.index(i) for i in both]
+            paths = strokes_tensor([[s.points for s in sketches[i].strokes] for i in both])
+            with torch.inference_mode():
+                read = self.strokes.model(paths.to(self.device)).double().cpu()
+            probs[rows] = torch.softmax(combine(raw[rows], read, self.pairing.weight) / self.pairing.temperature,
+                                        1).numpy()
         out: list[Prediction] = []
         row = 0
-        for item, cut in zip(items, off_pad):
+        for i, (item, cut) in enumerate(zip(items, off_pad)):
             if not item.ok:
                 out.append(Prediction(Status.EMPTY, [], item.image, item.message, problem=item.problem))
                 continue
-            out.append(self._judge(item.image, probs[row], k, cut))
+            min_top = self.pairing.min_top if i in both else self.min_top
+            out.append(self._judge(item.image, probs[row], k, cut, min_top))
             row += 1
         return out
 
-    def probabilities(self, x: torch.Tensor) -> np.ndarray:
-        """Calibrated softmax of the model on normalised (N, 1, 28, 28) input, as float64 numpy
-        (N, outputs): 10 digits, and "not a digit" for a model with 11 outputs."""
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.loaded.model(x.to(self.device))
-            # Softmax fits both kinds of model output: logits, and log-probabilities (it undoes the log).
-            return torch.softmax(out.float() / self.temperature, dim=1).cpu().double().numpy()
+            return self.loaded.model(x.to(self.device)).double().cpu()
 
-    def _judge(self, image: np.ndarray, p: np.ndarray, k: int, off_pad: bool = False) -> Prediction:
+    def probabilities(self, x: torch.Tensor) -> np.ndarray:
+        """Calibrated softmax of the image model on normalised (N, 1, 28, 28) input, as float64 numpy
+        (N, outputs): 10 digits, and "not a digit" for a model with 11 outputs."""
+        # Softmax fits both kinds of model output: logits, and log-probabilities (it undoes the log).
+        return torch.softmax(self._outputs(x) / self.temperature, dim=1).numpy()
+
+    def _judge(self, image: np.ndarray, p: np.ndarray, k: int, off_pad: bool, min_top: float) -> Prediction:
         digits = p[:DIGITS]
         order = np.argsort(-digits, kind="stable")
         top = [(int(d), float(digits[d])) for d in order[:k]]
@@ -174,7 +238,7 @@ class Predictor:
             doubt = Doubt.TOO_WIDE
         elif len(p) > DIGITS and p[DIGITS] >= digits[first]:
             doubt = Doubt.NOT_ONE_DIGIT
-        elif digits[first] < self.min_top or digits[first] - digits[second] < self.min_margin:
+        elif digits[first] < min_top or digits[first] - digits[second] < self.min_margin:
             return Prediction(Status.UNSURE, top, image, f"Not sure: could be {first} or {second}", p,
                               doubt=Doubt.AMBIGUOUS)
         if doubt is not None:

@@ -81,6 +81,16 @@ def sure_threshold(top: np.ndarray, right: np.ndarray, target: float = TARGET_SU
     return hi
 
 
+def sure_threshold_of(p: np.ndarray, labels: np.ndarray, target: float = TARGET_SURE_ACCURACY) -> float:
+    """`sure_threshold` of calibrated probabilities (N, outputs) of drawings with `labels` (OTHER_CLASS for
+    a non-digit): a reading that says "not a digit" is never a sure digit, and a non-digit read as one is
+    never right."""
+    read = p[:, :OTHER_CLASS].argmax(1)
+    said_digit = p.argmax(1) < OTHER_CLASS
+    top = np.where(said_digit, p[np.arange(len(p)), read], 0.0)
+    return sure_threshold(top, (read == labels) & (labels < OTHER_CLASS), target)
+
+
 @dataclass(frozen=True)
 class Reliability:
     """Calibration figures of a set of readings: confidence against accuracy, bin by bin."""
@@ -127,13 +137,7 @@ def calibrate(model: nn.Module, seed: int = 0) -> Calibration:
     images, labels = calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0)
     logits = logits_of(model, images)
     temperature = fit_temperature(logits, labels)
-    p = torch.softmax(logits / temperature, 1).numpy()
-    digits = labels.numpy() < OTHER_CLASS
-    read = p[:, :OTHER_CLASS].argmax(1)
-    said_digit = p.argmax(1) < OTHER_CLASS
-    top = np.where(said_digit, p[np.arange(len(p)), read], 0.0)
-    right = (read == labels.numpy()) & digits
-    min_top = sure_threshold(top, right)
+    min_top = sure_threshold_of(torch.softmax(logits / temperature, 1).numpy(), labels.numpy())
     writers = "; ".join(f"{c.name} {c.calibration_writers[0]}-{c.calibration_writers[-1]}"
                         for c in COLLECTIONS.values())
     return Calibration(temperature, min_top, len(labels), f"pen digits of calibration writers ({writers})"

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from mnist_demo.reading.strokes import FEATURES, POINTS
 from mnist_demo.training.data import Split
 
 CACHE_ENV = "MNIST_DEMO_CACHE"
@@ -37,7 +38,9 @@ PACKAGE = Path(__file__).resolve().parent.parent
 # In the package: what draws the images, and the two modules that say what to draw (drawn_data: a
 # training's sets; finetune: a fit's pen sample).
 SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading", "training/drawn_data.py",
-           "personal/finetune.py")
+           "training/stroke_data.py", "personal/finetune.py")
+IMAGES = (torch.uint8, (28, 28))  # what a set holds, each item: 28x28 pictures (the default)...
+STROKES = (torch.float32, (POINTS, FEATURES))  # ...or pen paths (reading.strokes)
 KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together
 OURS = re.compile(r"[a-z][a-z-]*-[0-9a-f]{24}\.safetensors")  # only files of this cache are ever pruned
 
@@ -74,13 +77,14 @@ def cache_path(kind: str, params: dict[str, Any], data_files: tuple[str | os.Pat
     return folder / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
 
 
-def _read(path: Path) -> Split | None:
+def _read(path: Path, item: tuple[torch.dtype, tuple[int, ...]] = IMAGES) -> Split | None:
     try:
         tensors = load_file(path)
         images, labels = tensors["images"], tensors["labels"]
     except Exception:  # not there yet, or damaged, truncated, not ours: render again
         return None
-    if (images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28)
+    dtype, shape = item
+    if (images.dtype != dtype or tuple(images.shape[1:]) != shape
             or labels.dtype != torch.int64 or labels.shape != (len(images),)):
         return None
     return Split(images, labels)
@@ -105,12 +109,14 @@ def _write(path: Path, split: Split) -> None:
 
 
 def cached(kind: str, params: dict[str, Any], render: Callable[[], Split],
-           data_files: tuple[str | os.PathLike, ...] = ()) -> Split:
-    """`render()`'s set, from the cache when it holds it for the same kind, parameters, code and data."""
+           data_files: tuple[str | os.PathLike, ...] = (),
+           item: tuple[torch.dtype, tuple[int, ...]] = IMAGES) -> Split:
+    """`render()`'s set, from the cache when it holds it for the same kind, parameters, code and data.
+    `item`: the dtype and shape of each of its items (IMAGES or STROKES)."""
     path = cache_path(kind, params, data_files)
     if path is None:
         return render()
-    found = _read(path)
+    found = _read(path, item)
     if found is not None:
         os.utime(path)  # recently used: kept longest
         return found

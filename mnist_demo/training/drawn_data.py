@@ -24,7 +24,7 @@ def _pen_training_split(seed: int, renders: int) -> Split:
                                      seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
         return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
-    return cached("pen-digits", {"seed": seed, "renders": renders}, render, _pen_files())
+    return cached("pen-digits", {"seed": seed, "renders": renders}, render, pen_files())
 
 
 @functools.lru_cache(maxsize=2)
@@ -37,10 +37,10 @@ def _non_digit_split(seed: int, n: int) -> Split:
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
         return Split(*non_digit_training_images(n, seed, digits))
 
-    return cached("non-digits", {"seed": seed, "n": n}, render, _pen_files())
+    return cached("non-digits", {"seed": seed, "n": n}, render, pen_files())
 
 
-def _pen_files() -> tuple[str, ...]:
+def pen_files() -> tuple[str, ...]:
     """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here, before
     any cache is looked at (without parsing them: a set read back from the cache needs no strokes)."""
     from mnist_demo.pen_digits import COLLECTIONS, pen_digits_file

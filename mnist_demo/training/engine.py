@@ -25,13 +25,14 @@ from torch import nn
 
 from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.training.drawn_data import drawn_data
+from mnist_demo.training.stroke_data import stroke_splits
 from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
 from mnist_demo.mnist import normalize
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.devices import pick_device
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.filters import first_layer_filters
-from mnist_demo.models import DEFAULT_MODEL, get_spec, output_count
+from mnist_demo.models import DEFAULT_MODEL, Inputs, get_spec, output_count
 from mnist_demo.training.recipes import Recipe, make_optimizer, make_schedule
 
 
@@ -165,7 +166,9 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     device = pick_device(config.device)
     notes: list[str] = []
     if train_data is None or test_data is None:
-        loaded_train, loaded_test = load_mnist(config.data_dir)
+        # A stroke reader learns and is tested on pen paths; every other model on MNIST.
+        loaded_train, loaded_test = (stroke_splits(recipe, config.seed, notes) if spec.inputs is Inputs.STROKES
+                                     else load_mnist(config.data_dir))
         train_data = train_data or loaded_train
         test_data = test_data or loaded_test
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
@@ -189,11 +192,12 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                              f"{str(e).splitlines()[0]}") from None
         notes.append(f"{STARTED_FROM} {_name_of(config.init_from)}")
     classes = output_count(model)
-    extra = drawn_data(recipe, config.seed, classes, notes)
+    extra = drawn_data(recipe, config.seed, classes, notes) if spec.inputs is Inputs.IMAGE else []
     if extra:
         train_data = Split(torch.cat([train_data.images] + [e.images for e in extra]),
                            torch.cat([train_data.labels] + [e.labels for e in extra]))
-    if device.type != "mps":
+    pictures = spec.inputs is Inputs.IMAGE
+    if pictures and device.type != "mps":
         model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU
     optimizer = make_optimizer(recipe, model.parameters())
     steps_per_epoch = -(-len(train_data) // recipe.batch_size)
@@ -214,7 +218,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         load_optimizer_state(config.resume, optimizer, resumed.info)
         notes.append(f"resumed from {config.resume} after epoch {len(history)}")
 
-    augment = DrawnAugment() if recipe.augment == "drawn" else None
+    augment = DrawnAugment() if recipe.augment == "drawn" and pictures else None
     images = train_data.images.to(device)
     labels = train_data.labels.to(device)
     best_state = copy.deepcopy(model.state_dict()) if history else None
@@ -244,10 +248,13 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                 stopped = True
                 break
             idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
-            x = images[idx].float().div_(255).unsqueeze(1)
-            if augment is not None:
-                x = augment(x, g)
-            x = normalize(x).contiguous(memory_format=torch.channels_last)
+            if pictures:
+                x = images[idx].float().div_(255).unsqueeze(1)
+                if augment is not None:
+                    x = augment(x, g)
+                x = normalize(x).contiguous(memory_format=torch.channels_last)
+            else:
+                x = spec.inputs.prepare(images[idx])
             y = labels[idx]
             out = model(x)
             loss = F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
@@ -295,7 +302,11 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         model.eval()
         best = history[best_epoch - 1]
         extra_info: dict[str, Any] = {}
-        if recipe.pen_digits:  # the calibration writers come with the pen digits
+        if not pictures:  # a stroke reader reads beside the shipped image model: fit the pair's confidence
+            from mnist_demo.training.pairing import pair_with_shipped
+
+            extra_info.update(pair_with_shipped(model, config.seed, notes))
+        elif recipe.pen_digits:  # the calibration writers come with the pen digits
             from mnist_demo.training.calibration import calibrate
 
             extra_info["calibration"] = calibrate(model, config.seed).to_dict()

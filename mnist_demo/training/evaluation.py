@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.mnist import DIGITS, normalize
+from mnist_demo.mnist import DIGITS
+from mnist_demo.models import inputs_of
 from mnist_demo.training.data import Split
 
 
@@ -26,11 +27,12 @@ class EvalResult:
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
              batch_size: int = 1000) -> EvalResult:
     was_training = model.training
+    inputs = inputs_of(model)  # pictures, or pen paths for a stroke reader
     model.eval()
     total_loss = 0.0
     preds = []
     for start in range(0, len(split), batch_size):
-        x = normalize(split.images[start:start + batch_size].to(device))
+        x = inputs.prepare(split.images[start:start + batch_size].to(device))
         y = split.labels[start:start + batch_size].to(device)
         out = model(x)
         # Models end in logits or log-probabilities; cross_entropy gives the right loss for both.

@@ -1,0 +1,85 @@
+"""Fit how a stroke reader's answer joins an image model's (`reading.strokes.Pairing`).
+
+Both read the same drawings of the calibration writers (in neither's training
+nor the held-out measurements) and made-up non-digits: the image model the
+28x28 preprocessing makes of the pad's ink, the stroke reader the pen's path.
+The stroke reader's weight is the one of least log loss after its temperature
+is fitted (each from a short list: a choice on those writers, never on the
+held-out ones); then the sure threshold, as for one model
+(`calibration.sure_threshold_of`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_demo.checkpoint import LoadedModel, model_digest
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.reading.strokes import Pairing, combine, path_features
+from mnist_demo.training.calibration import fit_temperature, logits_of, sure_threshold_of
+
+WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+RENDERS = 2
+NON_DIGITS = 600
+
+
+def pairing_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(uint8 images, float paths, labels) of the same drawings: the calibration writers' digits as drawn,
+    `RENDERS` placements each, and made-up non-digits of the training families (OTHER_CLASS)."""
+    from mnist_demo.handwriting.non_digits import TRAINING_FAMILIES, make_non_digit
+    from mnist_demo.pen_digits import COLLECTIONS, random_placement, training_image
+
+    rng = np.random.default_rng(seed + 7919)
+    digits = [d for c in COLLECTIONS.values() for d in c.digits(c.calibration_writers)]
+    drawings = [(random_placement(rng, d.strokes).sketch(d.strokes), d.label) for d in digits for _ in range(RENDERS)]
+    drawings += [(make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch, OTHER_CLASS)
+                 for i in range(NON_DIGITS)]
+    images, paths, labels = [], [], []
+    for sketch, label in drawings:
+        image = training_image(sketch)
+        if image is not None:  # what preprocessing cannot read is never read by either
+            images.append(image)
+            paths.append(path_features([s.points for s in sketch.strokes]))
+            labels.append(label)
+    return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(paths)), torch.tensor(labels)
+
+
+@torch.inference_mode()
+def stroke_logits(model: nn.Module, paths: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(paths[i:i + batch].to(device)).double().cpu() for i in range(0, len(paths), batch)]
+    model.train(was)
+    return torch.cat(out)
+
+
+def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0) -> Pairing:
+    """The pairing of these two models, fitted on the calibration writers (see the module docstring)."""
+    images, paths, labels = pairing_data(seed)
+    a, b = logits_of(image_model, images), stroke_logits(stroke_model, paths)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"the image model answers with {a.shape[1]} outputs and the stroke reader with "
+                         f"{b.shape[1]}: they cannot read together")
+    fits = []
+    for weight in WEIGHTS:
+        z = combine(a, b, weight)
+        t = fit_temperature(z, labels)
+        fits.append((float(torch.nn.functional.cross_entropy(z / t, labels)), weight, t))
+    _, weight, temperature = min(fits)
+    p = torch.softmax(combine(a, b, weight) / temperature, 1).numpy()
+    return Pairing(model_digest(image_model), weight, temperature, sure_threshold_of(p, labels.numpy()),
+                   len(labels), "pen digits of the calibration writers and made-up non-digits")
+
+
+def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> dict:
+    """Weights-file info of a stroke reader just trained: its pairing with the Draw tab's shipped image model."""
+    from mnist_demo.weights import Weights
+
+    image: LoadedModel = Weights.DEFAULT.load()
+    pairing = fit_pairing(image.model, stroke_model, seed)
+    notes.append(f"paired with {Weights.DEFAULT.file.name} (stroke weight {pairing.weight}, temperature "
+                 f"{pairing.temperature:.2f}, sure from {pairing.min_top:.2f})")
+    return {"pairing": pairing.to_dict(), "paired_with": Weights.DEFAULT.file.name}

@@ -1,0 +1,107 @@
+"""The stroke reader's data: pen digits' paths as the pad sends them (`reading.strokes`).
+
+Training: every training writer's digit `recipe.pen_renders` times (times its
+collection's weight), each varied as writers vary (`handwriting.variation`),
+some drawn in another direction or stroke order (`vary_order`), and placed on
+the pad with a stylus's, a mouse's or a finger's wobble; plus
+`recipe.non_digits` made-up drawings that are not one digit (class 10). Test:
+the calibration writers' digits, placed on the pad as drawn. MNIST has no
+paths, so a stroke reader never sees it. Both sets are kept on disk
+(`drawn_cache`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.reading.strokes import path_features
+from mnist_demo.training.data import Split
+from mnist_demo.training.drawn_cache import STROKES, cached
+from mnist_demo.training.drawn_data import pen_files
+from mnist_demo.training.recipes import Recipe
+
+P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
+P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
+TEST_RENDERS = 2
+
+Point = tuple[float, float]
+
+
+def vary_order(strokes: Sequence[Sequence[Point]], rng: np.random.Generator) -> list[list[Point]]:
+    """Some writers draw a stroke the other way, or a digit's strokes in another order."""
+    out = [list(s)[::-1] if rng.random() < P_REVERSE else list(s) for s in strokes]
+    if len(out) > 1 and rng.random() < P_REORDER:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+def _stacked(paths: list[np.ndarray], labels: list[int]) -> Split:
+    return Split(torch.from_numpy(np.stack(paths)), torch.tensor(labels, dtype=torch.int64))
+
+
+@functools.lru_cache(maxsize=2)
+def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
+    """The training writers' digits as varied paths on the pad, and made-up non-digits (see the module docstring)."""
+    from mnist_demo.handwriting.non_digits import TRAINING_FAMILIES, make_non_digit
+    from mnist_demo.handwriting.variation import vary_strokes
+    from mnist_demo.pen_digits import COLLECTIONS, random_placement
+
+    def render() -> Split:
+        rng = np.random.default_rng(seed)
+        paths, labels, digits = [], [], []
+        for c in COLLECTIONS.values():
+            for d in c.digits(c.train_writers):
+                digits.append(d)
+                for _ in range(renders * c.weight):
+                    strokes = vary_order(vary_strokes(d.strokes, d.label, rng), rng)
+                    paths.append(path_features(random_placement(rng, strokes).place(strokes)))
+                    labels.append(d.label)
+        for i in range(non_digits):
+            drawing = make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch
+            paths.append(path_features([s.points for s in drawing.strokes]))
+            labels.append(OTHER_CLASS)
+        return _stacked(paths, labels)
+
+    return cached("pen-paths", {"seed": seed, "renders": renders, "non_digits": non_digits}, render, pen_files(),
+                  item=STROKES)
+
+
+@functools.lru_cache(maxsize=2)
+def stroke_test_split(seed: int) -> Split:
+    """The calibration writers' digits as drawn, placed on the pad `TEST_RENDERS` times each."""
+    from mnist_demo.pen_digits import COLLECTIONS, random_placement
+
+    def render() -> Split:
+        rng = np.random.default_rng(seed + 7919)
+        paths, labels = [], []
+        for c in COLLECTIONS.values():
+            for d in c.digits(c.calibration_writers):
+                for _ in range(TEST_RENDERS):
+                    paths.append(path_features(random_placement(rng, d.strokes).place(d.strokes)))
+                    labels.append(d.label)
+        return _stacked(paths, labels)
+
+    return cached("pen-paths-test", {"seed": seed}, render, pen_files(), item=STROKES)
+
+
+def stroke_splits(recipe: Recipe, seed: int, notes: list[str]) -> tuple[Split, Split]:
+    """(training, test) sets of a stroke reader's recipe; it needs the pen digits."""
+    from mnist_demo.pen_digits import COLLECTIONS
+
+    if not recipe.pen_digits:
+        raise ValueError("a stroke reader learns from the pen digits' paths only (MNIST has none): it needs "
+                         "pen_digits")
+    train = stroke_training_split(seed, recipe.pen_renders, recipe.non_digits)
+    test = stroke_test_split(seed)
+    writers = "; ".join(f"{c.name} {c.train_writers[0]}-{c.train_writers[-1]}" for c in COLLECTIONS.values())
+    tested = "; ".join(f"{c.name} {c.calibration_writers[0]}-{c.calibration_writers[-1]}"
+                       for c in COLLECTIONS.values())
+    notes.append(f"trained on {len(train)} pen paths (writers {writers}; {recipe.non_digits} made-up non-digits "
+                 f"as class {OTHER_CLASS}); tested on {len(test)} paths of the calibration writers ({tested}), "
+                 f"not MNIST")
+    return train, test

@@ -1,0 +1,157 @@
+"""The stroke reader: the pen's path as its input, read beside the shipped image model, paired for it only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_demo.checkpoint import CheckpointError, LoadedModel, load_weights, model_digest
+from mnist_demo.models import Inputs, StrokeNet, build_model, image_models, inputs_of, output_count
+from mnist_demo.pen_digits import PENDIGITS, centred, random_placement
+from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.sketch import parse_sketch
+from mnist_demo.reading.status import Status
+from mnist_demo.reading.strokes import FEATURES, POINTS, Pairing, combine, path_features, strokes_tensor
+from mnist_demo.weights import Weights
+
+ONE_WITH_FLAG = [[(120, 200), (200, 60), (200, 400)]]  # up to the top, then down (y down)
+SEVEN = [[(80, 60), (300, 60), (160, 400)]]  # along the top, then down to the left
+
+
+# ---------------------------------------------------------------- the path as input
+
+
+def test_a_path_becomes_points_evenly_spaced_along_it_whatever_its_size_and_place():
+    f = path_features(SEVEN)
+    assert f.shape == (POINTS, FEATURES) and f.dtype == np.float32
+    moved = [[(3 * x + 500, 3 * y - 40) for x, y in s] for s in SEVEN]
+    np.testing.assert_allclose(path_features(moved), f, atol=1e-5)
+    line = path_features([[(0, 0), (10, 5), (300, 150), (310, 155), (400, 200)]])  # sampled unevenly
+    steps = np.hypot(*np.diff(line[:, :2], axis=0).T)
+    assert steps.std() < 1e-3 * steps.mean()  # evenly spaced, whatever the pad's sampling
+    assert np.abs(f[:, :2]).max() <= 0.5 + 1e-6  # the longer side of the box is 1
+
+
+def test_the_direction_and_the_jump_between_strokes_are_kept():
+    assert not np.allclose(path_features(ONE_WITH_FLAG), path_features([s[::-1] for s in ONE_WITH_FLAG]))
+    one_stroke = path_features(SEVEN)
+    assert (one_stroke[:, 4] == 1).all()
+    four = [[(100, 60), (60, 250), (300, 250)], [(220, 120), (220, 420)]]
+    pen = path_features(four)[:, 4]
+    assert 0 < (pen == 0).sum() < POINTS // 2 and pen[0] == 1 and pen[-1] == 1
+
+
+def test_a_dot_is_a_path_and_nothing_at_all_is_an_error():
+    assert np.isfinite(path_features([[(5, 5)]])).all()
+    with pytest.raises(ValueError, match="no strokes"):
+        path_features([[], []])
+    assert strokes_tensor([SEVEN, ONE_WITH_FLAG]).shape == (2, POINTS, FEATURES)
+
+
+# ---------------------------------------------------------------- the model and its registry entry
+
+
+def test_the_stroke_reader_is_in_the_registry_but_not_among_the_models_the_train_tab_offers():
+    model = build_model("strokenet")
+    assert isinstance(model, StrokeNet) and inputs_of(model) is Inputs.STROKES and output_count(model) == 11
+    assert model.eval()(strokes_tensor([SEVEN])).shape == (1, 11)
+    assert "strokenet" not in image_models() and "drawnet" in image_models()
+
+
+def test_joining_two_readings_multiplies_their_probabilities():
+    a, b = torch.randn(4, 11), torch.randn(4, 11)
+    expected = torch.log_softmax(a.double(), 1) + 2.0 * torch.log_softmax(b.double(), 1)
+    torch.testing.assert_close(combine(a, b, 2.0), expected)
+    # A stroke reader of weight 0 changes nothing.
+    assert (combine(a, b, 0.0).argmax(1) == a.argmax(1)).all()
+    p = Pairing("abc", 1.5, 0.8, 0.9, 10, "somewhere")
+    assert Pairing.from_dict(p.to_dict()) == p
+
+
+# ---------------------------------------------------------------- reading beside the shipped model
+
+
+@pytest.fixture(scope="module")
+def paired() -> Predictor:
+    return Predictor(Weights.DEFAULT.file, "cpu")
+
+
+@pytest.fixture(scope="module")
+def alone() -> Predictor:
+    return Predictor(Weights.DEFAULT.file, "cpu", strokes=None)
+
+
+def test_the_shipped_model_reads_the_pads_drawings_with_the_shipped_stroke_reader(paired, alone):
+    assert paired.strokes is not None and paired.strokes.name == "strokenet" and paired.pairing is not None
+    assert paired.pairing.image_digest == model_digest(paired.loaded.model)
+    assert alone.strokes is None
+    sketch = centred().sketch(SEVEN)
+    both, picture = paired.predict(sketch), alone.predict(sketch)
+    assert both.status is Status.OK and both.digit == 7
+    assert not np.allclose(both.probabilities, picture.probabilities)  # the path changed the answer's odds
+
+
+def test_a_picture_has_no_path_and_is_read_by_the_image_model_alone(paired, alone):
+    image = np.asarray(centred().sketch(SEVEN).ink(), np.uint8)
+    np.testing.assert_allclose(paired.predict(image).probabilities, alone.predict(image).probabilities)
+
+
+def test_reading_with_the_path_is_at_least_as_right_on_held_out_writers(paired, alone):
+    digits = PENDIGITS.digits(PENDIGITS.held_out_writers)[::10]
+    rng = np.random.default_rng(3)
+    sketches = [parse_sketch(random_placement(rng, d.strokes).sketch(d.strokes).to_json()) for d in digits]
+    right = {name: sum(p.digit == d.label for p, d in zip(predictor.predict_batch(sketches), digits))
+             for name, predictor in (("both", paired), ("picture", alone))}
+    assert right["both"] >= right["picture"] and right["both"] >= 0.97 * len(digits), right
+
+
+def test_a_stroke_reader_paired_with_other_weights_is_refused_and_other_models_read_alone():
+    older = Weights.DRAWNET_V1.load()  # another drawnet: the pairing was not fitted for it
+    assert Predictor(older, "cpu").strokes is None
+    with pytest.raises(CheckpointError, match="paired with other weights"):
+        Predictor(older, "cpu", strokes=Weights.STROKES.file)
+    with pytest.raises(CheckpointError, match="no stroke reader"):
+        Predictor(Weights.DEFAULT.file, "cpu", strokes=Weights.DEFAULT.file)
+
+
+def test_the_stroke_readers_file_describes_itself_and_its_pairing():
+    loaded = load_weights(Weights.STROKES.file)
+    info = loaded.info
+    assert info["model"] == "strokenet" and info["paired_with"] == Weights.DEFAULT.file.name
+    pairing = Pairing.from_dict(info["pairing"])
+    assert pairing.weight > 0 and pairing.temperature > 0 and 0.5 <= pairing.min_top <= 0.95
+    assert info["recipe"]["pen_digits"] and not any("MNIST" == n for n in info.get("notes", []))
+
+
+def test_a_model_with_no_stroke_reader_loaded_is_never_paired():
+    loaded = LoadedModel(build_model("drawnet").eval(), {"model": "drawnet"})  # untrained: another digest
+    assert Predictor(loaded, "cpu").strokes is None
+
+
+# ---------------------------------------------------------------- trained by the one engine
+
+
+@pytest.mark.slow
+def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pairs_it_with_the_shipped_model(tmp_path):
+    from dataclasses import replace
+
+    from mnist_demo.models import get_spec
+    from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
+    from mnist_demo.training.stroke_data import stroke_test_split
+
+    recipe = replace(get_spec("strokenet").recipe, epochs=1, pen_renders=1, non_digits=300)
+    events = list(train(TrainConfig(model="strokenet", recipe=recipe, probe_seconds=None)))
+    epoch = next(e for e in events if isinstance(e, EpochResult))
+    done = events[-1]
+    assert isinstance(done, TrainingDone) and done.loaded is not None
+    # Tested on the calibration writers' paths, not on MNIST, and it learned something in one short epoch.
+    assert epoch.test_accuracy > 0.8
+    assert len(stroke_test_split(1)) == done.loaded.info["test_samples"]
+    assert any("not MNIST" in note for note in done.notes)
+    path = done.save(tmp_path / "strokes.safetensors")
+    loaded = load_weights(path)
+    assert Pairing.from_dict(loaded.info["pairing"]).image_digest == model_digest(Weights.DEFAULT.load().model)
+    # ...so the shipped model reads with it when asked to.
+    predictor = Predictor(Weights.DEFAULT.file, "cpu", strokes=path)
+    assert predictor.predict(centred().sketch(SEVEN)).digit == 7

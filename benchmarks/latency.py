@@ -5,8 +5,9 @@
 Places `n` varied pen digits on the pad (seeded: pen widths, sizes, places, as
 `pen_digits.random_placement` draws them), then times, per drawing, what the app
 does on each change of the Draw tab's pad (its JSON strokes parsed, drawn,
-preprocessed and read, and the saliency map beside the 28x28), the same without
-the map, then the steps of that path alone (the JSON to ink,
+preprocessed and read, with the stroke reader beside the image model when it is
+paired with it, and the saliency map beside the 28x28), the same without
+the map, the same without the stroke reader, then the steps of that path alone (the JSON to ink,
 preprocessing the ink), and the naive resize + model path as a reference. Prints a markdown table of the
 median and 90th percentile wall time and the median CPU time in milliseconds
 (CPU time stays put when other processes share the machine; wall time doesn't).
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.weights).is_file():
         print(f"error: no weights at {args.weights}; pass --weights", file=sys.stderr)
         return 2
-    predictor = Predictor(args.weights, args.device)
+    predictor = Predictor(args.weights, args.device)  # with the shipped stroke reader, when paired with them
+    picture_only = Predictor(args.weights, args.device, strokes=None)
     model = predictor.loaded.model
     device = predictor.device
 
@@ -91,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
          time_each(lambda text: reader.read(parse_sketch(text)), pad_values)),
         ("pad's JSON: parse + draw + preprocess + predict (Predictor.predict)",
          time_each(lambda text: predictor.predict(parse_sketch(text)), pad_values)),
+        ("the same, the picture alone (no stroke reader beside it)",
+         time_each(lambda text: picture_only.predict(parse_sketch(text)), pad_values)),
         ("parse + draw: the pad's JSON to its 800x800 ink", time_each(lambda t: parse_sketch(t).ink(), pad_values)),
         ("preprocess: the ink to 28x28", time_each(preprocess_ink, inks)),
         ("preprocess + predict (the ink)", time_each(predictor.predict, inks)),
         ("naive resize + predict (reference)", time_each(naive_predict, sketches)),
     ]
-    print(f"{args.n} drawings of 800x800, {predictor.model_name} on {device}, {torch.get_num_threads()} torch thread(s), "
+    beside = f" with {predictor.strokes.name} beside it" if predictor.strokes is not None else ""
+    print(f"{args.n} drawings of 800x800, {predictor.model_name}{beside} on {device}, {torch.get_num_threads()} torch thread(s), "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")
     print("| path | median ms | p90 ms | median CPU ms |")
     print("|---|---:|---:|---:|")

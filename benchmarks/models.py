@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mnist_demo.training.data import load_mnist
-from mnist_demo.models import REGISTRY
+from mnist_demo.models import REGISTRY, image_models
 from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
@@ -57,8 +57,8 @@ def table(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", default=[n for n in REGISTRY if n != "drawnet"],
-                   help="default: all but drawnet, whose row is the shipped model's own training run")
+    p.add_argument("--models", nargs="*", default=[n for n in image_models() if n != "drawnet"],
+                   help="default: the MNIST models but drawnet, whose row is the shipped model's own training run")
     p.add_argument("--max-epochs", type=int, help="cap each recipe's epochs (the table says so)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data-dir")

@@ -28,6 +28,7 @@ from torch import nn
 from . import __version__
 from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
 from mnist_demo.models import UnknownModel, get_spec
+from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
 
 FORMAT = "mnist_demo/1"
 META_KEY = "mnist_demo"
@@ -165,6 +166,11 @@ def check_inputs(info: dict[str, Any], path: str | os.PathLike) -> None:
     if version != PREPROCESSING_VERSION:
         raise CheckpointError(f"{path} was trained for preprocessing version {version}; this version of "
                               f"mnist_demo preprocesses drawings as version {PREPROCESSING_VERSION}: retrain it")
+    # A stroke reader reads the path as reading.strokes makes it (files made before it was recorded: the first).
+    features = info.get("stroke_features_version", 1)
+    if features != STROKE_FEATURES_VERSION:
+        raise CheckpointError(f"{path} reads pen paths made as version {features}; this version of mnist_demo "
+                              f"makes them as version {STROKE_FEATURES_VERSION}: retrain it")
 
 
 def update_info(path: str | os.PathLike, changes: dict[str, Any]) -> dict[str, Any]:

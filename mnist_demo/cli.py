@@ -17,7 +17,7 @@ from mnist_demo.weights import (DRAWN_HELD_OUT, ECE, MNIST_TEST, NON_DIGITS, SUR
                                 drawn_key, record, this_command)
 from mnist_demo.training.data import DataUnavailable, load_split
 from mnist_demo.devices import pick_device
-from mnist_demo.models import REGISTRY, DEFAULT_MODEL, UnknownModel, get_spec
+from mnist_demo.models import REGISTRY, DEFAULT_MODEL, Inputs, UnknownModel, get_spec, inputs_of
 from mnist_demo.training.recipes import Recipe
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
@@ -69,6 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="placements of the drawings on the pad")
     e.add_argument("--reliability-plot", help="with --drawings: save the reliability diagram here (PNG)")
     e.add_argument("--json", help="with --drawings: save every figure here (JSON)")
+    e.add_argument("--strokes", help="a stroke reader to read the pad's drawings with, beside the weights (default: "
+                                     "the shipped one when it was paired with them); 'none': the picture alone")
     e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
     e.add_argument("--record", action="store_true",
                    help="write the figures measured, with this command, into the weights file's metadata")
@@ -141,7 +143,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     loaded = load_weights(args.weights, device)
     info = loaded.info
+    if inputs_of(loaded.model) is not Inputs.IMAGE:
+        raise CheckpointError(f"{args.weights} holds a {loaded.name}, which reads the pen's path beside a picture "
+                              f"model: evaluate that model with --strokes {args.weights}")
     print(f"{args.weights}: {info['model']} trained {info.get('epochs', '?')} epochs on {info.get('date', '?')}")
+    predictor = _drawing_predictor(args, loaded)
+    if predictor.strokes is not None:
+        print(f"drawings on the pad are read with {predictor.strokes.name} ({_strokes_file(args)}) beside it")
     out_dir = Path(args.out_dir or f"runs/eval-{Path(args.weights).stem}")
     if not args.skip_mnist:
         test = load_split(args.data_dir, train=False)
@@ -161,25 +169,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if info.get("history"):
             print(f"saved {save(curves_figure(info['history']), out_dir / 'curves.png')}")
     if args.drawings:
-        _evaluate_drawings(args, loaded)
+        _evaluate_drawings(args, predictor)
     if args.drawn:
         from mnist_demo.training.drawn_eval import evaluate_drawn
-        report = evaluate_drawn(loaded, args.drawn, renders_per_digit=args.drawn_renders, seed=args.seed)
+        report = evaluate_drawn(predictor, args.drawn, renders_per_digit=args.drawn_renders, seed=args.seed)
         print(report.format())
         if args.record:
+            target = _drawings_record(args, predictor)
             writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
-            record(args.weights, DRAWN_HELD_OUT, Measurement(
+            record(target, DRAWN_HELD_OUT, Measurement(
                 report.accuracy, report.n, f"drawings of held-out pen writers {writers} ({Path(args.drawn).name}), "
                 "read through the pad's JSON", this_command()))
-            print(f"recorded in {args.weights}")
+            print(f"recorded in {target}")
     return 0
 
 
-def _evaluate_drawings(args: argparse.Namespace, loaded) -> None:
-    from mnist_demo.reading.predictor import Predictor
+def _drawing_predictor(args: argparse.Namespace, loaded):
+    from mnist_demo.reading.predictor import Paired, Predictor
+
+    strokes = {None: Paired.SHIPPED, "none": None}.get(args.strokes, args.strokes)
+    return Predictor(loaded, next(loaded.model.parameters()).device, strokes=strokes)
+
+
+def _strokes_file(args: argparse.Namespace) -> str:
+    return args.strokes if args.strokes not in (None, "none") else str(Weights.STROKES.file)
+
+
+def _drawings_record(args: argparse.Namespace, predictor) -> str:
+    """Where figures of reading drawings are recorded: in the stroke reader's file when one read beside the
+    weights (its pairing is what they measure), else in the weights file."""
+    return args.weights if predictor.strokes is None else _strokes_file(args)
+
+
+def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
     from mnist_demo.training.reading_eval import evaluate_readings, reliability_figure
 
-    result = evaluate_readings(Predictor(loaded), seed=args.seed)
+    result = evaluate_readings(predictor, seed=args.seed)
     print(result.format())
     if args.reliability_plot:
         print(f"saved {reliability_figure(result.calibration, args.reliability_plot)}")
@@ -191,20 +216,21 @@ def _evaluate_drawings(args: argparse.Namespace, loaded) -> None:
     if not args.record:
         return
     command = this_command()
+    target = _drawings_record(args, predictor)
     for name, report in result.drawn.items():
         writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
-        record(args.weights, drawn_key(name), Measurement(
+        record(target, drawn_key(name), Measurement(
             report.accuracy, report.n, f"drawings of held-out {name} writers {writers} read right (answered, not "
             f"'not sure'), through the pad's JSON, seed {args.seed}", command))
     nd = result.non_digits.total
-    record(args.weights, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit "
+    record(target, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit "
                                                  "answered 'not sure'", command))
     n = sum(r.n for r in result.drawn.values())
-    record(args.weights, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as "
+    record(target, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as "
                                                     "sure, the share right", command))
-    record(args.weights, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out "
+    record(target, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out "
                                           "digit drawings (10 bins)", command))
-    print(f"recorded in {args.weights}")
+    print(f"recorded in {target}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,3 +146,29 @@ def test_evaluate_drawings_measures_every_collection_non_digits_and_calibration(
         assert sum(b["n"] for b in drawn["by_hand"].values()) == everything["n"]
     assert saved["non_digits"]["n"] == 400 and len(saved["non_digits"]["by_family"]) == 4
     assert 0 <= saved["calibration"]["ece"] < 1 and plot.stat().st_size > 1000
+
+
+def test_evaluating_a_stroke_reader_alone_is_a_clear_error():
+    from mnist_demo.weights import Weights
+
+    run = cli("evaluate", "--weights", str(Weights.STROKES.file), "--skip-mnist")
+    assert run.returncode == 2 and "evaluate that model with --strokes" in run.stderr, run.stderr
+
+
+@pytest.mark.slow
+def test_figures_of_drawings_read_with_a_stroke_reader_are_recorded_in_its_file(shipped_weights, tmp_path, capsys):
+    import shutil
+
+    from mnist_demo.checkpoint import read_info
+    from mnist_demo.weights import NON_DIGITS, Weights, drawn_key
+
+    image, strokes = tmp_path / "image.safetensors", tmp_path / "strokes.safetensors"
+    shutil.copy(shipped_weights, image)
+    shutil.copy(Weights.STROKES.file, strokes)
+    assert main(["evaluate", "--weights", str(image), "--strokes", str(strokes), "--skip-mnist", "--drawings",
+                 "--record"]) == 0
+    out = capsys.readouterr().out
+    assert f"read with strokenet ({strokes}) beside it" in out and f"recorded in {strokes}" in out
+    metrics = read_info(strokes)["metrics"]
+    assert drawn_key("pendigits") in metrics and NON_DIGITS in metrics
+    assert read_info(image).get("metrics") == read_info(shipped_weights).get("metrics")  # untouched

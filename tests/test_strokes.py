@@ -155,3 +155,16 @@ def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pairs_it_with_the_sh
     # ...so the shipped model reads with it when asked to.
     predictor = Predictor(Weights.DEFAULT.file, "cpu", strokes=path)
     assert predictor.predict(centred().sketch(SEVEN)).digit == 7
+
+
+def test_a_stroke_reader_made_for_other_path_features_is_refused(tmp_path):
+    import shutil
+
+    from mnist_demo.checkpoint import update_info
+    from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
+
+    copy = tmp_path / "strokes.safetensors"
+    shutil.copy(Weights.STROKES.file, copy)
+    update_info(copy, {"stroke_features_version": STROKE_FEATURES_VERSION + 1})
+    with pytest.raises(CheckpointError, match="pen paths made as version"):
+        load_weights(copy)

@@ -25,6 +25,7 @@ from torch import nn
 
 from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.training.drawn_data import drawn_data
+from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
 from mnist_demo.training.stroke_data import stroke_splits
 from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
 from mnist_demo.mnist import normalize
@@ -305,7 +306,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         if not pictures:  # a stroke reader reads beside the shipped image model: fit the pair's confidence
             from mnist_demo.training.pairing import pair_with_shipped
 
-            extra_info.update(pair_with_shipped(model, config.seed, notes))
+            extra_info.update(pair_with_shipped(model, config.seed, notes),
+                              stroke_features_version=STROKE_FEATURES_VERSION)
         elif recipe.pen_digits:  # the calibration writers come with the pen digits
             from mnist_demo.training.calibration import calibrate
 

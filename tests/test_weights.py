@@ -90,3 +90,21 @@ def test_record_writes_a_figure_and_keeps_every_tensor(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert WeightsEntry(path, "mlp-100").metrics[MNIST_TEST] == Measurement(
         0.5, 10, "test digits", "python -m mnist_demo evaluate --record")
+
+
+def test_the_stroke_reader_entry_is_paired_with_the_shipped_model_and_carries_the_pairs_figures():
+    from mnist_demo.checkpoint import model_digest
+    from mnist_demo.reading.strokes import Pairing
+
+    entry = Weights.STROKES
+    assert entry is Weights.STROKENET_V1 and entry.file.is_file()
+    info = entry.info()
+    assert info["model"] == "strokenet" and info["paired_with"] == Weights.DEFAULT.file.name
+    assert Pairing.from_dict(info["pairing"]).image_digest == model_digest(Weights.DEFAULT.load().model)
+    metrics = entry.metrics
+    assert set(metrics) >= {drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
+    for name in ("pendigits", "uji"):  # the pair reads held-out writers better than drawnet alone
+        assert metrics[drawn_key(name)].value > Weights.DEFAULT.metrics[drawn_key(name)].value
+    assert metrics[SURE_ACCURACY].value >= 0.997 and metrics[NON_DIGITS].value >= 0.9
+    for m in metrics.values():
+        assert m.command.startswith("python -m mnist_demo evaluate") and "--record" in m.command

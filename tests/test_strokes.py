@@ -168,3 +168,11 @@ def test_a_stroke_reader_made_for_other_path_features_is_refused(tmp_path):
     update_info(copy, {"stroke_features_version": STROKE_FEATURES_VERSION + 1})
     with pytest.raises(CheckpointError, match="pen paths made as version"):
         load_weights(copy)
+
+
+def test_a_digit_drawn_backwards_or_in_another_stroke_order_is_still_read_right(paired):
+    seven_backwards = [s[::-1] for s in SEVEN]
+    four = [[(100, 60), (60, 250), (300, 250)], [(220, 120), (220, 420)]]
+    for strokes, digit in ((seven_backwards, 7), (four, 4), (four[::-1], 4)):
+        prediction = paired.predict(centred().sketch(strokes))
+        assert prediction.digit == digit, (digit, prediction.top)

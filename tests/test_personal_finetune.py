@@ -244,3 +244,28 @@ def test_a_fit_without_the_pen_digits_says_where_they_belong_even_with_a_sample_
             fit(base_file, drawings(), settings, mnist=mnist)
     finally:
         fitting._pen_sample.cache_clear()
+
+
+def test_a_fit_of_the_shipped_model_reads_the_pads_paths_too_with_its_own_pairing(mnist):
+    from mnist_demo.checkpoint import model_digest
+    from mnist_demo.reading.predictor import Predictor
+    from mnist_demo.reading.strokes import Pairing
+    from mnist_demo.weights import Weights
+
+    fitted = fit(Weights.DEFAULT.file, drawings(), TINY, mnist=mnist, probe_seconds=None)
+    pairing = Pairing.from_dict(fitted.info["pairing"])
+    assert pairing.image_digest == model_digest(fitted.model)
+    assert pairing.strokes_digest == model_digest(Weights.STROKES.load().model)
+    assert 0.5 <= pairing.min_top <= 0.95 and any("paired with the shipped strokenet" in n for n in fitted.info["notes"])
+    predictor = Predictor(fitted, "cpu")
+    assert predictor.strokes is not None and predictor.pairing == pairing
+    from mnist_demo.reading.sketch import parse_sketch
+
+    assert predictor.predict(parse_sketch(SEVEN)).digit == 7
+
+
+def test_a_fit_of_a_model_no_stroke_reader_was_paired_with_reads_the_picture_alone(base_file, mnist):
+    from mnist_demo.reading.predictor import Predictor
+
+    fitted = fit(base_file, drawings(), TINY, mnist=mnist, probe_seconds=None)
+    assert "pairing" not in fitted.info and Predictor(fitted, "cpu").strokes is None

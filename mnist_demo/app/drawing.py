@@ -49,6 +49,11 @@ def _percent(fraction: float | None) -> str:
     return "unknown accuracy" if fraction is None else f"{100 * fraction:.2f}% test accuracy"
 
 
+def _beside(predictor: Predictor) -> str:
+    """Says so when a stroke reader reads the pad's drawings beside the model."""
+    return "" if predictor.strokes is None else f", with **{predictor.strokes.name}** reading the pen's path"
+
+
 class DrawingReader:
     """Turns drawings into Readings with the shared model or a visitor's own."""
 
@@ -75,15 +80,14 @@ class DrawingReader:
         if own is not None and isinstance(own.loaded.info.get("finetuned_from"), dict):
             n = own.loaded.info["finetuned_from"].get("drawings", "your")
             return (f"Answering: **{own.model_name} fitted to your handwriting** ({n} drawings; "
-                    f"{_percent(own.test_accuracy)}). Only you see it.")
+                    f"{_percent(own.test_accuracy)}){_beside(own)}. Only you see it.")
         if own is not None:
             return (f"Answering: **{own.model_name}**, the model you trained "
-                    f"({_percent(own.test_accuracy)}). Only you see it.")
+                    f"({_percent(own.test_accuracy)}){_beside(own)}. Only you see it.")
         if self.shared is None:
             return f"**{self.problem}**"
-        also = (f", with **{self.shared.strokes.name}** reading the pen's path" if self.shared.strokes is not None
-                else "")
-        return f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST){also}."
+        return (f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)"
+                f"{_beside(self.shared)}.")
 
     def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:
         """Read the pad's strokes (a Sketch), or any image preprocess accepts, with `own` or the shared model."""

@@ -34,6 +34,7 @@ from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_cache import cached
+from mnist_demo.training.pairing import pair_fitted
 from mnist_demo.training.engine import STARTED_FROM, Event, TrainConfig, TrainingDone, train
 from mnist_demo.training.recipes import Recipe
 
@@ -163,6 +164,7 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
                     # with the same label smoothing keeps the base's confidence scale closely enough.
                     event.loaded.info["calibration"] = loaded.info["calibration"]
                     event.notes.append("fine-tune: calibration carried over from the base model")
+                pair_fitted(event.loaded, loaded, settings.seed, event.notes)
                 event.loaded.info["notes"] = list(event.notes)
                 event.loaded.info["finetuned_from"] = {
                     "model": loaded.name, "file": None if source is None else Path(source).name,

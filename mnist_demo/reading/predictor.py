@@ -65,15 +65,21 @@ class Paired(enum.Enum):
 
 
 def pairing_of(strokes: LoadedModel, image: LoadedModel) -> Pairing:
-    """The stroke reader's pairing with this image model; CheckpointError when it was fitted for another
-    (its confidence would mean nothing) or it is no stroke reader."""
+    """The pairing of this stroke reader with this image model, from the stroke reader's file or the image
+    model's; CheckpointError when there is none fitted for these two (its confidence would mean nothing)
+    or it is no stroke reader."""
     if inputs_of(strokes.model) is not Inputs.STROKES or "pairing" not in strokes.info:
         raise CheckpointError(f"a {strokes.name} is no stroke reader paired with an image model")
-    pairing = Pairing.from_dict(strokes.info["pairing"])
-    if pairing.image_digest != model_digest(image.model):
-        raise CheckpointError(f"this stroke reader was paired with other weights than this {image.name}'s "
-                              f"(it was fitted with {strokes.info.get('paired_with', 'another model')})")
-    return pairing
+    image_digest = model_digest(image.model)
+    own = Pairing.from_dict(strokes.info["pairing"])
+    if own.image_digest == image_digest:
+        return own
+    if "pairing" in image.info:  # a fitted model carries its pairing with the shipped stroke reader
+        carried = Pairing.from_dict(image.info["pairing"])
+        if carried.image_digest == image_digest and carried.strokes_digest == model_digest(strokes.model):
+            return carried
+    raise CheckpointError(f"this stroke reader was paired with other weights than this {image.name}'s "
+                          f"(it was fitted with {strokes.info.get('paired_with', 'another model')})")
 
 
 def shipped_stroke_reader(image: LoadedModel) -> LoadedModel | None:

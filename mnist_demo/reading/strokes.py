@@ -65,7 +65,9 @@ def strokes_tensor(drawings: Sequence[Sequence[Sequence[Point]]]) -> torch.Tenso
 @dataclass(frozen=True)
 class Pairing:
     """How a stroke reader's answer joins an image model's (`combine`), fitted for that one image model
-    on the calibration writers (`training.pairing`); it travels in the stroke reader's weights file."""
+    on the calibration writers (`training.pairing`). It travels in the stroke reader's weights file (the
+    shipped pair), or in the image model's (a model fitted to a visitor's hand, read with the shipped
+    stroke reader)."""
 
     image_digest: str  # `checkpoint.model_digest` of the image model it was fitted with
     weight: float  # of the stroke reader's log-probabilities, the image model's counting 1
@@ -73,6 +75,7 @@ class Pairing:
     min_top: float  # a joined reading is sure when its digit's probability reaches this
     drawings: int
     fitted_on: str
+    strokes_digest: str = ""  # of the stroke reader; needed where the pairing travels in the image model's file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +83,8 @@ class Pairing:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Pairing":
         return cls(str(values["image_digest"]), float(values["weight"]), float(values["temperature"]),
-                   float(values["min_top"]), int(values.get("drawings", 0)), str(values.get("fitted_on", "")))
+                   float(values["min_top"]), int(values.get("drawings", 0)), str(values.get("fitted_on", "")),
+                   str(values.get("strokes_digest", "")))
 
 
 def combine(image_out: torch.Tensor, stroke_out: torch.Tensor, weight: float) -> torch.Tensor:

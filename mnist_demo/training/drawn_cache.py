@@ -38,7 +38,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 # In the package: what draws the images, and the two modules that say what to draw (drawn_data: a
 # training's sets; finetune: a fit's pen sample).
 SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading", "training/drawn_data.py",
-           "training/stroke_data.py", "personal/finetune.py")
+           "training/stroke_data.py", "training/pairing.py", "personal/finetune.py")
 IMAGES = (torch.uint8, (28, 28))  # what a set holds, each item: 28x28 pictures (the default)...
 STROKES = (torch.float32, (POINTS, FEATURES))  # ...or pen paths (reading.strokes)
 KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together

@@ -19,6 +19,7 @@ from mnist_demo.checkpoint import LoadedModel, model_digest
 from mnist_demo.mnist import OTHER_CLASS
 from mnist_demo.reading.strokes import Pairing, combine, path_features
 from mnist_demo.training.calibration import fit_temperature, logits_of, sure_threshold_of
+from mnist_demo.training.data import Split
 
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 RENDERS = 6  # placements of each digit: with 2 the sure threshold moved by up to 0.13 from one seed to another
@@ -27,7 +28,29 @@ NON_DIGITS = 600
 
 def pairing_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(uint8 images, float paths, labels) of the same drawings: the calibration writers' digits as drawn,
-    `RENDERS` placements each, and made-up non-digits of the training families (OTHER_CLASS)."""
+    `RENDERS` placements each, and made-up non-digits of the training families (OTHER_CLASS). Kept on
+    disk (`drawn_cache`): a fit to a visitor's hand pairs its model in about a second."""
+    from mnist_demo.training.drawn_cache import IMAGES, STROKES, cached
+    from mnist_demo.training.drawn_data import pen_files
+
+    made: dict[str, Split] = {}
+
+    def render(kind: str) -> Split:
+        if not made:
+            images, paths, labels = _render_pairing_data(seed)
+            made.update(pictures=Split(images, labels), paths=Split(paths, labels))
+        return made[kind]
+
+    params = {"seed": seed, "renders": RENDERS, "non_digits": NON_DIGITS}
+    pictures = cached("pairing-pictures", params, lambda: render("pictures"), pen_files(), item=IMAGES)
+    paths = cached("pairing-paths", params, lambda: render("paths"), pen_files(), item=STROKES)
+    if not torch.equal(pictures.labels, paths.labels):  # one of the two files was made anew: make both
+        made.clear()
+        pictures, paths = render("pictures"), render("paths")
+    return pictures.images, paths.images, pictures.labels
+
+
+def _render_pairing_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from mnist_demo.handwriting.non_digits import TRAINING_FAMILIES, make_non_digit
     from mnist_demo.pen_digits import COLLECTIONS, random_placement, training_image
 
@@ -71,7 +94,8 @@ def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0) 
     _, weight, temperature = min(fits)
     p = torch.softmax(combine(a, b, weight) / temperature, 1).numpy()
     return Pairing(model_digest(image_model), weight, temperature, sure_threshold_of(p, labels.numpy()),
-                   len(labels), "pen digits of the calibration writers and made-up non-digits")
+                   len(labels), "pen digits of the calibration writers and made-up non-digits",
+                   model_digest(stroke_model))
 
 
 def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> dict:
@@ -83,3 +107,18 @@ def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> d
     notes.append(f"paired with {Weights.DEFAULT.file.name} (stroke weight {pairing.weight}, temperature "
                  f"{pairing.temperature:.2f}, sure from {pairing.min_top:.2f})")
     return {"pairing": pairing.to_dict(), "paired_with": Weights.DEFAULT.file.name}
+
+
+def pair_fitted(fitted: LoadedModel, base: LoadedModel, seed: int, notes: list[str]) -> None:
+    """Pair a model fitted to a visitor's hand with the stroke reader its base read beside, if any: the
+    pairing goes into the fitted model's info, so it reads the pad's paths too, with confidence fitted
+    for it (its own weight: the more the fitted model reads right, the less the stroke reader counts)."""
+    from mnist_demo.reading.predictor import shipped_stroke_reader
+
+    strokes = shipped_stroke_reader(base)
+    if strokes is None:
+        return
+    pairing = fit_pairing(fitted.model, strokes.model, seed)
+    fitted.info["pairing"] = pairing.to_dict()
+    notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
+                 f"sure from {pairing.min_top:.2f})")

@@ -9,6 +9,8 @@ model was trained on them): each digit is put on the pad as a visitor draws it
 digits (stratified by digit) go into a `Collection` as their corrections and
 teach, the other half test. It reports per writer, and as mean and worst
 writer, the accuracy on the test half before and after `personal.finetune.fit`,
+as the Draw tab reads them (the picture and the pen's path, with the stroke
+reader the base and the fitted model are paired with) and the picture model alone,
 the wall time of the fit (MNIST and the pen sample already in memory, as in the
 app), and MNIST's whole test set before and after. Raw results:
 benchmarks/results/personal.json (only when every held-out writer was played,
@@ -32,6 +34,7 @@ from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_plac
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.assess import accuracy, folds
 from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, fit
+from mnist_demo.reading.predictor import Predictor
 from mnist_demo.training.data import Split
 from mnist_demo.training.evaluation import evaluate
 from mnist_demo.weights import Weights
@@ -39,8 +42,8 @@ from mnist_demo.weights import Weights
 RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
 
 
-def writer_sets(digits: list, writer: int, seed: int, per_digit: int | None = None) -> tuple[Collection, Split, int]:
-    """(teaching collection, test split, drawings preprocessing refused) of one writer on the pad.
+def writer_sets(digits: list, writer: int, seed: int, per_digit: int | None = None) -> tuple[Collection, Collection, int]:
+    """(teaching collection, test collection, drawings preprocessing refused) of one writer on the pad.
 
     `per_digit`: teach with only the first this many of the teaching half's drawings of each digit
     (a visitor who corrected a few readings); the test half stays the same.
@@ -69,7 +72,13 @@ def writer_sets(digits: list, writer: int, seed: int, per_digit: int | None = No
             test.add(sketches[i], mine[i].label)
         except CollectionError:
             refused += 1
-    return teach, Split(*test.tensors()), refused
+    return teach, test, refused
+
+
+def pad_accuracy(predictor: Predictor, drawings: Collection) -> float:
+    """The top guess's accuracy as the Draw tab reads the drawings: picture and path."""
+    results = predictor.predict_batch([d.sketch for d in drawings])
+    return float(np.mean([r.digit == d.label for r, d in zip(results, drawings)]))
 
 
 def main() -> int:
@@ -94,6 +103,7 @@ def main() -> int:
                            max_repeats=args.max_repeats, seed=args.seed)
 
     base = load_weights(args.weights, "cpu")
+    base_reader = Predictor(base, "cpu")  # with the shipped stroke reader when paired with these weights
     started = time.perf_counter()
     mnist_train, mnist_test = _mnist(args.data_dir)
     _pen_sample(settings.pen, settings.seed)  # the app holds these already; a visitor's fit does not wait for them
@@ -104,17 +114,22 @@ def main() -> int:
     digits = load_pen_digits()
     rows = []
     for writer in args.writers:
-        teach, test, refused = writer_sets(digits, writer, args.seed, args.per_digit)
+        teach, test_drawings, refused = writer_sets(digits, writer, args.seed, args.per_digit)
+        test = Split(*test_drawings.tensors())
         before = accuracy(base.model, test)
+        pad_before = pad_accuracy(base_reader, test_drawings)
         t = time.perf_counter()
         fitted = fit(base, teach, settings, mnist=(mnist_train, mnist_test), probe_seconds=args.probe_seconds)
         seconds = time.perf_counter() - t
         after = accuracy(fitted.model, test)
+        pad_after = pad_accuracy(Predictor(fitted, "cpu"), test_drawings)
         mnist_after = evaluate(fitted.model, mnist_test).accuracy
         rows.append({"writer": writer, "teach": len(teach), "test": len(test), "refused": refused,
-                     "before": before, "after": after, "fit_seconds": seconds, "mnist_after": mnist_after})
-        print(f"writer {writer}: {len(teach)} teach, {len(test)} test: {100 * before:.2f}% -> {100 * after:.2f}% "
-              f"in {seconds:.1f}s; MNIST {100 * mnist_after:.2f}%", flush=True)
+                     "before": before, "after": after, "pad_before": pad_before, "pad_after": pad_after,
+                     "fit_seconds": seconds, "mnist_after": mnist_after})
+        print(f"writer {writer}: {len(teach)} teach, {len(test)} test: picture {100 * before:.2f}% -> "
+              f"{100 * after:.2f}%, on the pad {100 * pad_before:.2f}% -> {100 * pad_after:.2f}% in {seconds:.1f}s; "
+              f"MNIST {100 * mnist_after:.2f}%", flush=True)
 
     summary = {
         "writers": len(rows),
@@ -122,13 +137,19 @@ def main() -> int:
         "mean_after": float(np.mean([r["after"] for r in rows])),
         "worst_before": min(r["before"] for r in rows),
         "worst_after": min(r["after"] for r in rows),
+        "pad_mean_before": float(np.mean([r["pad_before"] for r in rows])),
+        "pad_mean_after": float(np.mean([r["pad_after"] for r in rows])),
+        "pad_worst_before": min(r["pad_before"] for r in rows),
+        "pad_worst_after": min(r["pad_after"] for r in rows),
         "mean_fit_seconds": float(np.mean([r["fit_seconds"] for r in rows])),
         "max_fit_seconds": max(r["fit_seconds"] for r in rows),
         "mnist_before": mnist_before,
         "mnist_after_mean": float(np.mean([r["mnist_after"] for r in rows])),
         "mnist_after_worst": min(r["mnist_after"] for r in rows),
     }
-    print(f"mean {100 * summary['mean_before']:.2f}% -> {100 * summary['mean_after']:.2f}%, worst writer "
+    print(f"on the pad: mean {100 * summary['pad_mean_before']:.2f}% -> {100 * summary['pad_mean_after']:.2f}%, worst "
+          f"writer {100 * summary['pad_worst_before']:.2f}% -> {100 * summary['pad_worst_after']:.2f}%")
+    print(f"picture alone: mean {100 * summary['mean_before']:.2f}% -> {100 * summary['mean_after']:.2f}%, worst writer "
           f"{100 * summary['worst_before']:.2f}% -> {100 * summary['worst_after']:.2f}%; fit "
           f"{summary['mean_fit_seconds']:.1f}s (max {summary['max_fit_seconds']:.1f}s); MNIST "
           f"{100 * mnist_before:.2f}% -> {100 * summary['mnist_after_mean']:.2f}% "

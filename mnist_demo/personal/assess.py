@@ -4,7 +4,9 @@ A fit measured on the drawings it was fitted to would say 100% and mean nothing.
 With a few drawings (`MAX_CROSS_VALIDATED` or fewer) every drawing is held out
 once (stratified k-fold: k fits); with more, one share is held out (one fit).
 Each fit is a full `finetune.fit`, so assessing costs k times a fit; the
-visitor's own model is the separate fit on all their drawings.
+visitor's own model is the separate fit on all their drawings. The models read
+the drawings' 28x28 pictures, without the stroke reader the Draw tab adds
+(`benchmarks/personal.py` measures both ways).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
         keep[test_idx] = False
         test = Split(split.images[test_idx], split.labels[test_idx])
         kwargs.setdefault("probe_seconds", None)  # nobody watches these fits' curves
+        kwargs.setdefault("pair", False)  # they are measured on the drawings' pictures: no stroke reader
         fitted = fit(base_model, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
         right_before += round(accuracy(base_model.model, test) * len(test))
         right_after += round(accuracy(fitted.model, test) * len(test))

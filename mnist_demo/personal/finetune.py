@@ -135,12 +135,15 @@ def fit_recipe(base: LoadedModel, settings: FitSettings) -> Recipe:
 def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = FitSettings(), *,
              data_dir: str | os.PathLike | None = None, mnist: tuple[Split, Split] | None = None,
              device: str | None = None,
-             stop: threading.Event | Any | None = None, probe_seconds: float | None = 2.0) -> Iterator[Event]:
+             stop: threading.Event | Any | None = None, probe_seconds: float | None = 2.0,
+             pair: bool = True) -> Iterator[Event]:
     """Fit `base` to the drawings; yields the engine's Progress, EpochResult and TrainingDone.
 
     The TrainingDone's model is a new one (`base` and its file are untouched); its
     info says what it was fitted from under "finetuned_from". `probe_seconds`: how often
     the live plot gets an accuracy on 1,000 test digits (None: never, for fits nobody watches).
+    `pair`: pair the fitted model with the stroke reader its base reads beside (`training.pairing.pair_fitted`;
+    about a second), so it reads the pad's paths too.
     """
     split = as_split(drawings)
     if len(split) == 0:
@@ -164,7 +167,8 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
                     # with the same label smoothing keeps the base's confidence scale closely enough.
                     event.loaded.info["calibration"] = loaded.info["calibration"]
                     event.notes.append("fine-tune: calibration carried over from the base model")
-                pair_fitted(event.loaded, loaded, settings.seed, event.notes)
+                if pair:
+                    pair_fitted(event.loaded, loaded, settings.seed, event.notes)
                 event.loaded.info["notes"] = list(event.notes)
                 event.loaded.info["finetuned_from"] = {
                     "model": loaded.name, "file": None if source is None else Path(source).name,

@@ -28,6 +28,14 @@ carries (`info["calibration"]`, fitted on writers kept out of training, see
 `training.calibration`), and `min_top` is the file's too, so "97% sure" is
 right about that often. Without one, temperature 1 and `MIN_TOP`.
 
+The pad's drawings keep their path (a `Sketch`): a stroke reader
+(`models.StrokeNet`, `reading.strokes`) reads it beside the image model, and
+the two answers are joined by the `Pairing` fitted for these very weights,
+whose temperature and `min_top` then replace the file's. By default that is
+the shipped stroke reader when it was paired with these weights (the shipped
+ones, or a model fitted to a visitor's hand from them); pictures, and any
+other model, are read by the image model alone.
+
 A Predictor never changes after it is made, so any number of threads may
 read drawings with it at once.
 """
@@ -201,10 +209,10 @@ class Predictor:
         batch = [items[i].tensor for i in ready]
         raw = self._outputs(batch[0] if len(batch) == 1 else torch.cat(batch)) if ready else None
         probs = torch.softmax(raw / self.temperature, 1).numpy() if ready else None
-        both = [i for i in ready if sketches[i] is not None and self.strokes is not None]
+        both = {i for i in ready if sketches[i] is not None and self.strokes is not None}
         if both:
-            rows = [ready.index(i) for i in both]
-            paths = strokes_tensor([[s.points for s in sketches[i].strokes] for i in both])
+            rows = [row for row, i in enumerate(ready) if i in both]
+            paths = strokes_tensor([[s.points for s in sketches[i].strokes] for i in ready if i in both])
             with torch.inference_mode():
                 read = self.strokes.model(paths.to(self.device)).double().cpu()
             probs[rows] = torch.softmax(combine(raw[rows], read, self.pairing.weight) / self.pairing.temperature,

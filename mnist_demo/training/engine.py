@@ -166,10 +166,10 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     spec = get_spec(config.model)
     device = pick_device(config.device)
     notes: list[str] = []
+    pictures = spec.inputs is Inputs.IMAGE  # else a stroke reader: it learns and is tested on pen paths
     if train_data is None or test_data is None:
-        # A stroke reader learns and is tested on pen paths; every other model on MNIST.
-        loaded_train, loaded_test = (stroke_splits(recipe, config.seed, notes) if spec.inputs is Inputs.STROKES
-                                     else load_mnist(config.data_dir))
+        loaded_train, loaded_test = (load_mnist(config.data_dir) if pictures
+                                     else stroke_splits(recipe, config.seed, notes))
         train_data = train_data or loaded_train
         test_data = test_data or loaded_test
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
@@ -193,11 +193,10 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                              f"{str(e).splitlines()[0]}") from None
         notes.append(f"{STARTED_FROM} {_name_of(config.init_from)}")
     classes = output_count(model)
-    extra = drawn_data(recipe, config.seed, classes, notes) if spec.inputs is Inputs.IMAGE else []
+    extra = drawn_data(recipe, config.seed, classes, notes) if pictures else []
     if extra:
         train_data = Split(torch.cat([train_data.images] + [e.images for e in extra]),
                            torch.cat([train_data.labels] + [e.labels for e in extra]))
-    pictures = spec.inputs is Inputs.IMAGE
     if pictures and device.type != "mps":
         model = model.to(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU
     optimizer = make_optimizer(recipe, model.parameters())

@@ -101,8 +101,9 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         collection = gr.State(None)  # this visitor's labelled drawings (a personal.Collection), theirs only
         hw = app.handwriting
 
-        gr.Markdown("# Draw a digit\nA small convolutional network trained on MNIST reads what you draw. "
-                    "In the **Train** tab you can train your own and watch it learn.")
+        gr.Markdown("# Draw a digit\nTwo small networks read what you draw: one the picture, the way MNIST's "
+                    "digits were made, one the path your pen took. In the **Train** tab you can train your own "
+                    "and watch it learn.")
 
         with gr.Tab("Draw"):
             with gr.Row():

@@ -196,9 +196,10 @@ def _strokes_file(args: argparse.Namespace) -> str:
 
 
 def _drawings_record(args: argparse.Namespace, predictor) -> str:
-    """Where figures of reading drawings are recorded: in the stroke reader's file when one read beside the
-    weights (its pairing is what they measure), else in the weights file."""
-    return args.weights if predictor.strokes is None else _strokes_file(args)
+    """Where figures of reading drawings are recorded: with the pairing they measure. In the stroke reader's
+    file when its pairing joined it to the weights; in the weights file when they read alone, or carry their
+    own pairing (a model fitted to a visitor's hand)."""
+    return args.weights if predictor.strokes is None or "pairing" in predictor.info else _strokes_file(args)
 
 
 def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:

@@ -172,3 +172,18 @@ def test_figures_of_drawings_read_with_a_stroke_reader_are_recorded_in_its_file(
     metrics = read_info(strokes)["metrics"]
     assert drawn_key("pendigits") in metrics and NON_DIGITS in metrics
     assert read_info(image).get("metrics") == read_info(shipped_weights).get("metrics")  # untouched
+
+
+def test_figures_of_a_model_carrying_its_own_pairing_are_recorded_in_its_own_file():
+    import argparse
+    from types import SimpleNamespace
+
+    from mnist_demo.cli import _drawings_record
+
+    args = argparse.Namespace(weights="fitted.safetensors", strokes=None)
+    fitted = SimpleNamespace(strokes=object(), info={"pairing": {"image_digest": "x"}})
+    shipped = SimpleNamespace(strokes=object(), info={})
+    alone = SimpleNamespace(strokes=None, info={})
+    assert _drawings_record(args, fitted) == "fitted.safetensors"
+    assert _drawings_record(args, alone) == "fitted.safetensors"
+    assert _drawings_record(args, shipped).endswith("strokenet-v1.safetensors")

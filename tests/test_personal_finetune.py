@@ -246,7 +246,7 @@ def test_a_fit_without_the_pen_digits_says_where_they_belong_even_with_a_sample_
         fitting._pen_sample.cache_clear()
 
 
-def test_a_fit_of_the_shipped_model_reads_the_pads_paths_too_with_its_own_pairing(mnist):
+def test_a_fit_of_the_shipped_model_is_calibrated_anew_and_reads_the_pads_paths_too_with_its_own_pairing(mnist):
     from mnist_demo.checkpoint import model_digest
     from mnist_demo.reading.predictor import Predictor
     from mnist_demo.reading.strokes import Pairing
@@ -257,6 +257,10 @@ def test_a_fit_of_the_shipped_model_reads_the_pads_paths_too_with_its_own_pairin
     assert pairing.image_digest == model_digest(fitted.model)
     assert pairing.strokes_digest == model_digest(Weights.STROKES.load().model)
     assert 0.5 <= pairing.min_top <= 0.95 and any("paired with the shipped strokenet" in n for n in fitted.info["notes"])
+    # Its own calibration, fitted on the calibration writers, not its base's carried over.
+    assert fitted.info["calibration"] != Weights.DEFAULT.info()["calibration"]
+    assert "calibration writers" in fitted.info["calibration"]["fitted_on"]
+    assert any("calibrated anew" in n for n in fitted.info["notes"])
     predictor = Predictor(fitted, "cpu")
     assert predictor.strokes is not None and predictor.pairing == pairing
     from mnist_demo.reading.sketch import parse_sketch

@@ -91,7 +91,7 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
         keep[test_idx] = False
         test = Split(split.images[test_idx], split.labels[test_idx])
         kwargs.setdefault("probe_seconds", None)  # nobody watches these fits' curves
-        kwargs.setdefault("pair", False)  # they are measured on the drawings' pictures: no stroke reader
+        kwargs.setdefault("confidence", False)  # only their top answers on the drawings' pictures are measured
         fitted = fit(base_model, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
         right_before += round(accuracy(base_model.model, test) * len(test))
         right_after += round(accuracy(fitted.model, test) * len(test))

@@ -34,7 +34,7 @@ from mnist_demo.models import get_spec
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_cache import cached
-from mnist_demo.training.pairing import pair_fitted
+from mnist_demo.training.pairing import refit_confidence
 from mnist_demo.training.engine import STARTED_FROM, Event, TrainConfig, TrainingDone, train
 from mnist_demo.training.recipes import Recipe
 
@@ -136,14 +136,15 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
              data_dir: str | os.PathLike | None = None, mnist: tuple[Split, Split] | None = None,
              device: str | None = None,
              stop: threading.Event | Any | None = None, probe_seconds: float | None = 2.0,
-             pair: bool = True) -> Iterator[Event]:
+             confidence: bool = True) -> Iterator[Event]:
     """Fit `base` to the drawings; yields the engine's Progress, EpochResult and TrainingDone.
 
     The TrainingDone's model is a new one (`base` and its file are untouched); its
     info says what it was fitted from under "finetuned_from". `probe_seconds`: how often
     the live plot gets an accuracy on 1,000 test digits (None: never, for fits nobody watches).
-    `pair`: pair the fitted model with the stroke reader its base reads beside (`training.pairing.pair_fitted`;
-    about a second), so it reads the pad's paths too.
+    `confidence`: fit the fitted model's confidence anew (`training.pairing.refit_confidence`: its calibration,
+    and its pairing with the stroke reader its base reads beside, so it reads the pad's paths too; a second or
+    two); else it carries its base's calibration over.
     """
     split = as_split(drawings)
     if len(split) == 0:
@@ -162,13 +163,13 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
                                       for n in event.notes]
             if event.loaded is not None:
                 source = None if isinstance(base, LoadedModel) else base
-                if "calibration" in loaded.info and "calibration" not in event.loaded.info:
-                    # The engine calibrates only runs with pen digits in the recipe; a short low-rate fit
-                    # with the same label smoothing keeps the base's confidence scale closely enough.
+                if confidence:
+                    refit_confidence(event.loaded, loaded, settings.seed, event.notes)
+                elif "calibration" in loaded.info and "calibration" not in event.loaded.info:
+                    # A short low-rate fit with the same label smoothing keeps the base's confidence scale
+                    # closely enough for what it is used for (a before/after of top answers).
                     event.loaded.info["calibration"] = loaded.info["calibration"]
                     event.notes.append("fine-tune: calibration carried over from the base model")
-                if pair:
-                    pair_fitted(event.loaded, loaded, settings.seed, event.notes)
                 event.loaded.info["notes"] = list(event.notes)
                 event.loaded.info["finetuned_from"] = {
                     "model": loaded.name, "file": None if source is None else Path(source).name,

@@ -131,10 +131,19 @@ def calibration_data(seed: int = 0, renders: int = 2, non_digits: int = 600) -> 
 
 def calibrate(model: nn.Module, seed: int = 0) -> Calibration:
     """Fit the temperature and the sure threshold of `model` on the calibration writers' drawings."""
+    classes = output_count(model)
+    return calibrate_on(model, *calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0))
+
+
+def calibrate_on(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Calibration:
+    """`calibrate` on given drawings of the calibration writers (uint8 images; OTHER_CLASS for made-up
+    non-digits, left out for a model without that output)."""
     from mnist_demo.pen_digits import COLLECTIONS
 
     classes = output_count(model)
-    images, labels = calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0)
+    if classes <= OTHER_CLASS:
+        keep = labels < OTHER_CLASS
+        images, labels = images[keep], labels[keep]
     logits = logits_of(model, images)
     temperature = fit_temperature(logits, labels)
     min_top = sure_threshold_of(torch.softmax(logits / temperature, 1).numpy(), labels.numpy())

@@ -109,16 +109,25 @@ def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> d
     return {"pairing": pairing.to_dict(), "paired_with": Weights.DEFAULT.file.name}
 
 
-def pair_fitted(fitted: LoadedModel, base: LoadedModel, seed: int, notes: list[str]) -> None:
-    """Pair a model fitted to a visitor's hand with the stroke reader its base read beside, if any: the
-    pairing goes into the fitted model's info, so it reads the pad's paths too, with confidence fitted
-    for it (its own weight: the more the fitted model reads right, the less the stroke reader counts)."""
+def refit_confidence(fitted: LoadedModel, base: LoadedModel, seed: int, notes: list[str]) -> None:
+    """A model fitted to a visitor's hand, its confidence fitted anew on the calibration writers, as its base's
+    was (the drawings cached: about a second or two): its calibration, when the base had one, and its pairing
+    with the stroke reader the base read beside, if any, so it reads the pad's paths too (its own weight: the
+    more the fitted model reads right, the less the stroke reader counts). Both go into the fitted model's info."""
     from mnist_demo.reading.predictor import shipped_stroke_reader
+    from mnist_demo.training.calibration import Calibration, calibrate_on
 
     strokes = shipped_stroke_reader(base)
-    if strokes is None:
+    if "calibration" not in base.info and strokes is None:
         return
-    pairing = fit_pairing(fitted.model, strokes.model, seed)
-    fitted.info["pairing"] = pairing.to_dict()
-    notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
-                 f"sure from {pairing.min_top:.2f})")
+    images, _, labels = pairing_data(seed)
+    if "calibration" in base.info:
+        calibration: Calibration = calibrate_on(fitted.model, images, labels)
+        fitted.info["calibration"] = calibration.to_dict()
+        notes.append(f"fine-tune: calibrated anew on the calibration writers (temperature "
+                     f"{calibration.temperature:.2f}, sure from {calibration.min_top:.2f})")
+    if strokes is not None:
+        pairing = fit_pairing(fitted.model, strokes.model, seed)
+        fitted.info["pairing"] = pairing.to_dict()
+        notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
+                     f"sure from {pairing.min_top:.2f})")

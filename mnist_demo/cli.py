@@ -77,6 +77,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the registry")
 
+    pr = sub.add_parser("pair", help="pair a stroke reader with a picture model (a new drawnet): fit how their "
+                                     "answers join, on the calibration writers, into a copy of the stroke reader")
+    pr.add_argument("--strokes", default=str(Weights.STROKES.file), help="the stroke reader (default: the shipped one)")
+    pr.add_argument("--image", default=str(Weights.DEFAULT.file), help="the picture model (default: the shipped one)")
+    pr.add_argument("--out", required=True, help="where the paired stroke reader goes")
+    pr.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    pr.add_argument("--seed", type=int, default=1, help="placements of the calibration drawings (train's default)")
+
     from mnist_demo.personal.command import add_parser as add_finetune  # its flags live with the fit's code
     add_finetune(sub)
     return p
@@ -234,9 +242,20 @@ def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
     print(f"recorded in {target}")
 
 
+def cmd_pair(args: argparse.Namespace) -> int:
+    from mnist_demo.training.pairing import pair_files
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"{args.out} exists: pass --overwrite to replace it")
+    p = pair_files(args.strokes, args.image, args.out, args.seed)
+    print(f"paired with {Path(args.image).name}: stroke weight {p.weight}, temperature {p.temperature:.2f}, sure "
+          f"from {p.min_top:.2f}; saved {args.out} (measure it: evaluate --weights {args.image} --strokes {args.out})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "pair": cmd_pair}
     try:
         # finetune's parser names its own function (personal.command.add_parser)
         return commands.get(args.command, getattr(args, "func", None))(args)

@@ -176,3 +176,30 @@ def test_a_digit_drawn_backwards_or_in_another_stroke_order_is_still_read_right(
     for strokes, digit in ((seven_backwards, 7), (four, 4), (four[::-1], 4)):
         prediction = paired.predict(centred().sketch(strokes))
         assert prediction.digit == digit, (digit, prediction.top)
+
+
+@pytest.mark.slow
+def test_pair_joins_the_stroke_reader_to_a_new_picture_model_in_a_copy(tmp_path, capsys):
+    from mnist_demo.checkpoint import read_info, save_weights
+    from mnist_demo.cli import main
+
+    # "A new drawnet": the shipped one with one weight changed, so its digest differs.
+    changed = Weights.DEFAULT.load()
+    with torch.no_grad():
+        next(changed.model.parameters()).view(-1)[0] += 0.01
+    image = save_weights(tmp_path / "drawnet-new.safetensors", changed.model, changed.info)
+    assert Predictor(image, "cpu").strokes is None  # the shipped pairing does not fit it
+    before = Weights.STROKES.file.read_bytes()
+    out = tmp_path / "strokes-new.safetensors"
+    assert main(["pair", "--image", str(image), "--out", str(out)]) == 0
+    assert "paired with drawnet-new.safetensors" in capsys.readouterr().out
+    assert Weights.STROKES.file.read_bytes() == before  # the shipped file only read
+    info = read_info(out)
+    assert info["paired_with"] == "drawnet-new.safetensors" and info["metrics"] == {}  # the old pair's figures
+    predictor = Predictor(image, "cpu", strokes=out)
+    assert predictor.pairing.image_digest == model_digest(changed.model)
+    assert predictor.predict(centred().sketch(SEVEN)).digit == 7
+    # An existing --out is not replaced without --overwrite; a picture model is no stroke reader.
+    assert main(["pair", "--image", str(image), "--out", str(out)]) == 2
+    assert main(["pair", "--strokes", str(image), "--image", str(image), "--out", str(tmp_path / "x")]) == 2
+    assert "not a stroke reader" in capsys.readouterr().err

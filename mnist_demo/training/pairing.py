@@ -11,6 +11,10 @@ held-out ones); then the sure threshold, as for one model
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -131,3 +135,22 @@ def refit_confidence(fitted: LoadedModel, base: LoadedModel, seed: int, notes: l
         fitted.info["pairing"] = pairing.to_dict()
         notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
                      f"sure from {pairing.min_top:.2f})")
+
+
+def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | os.PathLike, seed: int = 1) -> Pairing:
+    """Pair the stroke reader in `strokes` with the picture model in `image` (a new drawnet, say) and write
+    the stroke reader with that pairing to `out`, its tensors as they were. The figures its file recorded
+    measured the old pair, so they are dropped; `strokes` is only read unless it is `out`."""
+    from mnist_demo.checkpoint import CheckpointError, load_weights, update_info
+    from mnist_demo.models import Inputs, inputs_of
+
+    reader, picture = load_weights(strokes), load_weights(image)
+    if inputs_of(reader.model) is not Inputs.STROKES:
+        raise CheckpointError(f"{strokes} holds a {reader.name}, not a stroke reader")
+    if inputs_of(picture.model) is not Inputs.IMAGE:
+        raise CheckpointError(f"{image} holds a {picture.name}, which does not read pictures")
+    pairing = fit_pairing(picture.model, reader.model, seed)
+    if Path(out).resolve() != Path(strokes).resolve():
+        shutil.copyfile(strokes, out)
+    update_info(out, {"pairing": pairing.to_dict(), "paired_with": Path(image).name, "metrics": {}})
+    return pairing

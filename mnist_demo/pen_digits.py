@@ -26,7 +26,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -84,6 +84,12 @@ PENDIGITS = PenCollection("pendigits", "pendigits_train.jsonl.gz", "stylus on a 
 UJI = PenCollection("uji", "uji_trn.jsonl.gz", "another pen tablet (UJI Pen Characters)",
                     _uji(range(1, 27)), _uji(range(27, 31)), _uji(range(31, 41)), weight=3)
 COLLECTIONS = {c.name: c for c in (PENDIGITS, UJI)}
+
+
+def writer_ranges(role: Callable[[PenCollection], Sequence[Writer]], prefix: str = "") -> str:
+    """Each collection's writers of one role, for notes: `writer_ranges(lambda c: c.train_writers)` is
+    "pendigits 1-17; uji W01-W26" (`prefix` goes before each range)."""
+    return "; ".join(f"{c.name} {prefix}{role(c)[0]}-{role(c)[-1]}" for c in COLLECTIONS.values())
 TRAIN_WRITERS = PENDIGITS.train_writers
 HELD_OUT_WRITERS = PENDIGITS.held_out_writers
 

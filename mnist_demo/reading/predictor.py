@@ -193,8 +193,8 @@ class Predictor:
         """Read many drawings with one forward pass (two with a stroke reader: the pad's drawings are
         read from their picture and from their path together)."""
         off_pad = [isinstance(v, Sketch) and v.outside_share() > OFF_PAD_SHARE for v in values]
-        paths = [v if isinstance(v, Sketch) and self.strokes is not None else None for v in values]
-        return self.predict_preprocessed([preprocess(v) for v in values], k, off_pad, paths)
+        sketches = [v if isinstance(v, Sketch) else None for v in values]
+        return self.predict_preprocessed([preprocess(v) for v in values], k, off_pad, sketches)
 
     def predict_preprocessed(self, items: Sequence[Preprocessed], k: int = 3,
                              off_pad: Sequence[bool] | None = None,

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_demo.mnist import OTHER_CLASS, normalize
-from mnist_demo.models import output_count
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.models import inputs_of, output_count
 
 TARGET_SURE_ACCURACY = 0.998
 MIN_TOP_RANGE = (0.5, 0.95)  # never call a coin toss sure; never ask for more than this
@@ -46,12 +46,14 @@ class Calibration:
 
 
 @torch.inference_mode()
-def logits_of(model: nn.Module, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """The model's raw outputs for uint8 (N, 28, 28) images, float64 on the CPU."""
+def logits_of(model: nn.Module, inputs: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The model's raw outputs, float64 on the CPU, for what it reads: uint8 (N, 28, 28) images, or a stroke
+    reader's float (N, POINTS, FEATURES) paths (`models.Inputs`)."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = [model(normalize(images[i:i + batch].to(device))).double().cpu() for i in range(0, len(images), batch)]
+    prepare = inputs_of(model).prepare
+    out = [model(prepare(inputs[i:i + batch].to(device))).double().cpu() for i in range(0, len(inputs), batch)]
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0, 10, dtype=torch.float64)
 
@@ -131,23 +133,21 @@ def calibration_data(seed: int = 0, renders: int = 2, non_digits: int = 600) -> 
 
 def calibrate(model: nn.Module, seed: int = 0) -> Calibration:
     """Fit the temperature and the sure threshold of `model` on the calibration writers' drawings."""
-    classes = output_count(model)
-    return calibrate_on(model, *calibration_data(seed, non_digits=600 if classes > OTHER_CLASS else 0))
+    images, labels = calibration_data(seed, non_digits=600 if output_count(model) > OTHER_CLASS else 0)
+    return calibration_of(logits_of(model, images), labels)
 
 
-def calibrate_on(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> Calibration:
-    """`calibrate` on given drawings of the calibration writers (uint8 images; OTHER_CLASS for made-up
-    non-digits, left out for a model without that output)."""
-    from mnist_demo.pen_digits import COLLECTIONS
+def calibration_of(logits: torch.Tensor, labels: torch.Tensor) -> Calibration:
+    """The temperature and sure threshold of a model whose outputs on drawings of the calibration writers
+    are `logits` (labels OTHER_CLASS for made-up non-digits, left out for a model without that output)."""
+    from mnist_demo.pen_digits import writer_ranges
 
-    classes = output_count(model)
-    if classes <= OTHER_CLASS:
+    other = logits.shape[1] > OTHER_CLASS
+    if not other:
         keep = labels < OTHER_CLASS
-        images, labels = images[keep], labels[keep]
-    logits = logits_of(model, images)
+        logits, labels = logits[keep], labels[keep]
     temperature = fit_temperature(logits, labels)
     min_top = sure_threshold_of(torch.softmax(logits / temperature, 1).numpy(), labels.numpy())
-    writers = "; ".join(f"{c.name} {c.calibration_writers[0]}-{c.calibration_writers[-1]}"
-                        for c in COLLECTIONS.values())
-    return Calibration(temperature, min_top, len(labels), f"pen digits of calibration writers ({writers})"
-                       + (" and made-up non-digits" if classes > OTHER_CLASS else ""))
+    return Calibration(temperature, min_top, len(labels), "pen digits of calibration writers "
+                       f"({writer_ranges(lambda c: c.calibration_writers)})"
+                       + (" and made-up non-digits" if other else ""))

@@ -53,13 +53,12 @@ def pen_files() -> tuple[str, ...]:
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
     """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
     not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
-    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.pen_digits import writer_ranges
 
     parts = []
     if recipe.pen_digits:
         pen = _pen_training_split(seed, recipe.pen_renders)
-        writers = "; ".join(f"{c.name} writers {c.train_writers[0]}-{c.train_writers[-1]}"
-                            for c in COLLECTIONS.values())
+        writers = writer_ranges(lambda c: c.train_writers, prefix="writers ")
         notes.append(f"added {len(pen)} rendered pen digits ({writers})")
         parts.append(pen)
     if recipe.non_digits:

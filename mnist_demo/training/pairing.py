@@ -73,20 +73,16 @@ def _render_pairing_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(paths)), torch.tensor(labels)
 
 
-@torch.inference_mode()
-def stroke_logits(model: nn.Module, paths: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model(paths[i:i + batch].to(device)).double().cpu() for i in range(0, len(paths), batch)]
-    model.train(was)
-    return torch.cat(out)
-
-
 def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0) -> Pairing:
     """The pairing of these two models, fitted on the calibration writers (see the module docstring)."""
     images, paths, labels = pairing_data(seed)
-    a, b = logits_of(image_model, images), stroke_logits(stroke_model, paths)
+    return pairing_of_outputs(logits_of(image_model, images), logits_of(stroke_model, paths), labels,
+                              model_digest(image_model), model_digest(stroke_model))
+
+
+def pairing_of_outputs(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, image_digest: str,
+                       strokes_digest: str) -> Pairing:
+    """The pairing fitted on the image model's outputs `a` and the stroke reader's `b` on `pairing_data`."""
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"the image model answers with {a.shape[1]} outputs and the stroke reader with "
                          f"{b.shape[1]}: they cannot read together")
@@ -97,9 +93,8 @@ def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0) 
         fits.append((float(torch.nn.functional.cross_entropy(z / t, labels)), weight, t))
     _, weight, temperature = min(fits)
     p = torch.softmax(combine(a, b, weight) / temperature, 1).numpy()
-    return Pairing(model_digest(image_model), weight, temperature, sure_threshold_of(p, labels.numpy()),
-                   len(labels), "pen digits of the calibration writers and made-up non-digits",
-                   model_digest(stroke_model))
+    return Pairing(image_digest, weight, temperature, sure_threshold_of(p, labels.numpy()), len(labels),
+                   "pen digits of the calibration writers and made-up non-digits", strokes_digest)
 
 
 def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> dict:
@@ -119,19 +114,21 @@ def refit_confidence(fitted: LoadedModel, base: LoadedModel, seed: int, notes: l
     with the stroke reader the base read beside, if any, so it reads the pad's paths too (its own weight: the
     more the fitted model reads right, the less the stroke reader counts). Both go into the fitted model's info."""
     from mnist_demo.reading.predictor import shipped_stroke_reader
-    from mnist_demo.training.calibration import Calibration, calibrate_on
+    from mnist_demo.training.calibration import calibration_of
 
     strokes = shipped_stroke_reader(base)
     if "calibration" not in base.info and strokes is None:
         return
-    images, _, labels = pairing_data(seed)
+    images, paths, labels = pairing_data(seed)
+    outputs = logits_of(fitted.model, images)  # read once, for both
     if "calibration" in base.info:
-        calibration: Calibration = calibrate_on(fitted.model, images, labels)
+        calibration = calibration_of(outputs, labels)
         fitted.info["calibration"] = calibration.to_dict()
         notes.append(f"fine-tune: calibrated anew on the calibration writers (temperature "
                      f"{calibration.temperature:.2f}, sure from {calibration.min_top:.2f})")
     if strokes is not None:
-        pairing = fit_pairing(fitted.model, strokes.model, seed)
+        pairing = pairing_of_outputs(outputs, logits_of(strokes.model, paths), labels, model_digest(fitted.model),
+                                     model_digest(strokes.model))
         fitted.info["pairing"] = pairing.to_dict()
         notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
                      f"sure from {pairing.min_top:.2f})")

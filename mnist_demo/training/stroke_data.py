@@ -91,17 +91,14 @@ def stroke_test_split(seed: int) -> Split:
 
 def stroke_splits(recipe: Recipe, seed: int, notes: list[str]) -> tuple[Split, Split]:
     """(training, test) sets of a stroke reader's recipe; it needs the pen digits."""
-    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.pen_digits import writer_ranges
 
     if not recipe.pen_digits:
         raise ValueError("a stroke reader learns from the pen digits' paths only (MNIST has none): it needs "
                          "pen_digits")
     train = stroke_training_split(seed, recipe.pen_renders, recipe.non_digits)
     test = stroke_test_split(seed)
-    writers = "; ".join(f"{c.name} {c.train_writers[0]}-{c.train_writers[-1]}" for c in COLLECTIONS.values())
-    tested = "; ".join(f"{c.name} {c.calibration_writers[0]}-{c.calibration_writers[-1]}"
-                       for c in COLLECTIONS.values())
-    notes.append(f"trained on {len(train)} pen paths (writers {writers}; {recipe.non_digits} made-up non-digits "
-                 f"as class {OTHER_CLASS}); tested on {len(test)} paths of the calibration writers ({tested}), "
-                 f"not MNIST")
+    notes.append(f"trained on {len(train)} pen paths (writers {writer_ranges(lambda c: c.train_writers)}; "
+                 f"{recipe.non_digits} made-up non-digits as class {OTHER_CLASS}); tested on {len(test)} paths of "
+                 f"the calibration writers ({writer_ranges(lambda c: c.calibration_writers)}), not MNIST")
     return train, test

@@ -93,7 +93,8 @@ class Weights:
     DEFAULT = DRAWNET_V2  # what the Draw tab answers with
     # Reads the pad's drawings from their path, beside DEFAULT (its pairing was fitted with those weights).
     STROKENET_V1 = WeightsEntry(WEIGHTS_DIR / "strokenet-v1.safetensors", "strokenet")
-    STROKES: WeightsEntry | None = STROKENET_V1
+    STROKENET_V2 = WeightsEntry(WEIGHTS_DIR / "strokenet-v2.safetensors", "strokenet")  # + slashed zeros
+    STROKES: WeightsEntry | None = STROKENET_V2
 
 
 def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:

@@ -127,7 +127,10 @@ def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_render
 
     recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60)
     dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    assert not dd.already_drawn(recipe, 5)  # the Train tab says the first time takes a minute or two
     rendered = dd.drawn_data(recipe, 5, 11, [])
+    assert dd.already_drawn(recipe, 5) and not dd.already_drawn(recipe, 6)
+    assert not dd.already_drawn(Recipe(pen_digits=True, pen_renders=1, non_digits=61), 5)
     assert {p.name.split("-")[0] for p in folder.glob("*.safetensors")} == {"pen", "non"}
 
     # A new process would have empty memory caches: the sets come from disk, with no rendering at all.

@@ -66,6 +66,22 @@ def test_some_ones_get_a_flag_and_some_sevens_a_bar(training_digits):
     assert 30 < flagged < 90 and 20 < barred < 70
 
 
+def test_some_zeros_get_a_slash_across_the_oval(training_digits):
+    rng = np.random.default_rng(3)
+    zero = next(d for d in training_digits if d.label == 0 and len(d.strokes) == 1)
+    zeros = [vary_strokes(zero.strokes, 0, rng) for _ in range(300)]
+    slashed = [v for v in zeros if len(v) == 2]
+    assert 20 < len(slashed) < 80  # P_SLASH_ON_0 of them
+    for oval, slash in slashed:
+        oval, slash = np.asarray(oval), np.asarray(slash)
+        assert slash[-1][1] > slash[0][1]  # drawn downwards (y points down), to the left before the slant
+        centre = (oval.min(0) + oval.max(0)) / 2
+        # A straight stroke that passes near the oval's centre: it crosses the 0, not beside it.
+        direction = (slash[-1] - slash[0]) / np.linalg.norm(slash[-1] - slash[0])
+        offset = (centre - slash[0]) - direction * np.dot(centre - slash[0], direction)
+        assert np.linalg.norm(offset) < 0.35 * np.ptp(oval, axis=0).max()
+
+
 def test_held_out_symbols_are_never_trained_on():
     assert not set(TRAINING_GLYPHS) & set(HELD_OUT_GLYPHS)
     assert set("?x-/+e^") <= set(HELD_OUT_GLYPHS)

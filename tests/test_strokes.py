@@ -17,6 +17,9 @@ from mnist_demo.weights import Weights
 
 ONE_WITH_FLAG = [[(120, 200), (200, 60), (200, 400)]]  # up to the top, then down (y down)
 SEVEN = [[(80, 60), (300, 60), (160, 400)]]  # along the top, then down to the left
+# A 0 from the top, anticlockwise on the page, and a slash through it, as programmers write a zero.
+ZERO = [[(200 - 90 * np.sin(t), 240 - 160 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 40)]]
+SLASH = [[(270, 110), (130, 380)]]
 
 
 # ---------------------------------------------------------------- the path as input
@@ -176,6 +179,12 @@ def test_a_digit_drawn_backwards_or_in_another_stroke_order_is_still_read_right(
     for strokes, digit in ((seven_backwards, 7), (four, 4), (four[::-1], 4)):
         prediction = paired.predict(centred().sketch(strokes))
         assert prediction.digit == digit, (digit, prediction.top)
+
+
+def test_a_zero_with_or_without_a_slash_through_it_is_read_as_a_sure_zero(paired):
+    for strokes in (ZERO, ZERO + SLASH, SLASH + ZERO):
+        prediction = paired.predict(centred().sketch(strokes))
+        assert prediction.status is Status.OK and prediction.digit == 0, prediction.message
 
 
 @pytest.mark.slow

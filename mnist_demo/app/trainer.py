@@ -31,6 +31,7 @@ from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
+from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.models import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.training.recipes import Recipe
@@ -69,6 +70,7 @@ class TrainingReport:
 
 
 Event = Progress | EpochResult | TrainingReport
+SEED = 1  # of every training the app runs: the same recipe gives the same model
 _END = object()  # the work's thread has ended (after its last event, or its exception)
 
 
@@ -172,7 +174,12 @@ class Trainer:
         with `forget`, and with the server."""
         return self._root / _safe_name(part) / _safe_name(owner)
 
-    def run(self, owner: str, model: str, recipe: Recipe, seed: int = 1) -> Iterator[Event]:
+    def drawings_ready(self, recipe: Recipe, seed: int = SEED) -> bool:
+        """Whether the drawn sets `recipe` adds are rendered already (in `drawn_cache`): preparing then
+        takes seconds, not a minute or two."""
+        return already_drawn(recipe, seed)
+
+    def run(self, owner: str, model: str, recipe: Recipe, seed: int = SEED) -> Iterator[Event]:
         """Train `model` for `owner`: yields Progress, EpochResult, then one TrainingReport.
 
         Raises TrainingRefused before anything runs when the server is busy or the

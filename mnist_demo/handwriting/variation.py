@@ -7,7 +7,8 @@ round brush, its width and the preprocessing see a drawing a person could
 have made: a slant or a rotation of the whole hand, wider or narrower
 writing, strokes of a two-stroke digit placed a little apart (a 4's or a 5's
 bar), and the other ways people draw a digit (a 1 with a flag and a base, a
-7 with a bar across).
+7 with a bar across, a 0 with a slash through it as programmers and engineers
+write it to tell it from the letter O).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ STROKE_SHIFT = 0.05  # of the digit's height, each stroke of a digit with severa
 P_FLAG_ON_1 = 0.3
 P_BASE_ON_1 = 0.12
 P_BAR_ON_7 = 0.2
+P_SLASH_ON_0 = 0.15
 
 
 def path_box(strokes: Strokes) -> tuple[float, float, float, float]:
@@ -47,6 +49,8 @@ def vary_strokes(strokes: Strokes, label: int, rng: np.random.Generator) -> list
         pts = _add_base(pts, h, rng)
     if label == 7 and rng.random() < P_BAR_ON_7:
         pts = _add_bar(pts, rng)
+    if label == 0 and rng.random() < P_SLASH_ON_0:
+        pts = _add_slash(pts, rng)
     if len(pts) > 1:
         pts = [p + rng.normal(0, STROKE_SHIFT * h, 2) for p in pts]
     angle = math.radians(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
@@ -91,3 +95,13 @@ def _add_bar(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray
     x = float(near[:, 0].mean()) if len(near) else (x0 + x1) / 2
     half = (x1 - x0) * rng.uniform(0.2, 0.35)
     return pts + [np.linspace([x - half, y], [x + half, y], 6)]
+
+
+def _add_slash(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """A slashed 0: a straight stroke down to the left across the oval, its ends inside it or a little beyond."""
+    allp = np.concatenate(pts)
+    (x0, y0), (x1, y1) = allp.min(0), allp.max(0)
+    w, h = x1 - x0, y1 - y0
+    start = [x0 + w * rng.uniform(0.55, 1.0), y0 + h * rng.uniform(-0.15, 0.3)]
+    end = [x0 + w * rng.uniform(0.0, 0.45), y0 + h * rng.uniform(0.7, 1.15)]
+    return pts + [np.linspace(start, end, 8)]

@@ -10,8 +10,17 @@ import torch
 
 from mnist_demo.mnist import OTHER_CLASS
 from mnist_demo.training.data import Split
-from mnist_demo.training.drawn_cache import cached
+from mnist_demo.training.drawn_cache import cache_path, cached
 from mnist_demo.training.recipes import Recipe
+
+
+def _pen_set(seed: int, renders: int) -> tuple[str, dict[str, int]]:
+    """The cache's kind and parameters of the pen digits' set."""
+    return "pen-digits", {"seed": seed, "renders": renders}
+
+
+def _non_digit_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
+    return "non-digits", {"seed": seed, "n": n}
 
 
 @functools.lru_cache(maxsize=2)
@@ -24,7 +33,7 @@ def _pen_training_split(seed: int, renders: int) -> Split:
                                      seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
         return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
-    return cached("pen-digits", {"seed": seed, "renders": renders}, render, pen_files())
+    return cached(*_pen_set(seed, renders), render, pen_files())
 
 
 @functools.lru_cache(maxsize=2)
@@ -37,7 +46,7 @@ def _non_digit_split(seed: int, n: int) -> Split:
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
         return Split(*non_digit_training_images(n, seed, digits))
 
-    return cached("non-digits", {"seed": seed, "n": n}, render, pen_files())
+    return cached(*_non_digit_set(seed, n), render, pen_files())
 
 
 def pen_files() -> tuple[str, ...]:
@@ -48,6 +57,21 @@ def pen_files() -> tuple[str, ...]:
     for c in COLLECTIONS.values():
         pen_digits_file(c.path())
     return tuple(str(c.path()) for c in COLLECTIONS.values())
+
+
+def already_drawn(recipe: Recipe, seed: int) -> bool:
+    """Whether every drawn set the recipe adds is in the cache already, so that preparing a training
+    takes seconds, not the minute or two rendering takes (False when the pen digits cannot be had)."""
+    from mnist_demo.pen_digits import PenDigitsUnavailable
+
+    wanted = ([_pen_set(seed, recipe.pen_renders)] if recipe.pen_digits else []) + (
+        [_non_digit_set(seed, recipe.non_digits)] if recipe.non_digits else [])
+    try:
+        files = pen_files() if wanted else ()
+    except PenDigitsUnavailable:
+        return False
+    paths = [cache_path(kind, params, files) for kind, params in wanted]
+    return all(path is not None and path.is_file() for path in paths)
 
 
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:

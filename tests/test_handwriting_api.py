@@ -305,3 +305,24 @@ def test_a_drawing_clicked_in_the_gallery_is_selected_with_what_can_be_done_to_i
     assert chosen == c.by_digit()[6][0].id
     assert "Selected a **6**" in message and "Remove selected" in message and "Relabel selected as" in message
     assert hw.select(c, SimpleNamespace(index=5)) == ("", "")  # a stale click selects nothing
+
+
+def test_keeping_drawings_starts_drawing_a_fits_data_ahead_once_where_fits_are_allowed(settings, monkeypatch):
+    import dataclasses
+    import time
+
+    started = []
+    monkeypatch.setattr("mnist_demo.app.trainer.draw_ahead", lambda base, fit: started.append((base, fit)))
+    app = WebApp(settings)
+    for _ in range(3):
+        app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6)
+    deadline = time.monotonic() + 10
+    while not started and time.monotonic() < deadline:  # it runs in a thread of its own
+        time.sleep(0.02)
+    assert started == [(settings.weights, app.handwriting.fit_settings())]
+
+    off = WebApp(dataclasses.replace(settings, allow_training=False))
+    off.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6)
+    assert not off.trainer.draw_ahead(settings.weights, off.handwriting.fit_settings())
+    time.sleep(0.1)
+    assert len(started) == 1

@@ -273,3 +273,37 @@ def test_a_fit_of_a_model_no_stroke_reader_was_paired_with_reads_the_picture_alo
 
     fitted = fit(base_file, drawings(), TINY, mnist=mnist, probe_seconds=None)
     assert "pairing" not in fitted.info and Predictor(fitted, "cpu").strokes is None
+
+
+@pytest.mark.slow
+def test_after_drawing_ahead_the_first_fit_draws_nothing_itself(mnist, tmp_path, monkeypatch):
+    from mnist_demo.handwriting import non_digits
+    from mnist_demo.personal import finetune as fitting
+    from mnist_demo.personal.finetune import draw_ahead
+    from mnist_demo.training import drawn_data, pairing
+    from mnist_demo.training.drawn_cache import CACHE_ENV
+    from mnist_demo.weights import Weights
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # an empty cache: a fresh server
+    monkeypatch.setattr(pairing, "RENDERS", 1)  # the calibration drawings, fewer of them: the same path
+    monkeypatch.setattr(pairing, "NON_DIGITS", 40)
+    settings = FitSettings(mnist=300, pen=60, non_digits=40, epochs=1, test_digits=200, batch_size=64)
+
+    def forget() -> None:  # what a new process (the app's fit) would start with
+        fitting._pen_sample.cache_clear(), drawn_data._non_digit_split.cache_clear()
+
+    forget()
+    draw_ahead(Weights.DEFAULT.file, settings)
+    forget()
+
+    def drawn_again(*args, **kwargs):
+        raise AssertionError("the fit drew its data itself")
+    monkeypatch.setattr(fitting, "pen_training_images", drawn_again, raising=False)
+    monkeypatch.setattr("mnist_demo.pen_digits.pen_training_images", drawn_again)
+    monkeypatch.setattr(non_digits, "non_digit_training_images", drawn_again)
+    monkeypatch.setattr(pairing, "_render_pairing_data", drawn_again)
+    try:
+        fitted = fit(Weights.DEFAULT.file, drawings(), settings, mnist=mnist, probe_seconds=None)
+    finally:
+        forget()
+    assert "pairing" in fitted.info and any("non-digits" in n or "not one digit" in n for n in fitted.info["notes"])

@@ -104,6 +104,7 @@ class Handwriting:
         except CollectionError as exc:
             raise gr.Error(f"Not kept: {exc}.", print_exception=False) from None
         n = collection.counts()[kept.label]
+        self.app.trainer.draw_ahead(self.app.reader.weights, self.fit_settings())
         return self._shown(collection, f"Kept as a **{kept.label}** ({n} of that digit, {len(collection)} in all). "
                                        "Draw the next one.", request)
 

@@ -29,7 +29,7 @@ from mnist_demo.app.settings import AppSettings
 from mnist_demo.checkpoint import LoadedModel, save_weights
 from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
-from mnist_demo.personal.finetune import FitSettings
+from mnist_demo.personal.finetune import FitSettings, draw_ahead
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.evaluation import EvalResult, evaluate
@@ -103,6 +103,7 @@ class Trainer:
         self.settings = settings
         self.gpu = gpu if gpu is not None else gpu_training()
         self._lock = threading.Lock()
+        self._drawing_ahead = threading.Event()
         self._stops: dict[str, _Stop] = {}
         self._data: tuple[Split, Split] | None = None
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
@@ -173,6 +174,23 @@ class Trainer:
         """A folder of `owner`'s own that a training does not empty (e.g. their collection's file); it goes
         with `forget`, and with the server."""
         return self._root / _safe_name(part) / _safe_name(owner)
+
+    def draw_ahead(self, base: Path | LoadedModel, settings: FitSettings) -> bool:
+        """Start drawing what a fit reads besides the visitor's drawings (`finetune.draw_ahead`), in the
+        background and once per server, so that the first fit is as quick as the next: the app calls it
+        when a visitor starts a collection, long before they have enough drawings to fit. True if started."""
+        if not self.settings.allow_training or self._drawing_ahead.is_set():
+            return False
+        self._drawing_ahead.set()
+
+        def work() -> None:
+            try:
+                draw_ahead(base, settings)
+            except Exception:  # e.g. no pen digits here: the fit itself says so, when it is asked for
+                pass
+
+        threading.Thread(target=work, name="mnist_demo-draw-ahead", daemon=True).start()
+        return True
 
     def drawings_ready(self, recipe: Recipe, seed: int = SEED) -> bool:
         """Whether the drawn sets `recipe` adds are rendered already (in `drawn_cache`): preparing then

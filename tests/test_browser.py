@@ -296,3 +296,14 @@ def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_w
     assert 170 <= max(ys) - min(ys) <= 230  # half of 400, not of 800
     assert all(s.radius == 11 for s in sketch.strokes)  # the default pen, scaled to the pad: 22 px of 800
     assert Predictor(shipped_weights, "cpu").predict(sketch).digit == 4
+
+
+def test_a_zero_with_a_slash_through_it_drawn_with_the_mouse_reads_as_a_zero(page):
+    # As programmers write it; a loop with a line through it must not be taken for "not a digit".
+    zero = [[(200 - 90 * np.sin(t), 240 - 160 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 12)]]
+    slash = [[(270, 110), (130, 380)]]
+    draw_with_mouse(page, zero + slash, page.locator(CANVAS).bounding_box())
+
+    assert "Looks like a 0" in answered(page)
+    assert headline(page) == "0"
+    page.screenshot(path=str(SCREENSHOTS / "slashed-zero.png"))

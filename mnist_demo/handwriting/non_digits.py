@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -150,11 +150,16 @@ def non_digit_set(families: Sequence[Family], per_family: int, seed: int, digits
     return [make_non_digit(f, rng, digits) for f in families for _ in range(per_family)]
 
 
+def training_non_digits(n: int, rng: np.random.Generator, digits: Sequence) -> Iterator[Sketch]:
+    """`n` drawings of the training families in turn (equal shares), as the pad would send them, drawn
+    from `rng` one after another. `digits`: pen digits for the pairs (the training writers' in training)."""
+    for i in range(n):
+        yield make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch
+
+
 def non_digit_training_images(n: int, seed: int, digits: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` renders of the training families (equal shares), preprocessed as the app does, all labelled
     `OTHER_CLASS`. `digits`: the training writers' pen digits, for the pairs."""
-    rng = np.random.default_rng(seed)
-    drawn = (training_image(make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch)
-             for i in range(n))
+    drawn = (training_image(sketch) for sketch in training_non_digits(n, np.random.default_rng(seed), digits))
     images = [image for image in drawn if image is not None]
     return stacked(images, [OTHER_CLASS] * len(images))

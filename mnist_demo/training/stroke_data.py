@@ -47,7 +47,7 @@ def _stacked(paths: list[np.ndarray], labels: list[int]) -> Split:
 @functools.lru_cache(maxsize=2)
 def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
     """The training writers' digits as varied paths on the pad, and made-up non-digits (see the module docstring)."""
-    from mnist_demo.handwriting.non_digits import TRAINING_FAMILIES, make_non_digit
+    from mnist_demo.handwriting.non_digits import training_non_digits
     from mnist_demo.handwriting.variation import vary_strokes
     from mnist_demo.pen_digits import COLLECTIONS, random_placement
 
@@ -61,8 +61,7 @@ def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
                     strokes = vary_order(vary_strokes(d.strokes, d.label, rng), rng)
                     paths.append(path_features(random_placement(rng, strokes).place(strokes)))
                     labels.append(d.label)
-        for i in range(non_digits):
-            drawing = make_non_digit(TRAINING_FAMILIES[i % len(TRAINING_FAMILIES)], rng, digits).sketch
+        for drawing in training_non_digits(non_digits, rng, digits):
             paths.append(path_features([s.points for s in drawing.strokes]))
             labels.append(OTHER_CLASS)
         return _stacked(paths, labels)

@@ -13,7 +13,7 @@ paths, so a stroke reader never sees it. Both sets are kept on disk
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import STROKES, cached
 from mnist_demo.training.drawn_data import pen_files
 from mnist_demo.training.recipes import Recipe
+
+if TYPE_CHECKING:
+    from mnist_demo.pen_digits import PenCollection, Writer
 
 P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
 P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
@@ -44,48 +47,56 @@ def _stacked(paths: list[np.ndarray], labels: list[int]) -> Split:
     return Split(torch.from_numpy(np.stack(paths)), torch.tensor(labels, dtype=torch.int64))
 
 
-@functools.lru_cache(maxsize=2)
-def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
-    """The training writers' digits as varied paths on the pad, and made-up non-digits (see the module docstring)."""
+def training_paths(seed: int, renders: int, non_digits: int,
+                   writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.train_writers) -> Split:
+    """Each collection's `writers`' digits as varied paths on the pad, `renders` times (times the collection's
+    weight), and made-up non-digits drawn with those writers' digits (see the module docstring)."""
     from mnist_demo.handwriting.non_digits import training_non_digits
     from mnist_demo.handwriting.variation import vary_strokes
     from mnist_demo.pen_digits import COLLECTIONS, random_placement
 
-    def render() -> Split:
-        rng = np.random.default_rng(seed)
-        paths, labels, digits = [], [], []
-        for c in COLLECTIONS.values():
-            for d in c.digits(c.train_writers):
-                digits.append(d)
-                for _ in range(renders * c.weight):
-                    strokes = vary_order(vary_strokes(d.strokes, d.label, rng), rng)
-                    paths.append(path_features(random_placement(rng, strokes).place(strokes)))
-                    labels.append(d.label)
-        for drawing in training_non_digits(non_digits, rng, digits):
-            paths.append(path_features([s.points for s in drawing.strokes]))
-            labels.append(OTHER_CLASS)
-        return _stacked(paths, labels)
+    rng = np.random.default_rng(seed)
+    paths, labels, digits = [], [], []
+    for c in COLLECTIONS.values():
+        for d in c.digits(writers(c)):
+            digits.append(d)
+            for _ in range(renders * c.weight):
+                strokes = vary_order(vary_strokes(d.strokes, d.label, rng), rng)
+                paths.append(path_features(random_placement(rng, strokes).place(strokes)))
+                labels.append(d.label)
+    for drawing in training_non_digits(non_digits, rng, digits):
+        paths.append(path_features([s.points for s in drawing.strokes]))
+        labels.append(OTHER_CLASS)
+    return _stacked(paths, labels)
 
-    return cached("pen-paths", {"seed": seed, "renders": renders, "non_digits": non_digits}, render, pen_files(),
-                  item=STROKES)
+
+def placed_paths(seed: int, renders: int,
+                 writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.calibration_writers) -> Split:
+    """Each collection's `writers`' digits as they drew them, placed on the pad `renders` times each."""
+    from mnist_demo.pen_digits import COLLECTIONS, random_placement
+
+    rng = np.random.default_rng(seed + 7919)
+    paths, labels = [], []
+    for c in COLLECTIONS.values():
+        for d in c.digits(writers(c)):
+            for _ in range(renders):
+                paths.append(path_features(random_placement(rng, d.strokes).place(d.strokes)))
+                labels.append(d.label)
+    return _stacked(paths, labels)
+
+
+@functools.lru_cache(maxsize=2)
+def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
+    """The training writers' digits as varied paths on the pad, and made-up non-digits (see the module docstring)."""
+    return cached("pen-paths", {"seed": seed, "renders": renders, "non_digits": non_digits},
+                  lambda: training_paths(seed, renders, non_digits), pen_files(), item=STROKES)
 
 
 @functools.lru_cache(maxsize=2)
 def stroke_test_split(seed: int) -> Split:
     """The calibration writers' digits as drawn, placed on the pad `TEST_RENDERS` times each."""
-    from mnist_demo.pen_digits import COLLECTIONS, random_placement
-
-    def render() -> Split:
-        rng = np.random.default_rng(seed + 7919)
-        paths, labels = [], []
-        for c in COLLECTIONS.values():
-            for d in c.digits(c.calibration_writers):
-                for _ in range(TEST_RENDERS):
-                    paths.append(path_features(random_placement(rng, d.strokes).place(d.strokes)))
-                    labels.append(d.label)
-        return _stacked(paths, labels)
-
-    return cached("pen-paths-test", {"seed": seed}, render, pen_files(), item=STROKES)
+    return cached("pen-paths-test", {"seed": seed}, lambda: placed_paths(seed, TEST_RENDERS), pen_files(),
+                  item=STROKES)
 
 
 def stroke_splits(recipe: Recipe, seed: int, notes: list[str]) -> tuple[Split, Split]:

@@ -1,6 +1,6 @@
 """Does a way writers vary (`handwriting.variation`) help the stroke reader read writers it never saw?
 
-    python benchmarks/writer_folds.py --off P_CLOSED_4 --fold 0 --folds 3 [--seed 1] [--json out.json]
+    python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of

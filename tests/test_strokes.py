@@ -212,3 +212,17 @@ def test_pair_joins_the_stroke_reader_to_a_new_picture_model_in_a_copy(tmp_path,
     assert main(["pair", "--image", str(image), "--out", str(out)]) == 2
     assert main(["pair", "--strokes", str(image), "--image", str(image), "--out", str(tmp_path / "x")]) == 2
     assert "not a stroke reader" in capsys.readouterr().err
+
+
+def test_pen_paths_can_be_drawn_from_any_writers_as_a_fold_of_the_training_writers_is():
+    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.training.stroke_data import placed_paths, training_paths
+
+    fold = lambda c: c.train_writers[:1]  # noqa: E731  the first training writer of each collection
+    digits = {name: c.digits(fold(c)) for name, c in COLLECTIONS.items()}
+    placed = placed_paths(0, 2, fold)
+    assert len(placed) == 2 * sum(len(d) for d in digits.values())
+    assert placed.labels.tolist()[::2] == [d.label for ds in digits.values() for d in ds]
+    trained = training_paths(0, 1, 10, fold)  # each digit once (times its collection's weight), 10 non-digits
+    assert len(trained) == sum(len(d) * COLLECTIONS[name].weight for name, d in digits.items()) + 10
+    assert trained.images.shape[1:] == (POINTS, FEATURES) and (trained.labels == 10).sum() == 10

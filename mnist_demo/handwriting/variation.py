@@ -8,7 +8,7 @@ have made: a slant or a rotation of the whole hand, wider or narrower
 writing, strokes of a two-stroke digit placed a little apart (a 4's or a 5's
 bar), and the other ways people draw a digit (a 1 with a flag and a base, a
 7 with a bar across, a 0 with a slash through it as programmers and engineers
-write it to tell it from the letter O, a 4 closed at the top as print has it).
+write it to tell it from the letter O).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ P_FLAG_ON_1 = 0.3
 P_BASE_ON_1 = 0.12
 P_BAR_ON_7 = 0.2
 P_SLASH_ON_0 = 0.15
-P_CLOSED_4 = 0.3
 
 
 def path_box(strokes: Strokes) -> tuple[float, float, float, float]:
@@ -52,8 +51,6 @@ def vary_strokes(strokes: Strokes, label: int, rng: np.random.Generator) -> list
         pts = _add_bar(pts, rng)
     if label == 0 and rng.random() < P_SLASH_ON_0:
         pts = _add_slash(pts, rng)
-    if label == 4 and rng.random() < P_CLOSED_4:
-        pts = _close_4(pts, rng)
     if len(pts) > 1:
         pts = [p + rng.normal(0, STROKE_SHIFT * h, 2) for p in pts]
     angle = math.radians(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
@@ -108,40 +105,3 @@ def _add_slash(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
     start = [x0 + w * rng.uniform(0.55, 1.0), y0 + h * rng.uniform(-0.15, 0.3)]
     end = [x0 + w * rng.uniform(0.0, 0.45), y0 + h * rng.uniform(0.7, 1.15)]
     return pts + [np.linspace(start, end, 8)]
-
-
-def _close_4(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """A 4 closed at the top: its left stroke drawn as a diagonal from the top of the upright down to the
-    corner where the bar begins, as print has it. An open 4 in one stroke or two (the bar's stroke first or
-    last); any other shape is left as it was."""
-    if len(pts) == 2:
-        first_is_bar = np.ptp(pts[0][:, 0]) / max(np.ptp(pts[0][:, 1]), 1e-6) >= \
-            np.ptp(pts[1][:, 0]) / max(np.ptp(pts[1][:, 1]), 1e-6)
-        bar, upright = pts if first_is_bar else pts[::-1]
-        bar = bar if bar[0, 1] <= bar[-1, 1] else bar[::-1]  # from its top end
-        closed = _closed_bar(bar, upright, rng)
-        if closed is None:
-            return pts
-        return [closed, pts[1]] if first_is_bar else [pts[0], closed]  # in the order they were drawn
-    if len(pts) == 1:  # down, along the bar, up to the upright's top and down it
-        stroke = pts[0]
-        turn = len(stroke) // 3 + int(np.argmin(stroke[len(stroke) // 3:, 1]))  # the upright's top
-        closed = _closed_bar(stroke[:turn], stroke[turn:], rng)
-        return pts if closed is None else [np.concatenate([closed, stroke[turn:]])]
-    return pts
-
-
-def _closed_bar(bar: np.ndarray, upright: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
-    """`bar` (the left stroke down to the corner, then the bar) starting at a point near the top of `upright`
-    instead, or None where the two are not an open 4's."""
-    if len(bar) < 3 or len(upright) < 2:
-        return None
-    (x0, y0), (x1, y1) = np.concatenate([bar, upright]).min(0), np.concatenate([bar, upright]).max(0)
-    w, h = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
-    corner = int(np.argmax((bar[:, 1] - y0) / h - (bar[:, 0] - x0) / w))  # the bottom left
-    top = upright[np.argmin(upright[:, 1])]
-    if corner == 0 or top[1] > y0 + 0.3 * h or bar[corner, 0] >= top[0] or bar[corner, 1] <= top[1] + 0.25 * h:
-        return None
-    apex = top + [0.0, rng.uniform(0.0, 0.15) * h]  # where the diagonal meets the upright: at its top or a little below
-    diagonal = np.linspace(apex, bar[corner], max(4, corner + 1))
-    return np.concatenate([diagonal, bar[corner + 1:]])

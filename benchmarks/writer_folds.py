@@ -9,14 +9,15 @@ without looking at their digits). strokenet is trained on the other training
 writers twice, with the same seed: as the recipe is, and with the variation
 off (its probability set to 0). Both read the fold's digits as they were
 drawn, `--renders` placements each. Run one fold per process (two processes
-fit this machine's two cores); prints the log loss, the errors and the
-confusions among the digits the variation is about.
+fit this machine's two cores); prints the log loss, the errors and every
+confusion (truth->read, 10 is "not a digit").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -33,7 +34,7 @@ MODEL = "strokenet"
 def fold_writers(fold: int, folds: int):
     """Who is held out in `fold`, and who is trained on: a selector of each collection's writers for each."""
     held = lambda c: c.train_writers[fold::folds]  # noqa: E731
-    rest = lambda c: tuple(w for w in c.train_writers if w not in set(held(c)))  # noqa: E731
+    rest = lambda c: tuple(w for i, w in enumerate(c.train_writers) if i % folds != fold)  # noqa: E731
     return held, rest
 
 
@@ -48,22 +49,21 @@ def run(off: str, fold: int, folds: int, seed: int, renders: int) -> dict:
               "drawings": len(test), "held_out": {}}
     for name, p in (("with", value), ("without", 0.0)):
         setattr(variation, off, p)
-        data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
+        try:
+            data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
+        finally:
+            setattr(variation, off, value)
         done = [e for e in train(TrainConfig(model=MODEL, seed=seed, probe_seconds=None),
                                  train_data=data, test_data=test) if isinstance(e, TrainingDone)][0]
         out = logits_of(done.loaded.model, test.images)
         read = out.argmax(1)
         wrong = read != test.labels
-        confusions: dict[str, int] = {}
-        for truth, got in zip(test.labels[wrong].tolist(), read[wrong].tolist()):
-            key = f"{truth}->{got}"
-            confusions[key] = confusions.get(key, 0) + 1
-        result["held_out"][name] = {
+        confusions = Counter(f"{t}->{r}" for t, r in zip(test.labels[wrong].tolist(), read[wrong].tolist()))
+        measured = result["held_out"][name] = {
             "log_loss": float(F.cross_entropy(out, test.labels)), "errors": int(wrong.sum()),
-            "confusions": dict(sorted(confusions.items(), key=lambda kv: -kv[1]))}
-        print(f"fold {fold}/{folds} {name} {off}: log loss {result['held_out'][name]['log_loss']:.4f}, "
-              f"{int(wrong.sum())} of {len(test)} wrong; {result['held_out'][name]['confusions']}", flush=True)
-    setattr(variation, off, value)
+            "confusions": dict(confusions.most_common())}
+        print(f"fold {fold}/{folds} {name} {off}: log loss {measured['log_loss']:.4f}, "
+              f"{measured['errors']} of {len(test)} wrong; {measured['confusions']}", flush=True)
     return result
 
 

@@ -26,7 +26,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -205,6 +205,15 @@ def random_placement(rng: np.random.Generator | int | None = None, strokes: Stro
     cx = rng.uniform(half_w, canvas - half_w) if canvas > 2 * half_w else canvas / 2
     cy = rng.uniform(half_h, canvas - half_h) if canvas > 2 * half_h else canvas / 2
     return PadPlacement(float(height), (float(cx), float(cy)), radius, canvas, wobble, hand)
+
+
+def placed_as_drawn(digits: Sequence[PenDigit], renders: int, rng: np.random.Generator
+                    ) -> Iterator[tuple[PenDigit, Sketch]]:
+    """Each digit as its writer drew it, `renders` times, each placed on the pad as visitors draw
+    (`random_placement`): the sketch the pad would send. Placements are drawn from `rng` in turn."""
+    for digit in digits:
+        for _ in range(renders):
+            yield digit, random_placement(rng, digit.strokes).sketch(digit.strokes)
 
 
 def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, seed: int = 0,

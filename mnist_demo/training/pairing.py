@@ -60,11 +60,11 @@ def pairing_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
 
 def _render_pairing_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from mnist_demo.handwriting.non_digits import training_non_digits
-    from mnist_demo.pen_digits import COLLECTIONS, random_placement, training_image
+    from mnist_demo.pen_digits import COLLECTIONS, placed_as_drawn, training_image
 
     rng = np.random.default_rng(seed + 7919)
     digits = [d for c in COLLECTIONS.values() for d in c.digits(c.calibration_writers)]
-    drawings = [(random_placement(rng, d.strokes).sketch(d.strokes), d.label) for d in digits for _ in range(RENDERS)]
+    drawings = [(sketch, d.label) for d, sketch in placed_as_drawn(digits, RENDERS, rng)]
     drawings += [(sketch, OTHER_CLASS) for sketch in training_non_digits(NON_DIGITS, rng, digits)]
     images, paths, labels = [], [], []
     for sketch, label in drawings:

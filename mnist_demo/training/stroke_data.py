@@ -73,16 +73,12 @@ def training_paths(seed: int, renders: int, non_digits: int,
 def placed_paths(seed: int, renders: int,
                  writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.calibration_writers) -> Split:
     """Each collection's `writers`' digits as they drew them, placed on the pad `renders` times each."""
-    from mnist_demo.pen_digits import COLLECTIONS, random_placement
+    from mnist_demo.pen_digits import COLLECTIONS, placed_as_drawn
 
-    rng = np.random.default_rng(seed + 7919)
-    paths, labels = [], []
-    for c in COLLECTIONS.values():
-        for d in c.digits(writers(c)):
-            for _ in range(renders):
-                paths.append(path_features(random_placement(rng, d.strokes).place(d.strokes)))
-                labels.append(d.label)
-    return _stacked(paths, labels)
+    digits = [d for c in COLLECTIONS.values() for d in c.digits(writers(c))]
+    placed = list(placed_as_drawn(digits, renders, np.random.default_rng(seed + 7919)))  # as the pairing's are
+    return _stacked([path_features([s.points for s in sketch.strokes]) for _, sketch in placed],
+                    [d.label for d, _ in placed])
 
 
 @functools.lru_cache(maxsize=2)

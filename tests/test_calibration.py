@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_demo.training.calibration import (Calibration, fit_temperature, reliability, sure_threshold)
+from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.models import build_model
+from mnist_demo.training.calibration import (Calibration, fit_temperature, lower_other, other_offset, reliability,
+                                             sure_threshold)
 
 
 def test_the_fitted_temperature_undoes_a_known_overconfidence():
@@ -41,3 +44,50 @@ def test_a_calibrated_set_has_a_small_ece_and_an_overconfident_one_a_large_one()
 def test_a_calibration_round_trips_through_the_weights_files_json():
     c = Calibration(1.7, 0.83, 2000, "pen digits of calibration writers")
     assert Calibration.from_dict(c.to_dict()) == c
+
+
+def _digits_read_as_other(leads: list[float], n: int = 2000) -> torch.Tensor:
+    """Raw outputs of `n` digits: each digit's own output 5, "not a digit" 0, except the first few, where
+    "not a digit" leads by `leads`."""
+    logits = torch.zeros(n, OTHER_CLASS + 1)
+    logits[:, 3] = 5.0
+    for i, lead in enumerate(leads):
+        logits[i, OTHER_CLASS] = 5.0 + lead
+    return logits
+
+
+def _read_as_other(logits: torch.Tensor) -> int:
+    return int((logits.argmax(1) == OTHER_CLASS).sum())
+
+
+def test_not_a_digit_is_lowered_just_enough_to_leave_the_allowed_share_of_digits_on_it():
+    logits = _digits_read_as_other([2.0, 1.23, 0.37, 0.1])
+    offset = other_offset(logits, target=0.001)  # 2 of 2,000 may stay
+    assert offset == pytest.approx(0.4)  # the third largest lead, in steps of 0.05
+    lowered = logits.clone()
+    lowered[:, OTHER_CLASS] -= offset
+    assert _read_as_other(lowered) == 2
+    lowered[:, OTHER_CLASS] += 0.05  # a step less would leave three
+    assert _read_as_other(lowered) == 3
+
+
+def test_a_model_that_reads_few_enough_digits_as_not_a_digit_is_left_as_it_is():
+    assert other_offset(_digits_read_as_other([1.0]), target=0.001) == 0.0
+    assert other_offset(_digits_read_as_other([]), target=0.0) == 0.0
+    assert other_offset(torch.zeros(0, OTHER_CLASS + 1)) == 0.0
+
+
+def test_lowering_not_a_digit_changes_that_output_alone_in_the_weights():
+    torch.manual_seed(0)
+    model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
+    x = torch.randn(8, 1, 28, 28)
+    before = model(x)
+    lower_other(model, 0.75)
+    after = model(x)
+    assert torch.allclose(after[:, OTHER_CLASS], before[:, OTHER_CLASS] - 0.75, atol=1e-5)
+    assert torch.allclose(after[:, :OTHER_CLASS], before[:, :OTHER_CLASS])
+
+
+def test_only_a_model_with_a_not_a_digit_output_can_have_it_lowered():
+    with pytest.raises(ValueError, match="no 'not a digit' output"):
+        lower_other(build_model("drawnet", classes=10), 0.5)

@@ -85,6 +85,18 @@ class Sketch:
                          max(s.radius * scale, 0.5)) for s in inked]
         return np.asarray(draw_strokes(size, scaled))
 
+    def path_extent(self) -> float:
+        """The longer side of the box around the pen's path (the stroke centre lines), canvas px."""
+        pts = [p for s in self.strokes for p in s.points]
+        if not pts:
+            return 0.0
+        xs, ys = [x for x, _ in pts], [y for _, y in pts]
+        return max(max(xs) - min(xs), max(ys) - min(ys))
+
+    def with_pen_at_most(self, radius: float) -> "Sketch":
+        """The same strokes, each drawn with its own pen or one of `radius`, whichever is thinner."""
+        return Sketch(tuple(Stroke(s.points, min(s.radius, radius)) for s in self.strokes), self.size, self.version)
+
     def outside_share(self) -> float:
         """The share of the pen's path (by length) that lies beyond the canvas edge, where the pad
         cannot show it: a drawing cut by the edge."""

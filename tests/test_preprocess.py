@@ -313,6 +313,8 @@ def test_a_loop_a_fat_pen_fills_on_the_page_keeps_its_hole_when_read():
 def test_a_tap_with_any_pen_is_a_dot_not_a_digit():
     from mnist_demo.reading.sketch import parse_sketch
 
-    for r in (8, 22, 40):
+    for r in (2, 3, 4, 5, 8, 22, 40, 80):  # the API takes 2-80 px; a 4 px tap once read as a 1
         tap = parse_sketch({"strokes": [{"r": r, "points": [[400, 400]]}]})
         assert preprocess(tap).problem is Problem.DOT
+        dab = parse_sketch({"strokes": [{"r": r, "points": [[400, 400], [400 + r / 3, 400]]}]})
+        assert preprocess(dab).problem is Problem.DOT

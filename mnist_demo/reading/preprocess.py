@@ -204,6 +204,8 @@ def preprocess(value: Any) -> Preprocessed:
     (wrong shape) or holds NaN or infinite values (`images.NON_FINITE`),
     and `images.UploadRejected` (a ValueError) for a path that is not a readable image.
     """
+    if isinstance(value, Sketch) and not value.empty and _a_dot(value):
+        return _nothing(Problem.DOT)
     try:
         found = find_ink(value)
     except NotADrawing:
@@ -211,6 +213,13 @@ def preprocess(value: Any) -> Preprocessed:
     if found is None:
         return _nothing(Problem.NOTHING_DRAWN)
     return _preprocess(found[0], found[1], whole_canvas=True)
+
+
+def _a_dot(sketch: Sketch) -> bool:
+    """Whether the pad's ink is no longer than `DOT_RATIO` times its pen's width, told from the path: the
+    width estimate of a small disc can be off (a tap with a 4 px pen once read as a 1)."""
+    widest = 2 * max(s.radius for s in sketch.strokes if s.points)
+    return sketch.path_extent() + widest < DOT_RATIO * widest
 
 
 def naive_resize(value: Any) -> torch.Tensor:

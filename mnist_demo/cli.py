@@ -81,10 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                      "answers join, on the calibration writers, into a copy of the stroke reader")
     pr.add_argument("--strokes", default=str(Weights.STROKES.file), help="the stroke reader (default: the shipped one)")
     pr.add_argument("--image", default=str(Weights.DEFAULT.file), help="the picture model (default: the shipped one)")
-    pr.add_argument("--out", required=True, help="where the paired stroke reader goes (with --into-image: the "
-                                                 "picture model)")
-    pr.add_argument("--into-image", action="store_true",
-                    help="write the pairing into a copy of the picture model, leaving the stroke reader's own")
+    pr.add_argument("--out", required=True, help="where the paired stroke reader goes")
     pr.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
     pr.add_argument("--seed", type=int, default=1, help="placements of the calibration drawings (train's default)")
 
@@ -250,10 +247,9 @@ def cmd_pair(args: argparse.Namespace) -> int:
 
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"{args.out} exists: pass --overwrite to replace it")
-    p = pair_files(args.strokes, args.image, args.out, args.seed, into_image=args.into_image)
-    image, strokes = (args.out, args.strokes) if args.into_image else (args.image, args.out)
+    p = pair_files(args.strokes, args.image, args.out, args.seed)
     print(f"paired with {Path(args.image).name}: stroke weight {p.weight}, temperature {p.temperature:.2f}, sure "
-          f"from {p.min_top:.2f}; saved {args.out} (measure it: evaluate --weights {image} --strokes {strokes})")
+          f"from {p.min_top:.2f}; saved {args.out} (measure it: evaluate --weights {args.image} --strokes {args.out})")
     return 0
 
 

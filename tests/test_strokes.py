@@ -214,27 +214,6 @@ def test_pair_joins_the_stroke_reader_to_a_new_picture_model_in_a_copy(tmp_path,
     assert "not a stroke reader" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_pair_into_image_lets_a_new_picture_model_carry_its_pairing_with_the_shipped_stroke_reader(tmp_path):
-    from mnist_demo.checkpoint import read_info, save_weights
-    from mnist_demo.cli import main
-
-    changed = Weights.DEFAULT.load()
-    with torch.no_grad():
-        next(changed.model.parameters()).view(-1)[0] += 0.01
-    image = save_weights(tmp_path / "drawnet-new.safetensors", changed.model, changed.info)
-    before = Weights.STROKES.file.read_bytes()
-    out = tmp_path / "drawnet-paired.safetensors"
-    assert main(["pair", "--image", str(image), "--into-image", "--out", str(out)]) == 0
-    assert Weights.STROKES.file.read_bytes() == before  # the stroke reader's own pairing stays
-    info = read_info(out)
-    assert info["paired_with"] == Weights.STROKES.file.name and info["metrics"] == changed.info["metrics"]
-    assert info["pairing"]["strokes_digest"] == model_digest(Weights.STROKES.load().model)
-    predictor = Predictor(out, "cpu")  # the shipped stroke reader, by default, now reads beside it
-    assert predictor.strokes is not None and predictor.pairing.image_digest == model_digest(changed.model)
-    assert predictor.predict(centred().sketch(SEVEN)).digit == 7
-
-
 def test_pen_paths_can_be_drawn_from_any_writers_as_a_fold_of_the_training_writers_is():
     from mnist_demo.pen_digits import COLLECTIONS
     from mnist_demo.training.stroke_data import placed_paths, training_paths

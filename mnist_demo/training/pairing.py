@@ -137,15 +137,10 @@ def refit_confidence(fitted: LoadedModel, base: LoadedModel, seed: int, notes: l
                      f"sure from {pairing.min_top:.2f})")
 
 
-def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | os.PathLike, seed: int = 1,
-               into_image: bool = False) -> Pairing:
+def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | os.PathLike, seed: int = 1) -> Pairing:
     """Pair the stroke reader in `strokes` with the picture model in `image` (a new drawnet, say) and write
     the stroke reader with that pairing to `out`, its tensors as they were. The figures its file recorded
-    measured the old pair, so they are dropped; `strokes` is only read unless it is `out`.
-
-    `into_image`: write the picture model to `out` instead, carrying the pairing (as a model fitted to a
-    visitor's hand does), so the stroke reader's own pairing stays as it was; the picture model's figures
-    are kept (read alone, they still hold) until `evaluate --record` writes the pair's over them."""
+    measured the old pair, so they are dropped; `strokes` is only read unless it is `out`."""
     from mnist_demo.checkpoint import CheckpointError, load_weights, update_info
     from mnist_demo.models import Inputs, inputs_of
 
@@ -155,9 +150,7 @@ def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | 
     if inputs_of(picture.model) is not Inputs.IMAGE:
         raise CheckpointError(f"{image} holds a {picture.name}, which does not read pictures")
     pairing = fit_pairing(picture.model, reader.model, seed)
-    source, partner = (image, strokes) if into_image else (strokes, image)
-    if Path(out).resolve() != Path(source).resolve():
-        shutil.copyfile(source, out)
-    update_info(out, {"pairing": pairing.to_dict(), "paired_with": Path(partner).name}
-                | ({} if into_image else {"metrics": {}}))
+    if Path(out).resolve() != Path(strokes).resolve():
+        shutil.copyfile(strokes, out)
+    update_info(out, {"pairing": pairing.to_dict(), "paired_with": Path(image).name, "metrics": {}})
     return pairing

@@ -311,12 +311,12 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             from mnist_demo.training.calibration import fit_confidence
 
             extra_info.update(fit_confidence(model, config.seed, val_data, notes))
-            if "other_offset" in extra_info:  # the kept model reads the test set anew, as it now reads
-                best_eval = evaluate(model, test_data, device, recipe.test_batch_size)
-        tested = (best.test_accuracy, best.per_class_accuracy) if best_eval is None else \
-            (best_eval.accuracy, best_eval.per_class)
-        info = make_info(config.model, model_args, test_accuracy=tested[0],
-                         test_samples=len(test_data), per_class_accuracy=tested[1],
+        test_accuracy, per_class = best.test_accuracy, best.per_class_accuracy
+        if "other_offset" in extra_info:  # the kept model reads the test set anew, as it now reads
+            best_eval = evaluate(model, test_data, device, recipe.test_batch_size)
+            test_accuracy, per_class = best_eval.accuracy, best_eval.per_class
+        info = make_info(config.model, model_args, test_accuracy=test_accuracy,
+                         test_samples=len(test_data), per_class_accuracy=per_class,
                          epochs=len(history), best_epoch=best_epoch, recipe=recipe.to_dict(), seed=config.seed,
                          train_samples=len(train_data), device=str(device), stopped=stopped,
                          history=[h.to_dict() for h in history], notes=notes, **extra_info)

@@ -285,8 +285,9 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             scheduler.step()
         test = evaluate(model, test_data, device, recipe.test_batch_size)
         val_loss = evaluate(model, val_data, device, recipe.test_batch_size).loss if val_data else None
-        # With a validation split keep the best validation loss; without one, the latest epoch.
-        kept = val_loss is None or best_score is None or val_loss < best_score
+        # With a validation split keep the best validation loss (unless the recipe keeps the last); without
+        # one, the latest epoch.
+        kept = val_loss is None or recipe.keep == "last" or best_score is None or val_loss < best_score
         if kept:
             best_score, best_state, best_epoch = val_loss, copy.deepcopy(model.state_dict()), epoch
             best_eval = test

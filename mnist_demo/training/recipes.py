@@ -11,6 +11,7 @@ import torch
 OPTIMIZERS = ("sgd", "adam", "adadelta")
 SCHEDULES = ("none", "step", "onecycle")
 AUGMENTS = ("none", "drawn")
+KEEPS = ("best", "last")
 
 
 def _field(default: Any, label: str, help: str, choices: tuple[str, ...] | None = None, app: bool = True) -> Any:
@@ -34,7 +35,9 @@ class Recipe:
     gamma: float = _field(0.7, "Gamma (step schedule)", "the step schedule's factor")
     step_size: int = _field(1, "Step size (epochs)", "epochs between the step schedule's steps")
     val_split: float = _field(0.0, "Validation split", "fraction held out of training; with it the model of the "
-                              "best validation loss is kept")
+                              "best validation loss is kept (unless --keep last)")
+    keep: str = _field("best", "Keep", "with a validation split, the epoch kept: best (least validation loss) or "
+                       "last (a one-cycle schedule ends where it is meant to)", choices=KEEPS, app=False)
     augment: str = _field("none", "Augmentation", "batch augmentation: drawn adds what drawings do and MNIST "
                           "lacks", choices=AUGMENTS)
     label_smoothing: float = _field(0.0, "Label smoothing", "label smoothing of the loss, in [0, 1)")
@@ -52,6 +55,8 @@ class Recipe:
             problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if self.keep not in KEEPS:
+            problems.append(f"keep must be one of {', '.join(KEEPS)}, not {self.keep!r}")
         if self.augment not in AUGMENTS:
             problems.append(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if not self.lr > 0:

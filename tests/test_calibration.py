@@ -91,3 +91,33 @@ def test_lowering_not_a_digit_changes_that_output_alone_in_the_weights():
 def test_only_a_model_with_a_not_a_digit_output_can_have_it_lowered():
     with pytest.raises(ValueError, match="no 'not a digit' output"):
         lower_other(build_model("drawnet", classes=10), 0.5)
+
+
+def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_as_the_recipe_says(monkeypatch):
+    import mnist_demo.training.calibration as calibration
+    from mnist_demo.training.data import Split
+
+    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(1.0, 0.9, 0, "stub"))
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 28, 28)
+
+    def lowered_by(info_and_model):
+        info, model, before = info_and_model
+        return float((before - model(x))[:, OTHER_CLASS].mean()), info
+
+    def fit(validation, recipe_offset, classes=OTHER_CLASS + 1):
+        model = build_model("drawnet", classes=classes).eval()
+        before = model(x)
+        notes: list[str] = []
+        return calibration.fit_confidence(model, 1, validation, notes, recipe_offset), model, before
+
+    by, info = lowered_by(fit(None, 0.7))  # no digits held out: the recipe's offset
+    assert by == pytest.approx(0.7, abs=1e-5) and info["other_offset"]["fitted_on"] == "the recipe (other_offset)"
+    # Digits held out: fitted on them, whatever the recipe says (an untrained model reads many as "not a digit").
+    digits = Split(torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (200,)))
+    by, info = lowered_by(fit(digits, 0.7))
+    assert info["other_offset"]["digits"] == 200 and by == pytest.approx(info["other_offset"]["offset"], abs=1e-5)
+    _, info = lowered_by(fit(None, 0.0))
+    assert "other_offset" not in info and info["calibration"]["fitted_on"] == "stub"
+    model = build_model("drawnet", classes=10).eval()
+    assert "other_offset" not in calibration.fit_confidence(model, 1, digits, [], 0.7)  # nothing to lower

@@ -124,18 +124,24 @@ def lower_other(model: nn.Module, offset: float) -> None:
         last[-1].bias[OTHER_CLASS] -= offset
 
 
-def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes: list[str]) -> dict[str, Any]:
+def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes: list[str],
+                   recipe_offset: float = 0.0) -> dict[str, Any]:
     """Weights-file info of an image model just trained with the pen digits: its "not a digit" output lowered
-    on the MNIST digits held out for it (`other_offset`, with a validation split and an "other" class), then
-    its calibration on the calibration writers (`calibrate`)."""
+    (with an "other" class: fitted on the MNIST digits held out for it, `other_offset`, when there are any,
+    else by the recipe's `recipe_offset`), then its calibration on the calibration writers (`calibrate`)."""
     info: dict[str, Any] = {}
-    if validation is not None and len(validation) and output_count(model) > OTHER_CLASS:
+    if output_count(model) > OTHER_CLASS and validation is not None and len(validation):
         offset = other_offset(logits_of(model, validation.images[validation.labels < OTHER_CLASS]))
-        lower_other(model, offset)
         info["other_offset"] = {"offset": offset, "digits": len(validation), "target": MAX_OTHER_ON_DIGITS,
                                 "fitted_on": "MNIST training digits held out of training (the validation split)"}
         notes.append(f"'not a digit' lowered by {offset:.2f}: at most {MAX_OTHER_ON_DIGITS:.2%} of "
                      f"{len(validation)} held-out MNIST digits are read as 'not a digit'")
+    elif output_count(model) > OTHER_CLASS and recipe_offset:
+        offset = recipe_offset
+        info["other_offset"] = {"offset": offset, "fitted_on": "the recipe (other_offset)"}
+        notes.append(f"'not a digit' lowered by {offset:.2f}, as the recipe says")
+    if "other_offset" in info:
+        lower_other(model, info["other_offset"]["offset"])
     info["calibration"] = calibrate(model, seed).to_dict()
     return info
 

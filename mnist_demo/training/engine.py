@@ -311,7 +311,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         elif recipe.pen_digits:  # the calibration writers come with the pen digits
             from mnist_demo.training.calibration import fit_confidence
 
-            extra_info.update(fit_confidence(model, config.seed, val_data, notes))
+            extra_info.update(fit_confidence(model, config.seed, val_data, notes, recipe.other_offset))
         test_accuracy, per_class = best.test_accuracy, best.per_class_accuracy
         if "other_offset" in extra_info:  # the kept model reads the test set anew, as it now reads
             best_eval = evaluate(model, test_data, device, recipe.test_batch_size)

@@ -38,6 +38,9 @@ class Recipe:
                               "best validation loss is kept (unless --keep last)")
     keep: str = _field("best", "Keep", "with a validation split, the epoch kept: best (least validation loss) or "
                        "last (a one-cycle schedule ends where it is meant to)", choices=KEEPS, app=False)
+    other_offset: float = _field(0.0, "'Not a digit' lowered by", "after training, lower a model's 11th output "
+                                 "('not a digit') by this much; with --val-split it is fitted on the digits held "
+                                 "out instead (and printed)", app=False)
     augment: str = _field("none", "Augmentation", "batch augmentation: drawn adds what drawings do and MNIST "
                           "lacks", choices=AUGMENTS)
     label_smoothing: float = _field(0.0, "Label smoothing", "label smoothing of the loss, in [0, 1)")
@@ -67,6 +70,8 @@ class Recipe:
             problems.append(f"epochs must be at least 1, not {self.epochs}")
         if not 0.0 <= self.val_split < 1.0:
             problems.append(f"val_split must be in [0, 1), not {self.val_split}")
+        if self.other_offset < 0:
+            problems.append(f"other_offset must be 0 or more, not {self.other_offset}")
         if self.pen_renders < 1:
             problems.append("pen_renders must be at least 1")
         if self.non_digits < 0:

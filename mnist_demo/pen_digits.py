@@ -34,7 +34,7 @@ import torch
 from mnist_demo.handwriting.variation import path_box, vary_strokes
 from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
 from mnist_demo.mnist import SIZE
-from mnist_demo.reading.preprocess import preprocess_ink, sketch_ink
+from mnist_demo.reading.preprocess import preprocess_ink
 from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Point, Sketch, Stroke
 
 PATH_ENV = "DRAWN_DIGITS_PATH"  # a pendigits .jsonl(.gz) to use instead of the shipped copy
@@ -238,11 +238,11 @@ def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, 
 
 
 def training_image(sketch: Sketch) -> np.ndarray | None:
-    """A drawing on the pad preprocessed as the app does, its ink drawn small (`sketch_ink(detail=...)`,
+    """A drawing on the pad preprocessed as the app does, its ink drawn small (`Sketch.ink(detail=...)`,
     which preprocesses alike and is ~15x quicker): uint8 28x28, or None when there is nothing to read."""
     if sketch.empty:
         return None
-    result = preprocess_ink(sketch_ink(sketch, detail=200), whole_canvas=False)
+    result = preprocess_ink(sketch.ink(detail=200), whole_canvas=False)
     return result.image if result.ok else None
 
 

@@ -272,42 +272,7 @@ def test_naive_resize_squashes_the_whole_canvas_white_on_black():
     assert float(dark[0, 0, 0, 0]) < float(dark.max())
 
 
-# ---------------------------------------------------------------- the pad's pen, for reading
-
-
-def _pad_drawing(strokes, radius: float, height: float = 200.0):
-    from mnist_demo.pen_digits import centred
-
-    return centred(height / 800, radius=radius).sketch(strokes)
-
-
-def test_any_pen_wider_than_the_digit_needs_reads_alike_from_the_pad():
-    from mnist_demo.reading.preprocess import READ_PEN
-
-    # A 200 px tall 4 needs a pen of about 14 px for MNIST's stroke: fatter pens all read as that one.
-    assert 13 < READ_PEN * 200 < 15
-    fat, fatter = (preprocess(_pad_drawing(FOUR, r)).image for r in (25, 40))
-    assert np.array_equal(fat, fatter)
-    thin = preprocess(_pad_drawing(FOUR, 8)).image  # a thinner pen is drawn as it is, then thickened
-    assert not np.array_equal(thin, fat)
-
-
-def test_a_loop_a_fat_pen_fills_on_the_page_keeps_its_hole_when_read():
-    import math
-
-    from mnist_demo.reading.preprocess import sketch_ink
-    from mnist_demo.reading.sketch import Sketch, Stroke
-
-    # A 6 whose loop is 90 px across, drawn with the pad's fattest pen (40 px): the page shows a blob.
-    loop = [(400 + 45 * math.cos(t), 520 + 45 * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 40)]
-    six = Sketch((Stroke(tuple([(430.0, 300.0), (370.0, 420.0)] + loop), 40.0),))
-    assert six.ink()[520, 400] == 255
-    assert sketch_ink(six)[520, 400] == 0
-    from mnist_demo.reading.predictor import euler_number
-
-    # Read as drawn, one piece with one hole (Euler number 0); as the page shows it, one piece, no hole.
-    assert euler_number(preprocess(six).image >= 128) == 0
-    assert euler_number(preprocess_ink(six.ink()).image >= 128) == 1
+# ---------------------------------------------------------------- the pad's taps
 
 
 def test_a_tap_with_any_pen_is_a_dot_not_a_digit():

@@ -259,3 +259,20 @@ def test_the_device_chosen_for_what_a_machine_has(monkeypatch, cuda, mps, chosen
     if not mps:
         with pytest.raises(ValueError, match="'mps' was asked for but Apple MPS is not available here"):
             pick_device("mps")
+
+
+@pytest.mark.slow
+def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_records_what_it_then_reads(mnist):
+    from mnist_demo.models import get_spec
+    from mnist_demo.training.evaluation import evaluate
+
+    recipe = get_spec("drawnet").recipe.with_changes(epochs=1, pen_renders=1, non_digits=40, val_split=0.1,
+                                                     keep="last")
+    _, done = run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200),
+                  train_data=mnist[0], test_data=mnist[1])
+    info = done.loaded.info
+    assert info["other_offset"]["digits"] == 30 and info["other_offset"]["offset"] >= 0
+    assert any("'not a digit' lowered by" in note for note in info["notes"])
+    # The figures it keeps are those of the model as saved, lowered, not as its last epoch ended.
+    assert evaluate(done.loaded.model, mnist[1].subset(200)).accuracy == info["test_accuracy"]
+    assert done.evaluation.accuracy == info["test_accuracy"] and "calibration" in info

@@ -7,10 +7,7 @@ canvas is nothing like that: a 50 px brush, any size, anywhere. `preprocess`
 brings a drawing to MNIST's form in four steps:
 
 1. Find the ink (`ink`). The Draw tab pad's strokes (`sketch.Sketch`): drawn
-   again with its round brush, but never wider than the digit's size asks for
-   (`sketch_ink`): a fat pen on a small digit fills its loops and gaps on the
-   page, while its path still holds them, so the pen the visitor chose does not
-   change what is read. A picture (`images.to_array`): its gray levels,
+   again with its round brush. A picture (`images.to_array`): its gray levels,
    dark ink on light or light on dark, or its alpha where the border is
    transparent. A `gr.Sketchpad` value: through the `sketchpad` adapter.
 2. Crop to the ink and scale the crop so its longer side is `WORK` px: all
@@ -54,7 +51,7 @@ from mnist_demo.reading.images import gray, to_array, to_uint8
 from mnist_demo.reading.ink import INK_LEVEL, NotADrawing, border, ink_from_image
 from mnist_demo.reading.mnist_box import fit_mnist_box
 from mnist_demo.reading.morphology import dilate, erode, pad, stroke_width
-from mnist_demo.reading.sketch import CANVAS, PAD_BRUSH_RANGE, Sketch
+from mnist_demo.reading.sketch import Sketch
 from mnist_demo.reading.sketchpad import sketchpad_ink
 from mnist_demo.reading.status import Problem, Status
 
@@ -66,10 +63,6 @@ MIN_INK_PIXELS = 3
 MAX_COVERAGE = 0.6  # ink on more of the canvas than this is not a digit
 DOT_RATIO = 1.25  # ink no longer than this many times its widest part is a dot
 BLOB_EXTENT = 0.25  # ...unless it spans this share of the canvas: then it is a blob, not a digit
-# The pad's pen, for reading, is never wider than what gives MNIST's stroke once the digit fills the
-# 20 px box: stroke 2r of a path E long makes 2r / (E + 2r) * BOX = TARGET_STROKE, so r = E * READ_PEN.
-READ_PEN = TARGET_STROKE / (2 * (BOX - TARGET_STROKE))
-MIN_READ_PEN = PAD_BRUSH_RANGE[0] / CANVAS  # of the canvas side: never thinner than the pad's thinnest pen
 
 
 @dataclass
@@ -95,20 +88,13 @@ def _nothing(problem: Problem, stroke_px: float | None = None) -> Preprocessed:
     return Preprocessed(problem.status, np.zeros((SIZE, SIZE), np.uint8), None, problem, stroke_px)
 
 
-def sketch_ink(sketch: Sketch, detail: int | None = None) -> np.ndarray:
-    """The pad's strokes drawn for reading (`Sketch.ink`, with `detail` as there): each with the visitor's
-    pen or, where that is wider, the pen that gives MNIST's stroke width at this digit's size."""
-    radius = max(READ_PEN * sketch.path_extent(), MIN_READ_PEN * sketch.size)
-    return sketch.with_pen_at_most(radius).ink(detail)
-
-
 def find_ink(value: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     """(ink map, its mask or None to compute) of any accepted input, or None when there is no ink.
 
     Raises NotADrawing for a picture without a plain background.
     """
-    if isinstance(value, Sketch):  # the pad's strokes: drawn again, ink is ink
-        return None if value.empty else (sketch_ink(value), None)
+    if isinstance(value, Sketch):  # the pad's strokes: drawn as the page drew them, ink is ink
+        return None if value.empty else (value.ink(), None)
     if isinstance(value, Mapping):
         return sketchpad_ink(value)
     if value is None:

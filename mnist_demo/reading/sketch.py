@@ -93,10 +93,6 @@ class Sketch:
         xs, ys = [x for x, _ in pts], [y for _, y in pts]
         return max(max(xs) - min(xs), max(ys) - min(ys))
 
-    def with_pen_at_most(self, radius: float) -> "Sketch":
-        """The same strokes, each drawn with its own pen or one of `radius`, whichever is thinner."""
-        return Sketch(tuple(Stroke(s.points, min(s.radius, radius)) for s in self.strokes), self.size, self.version)
-
     def outside_share(self) -> float:
         """The share of the pen's path (by length) that lies beyond the canvas edge, where the pad
         cannot show it: a drawing cut by the edge."""

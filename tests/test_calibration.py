@@ -103,7 +103,8 @@ def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_a
 
     def lowered_by(info_and_model):
         info, model, before = info_and_model
-        return float((before - model(x))[:, OTHER_CLASS].mean()), info
+        with torch.no_grad():
+            return float((before - model(x))[:, OTHER_CLASS].mean()), info
 
     def fit(validation, recipe_offset, classes=OTHER_CLASS + 1):
         model = build_model("drawnet", classes=classes).eval()
@@ -121,3 +122,15 @@ def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_a
     assert "other_offset" not in info and info["calibration"]["fitted_on"] == "stub"
     model = build_model("drawnet", classes=10).eval()
     assert "other_offset" not in calibration.fit_confidence(model, 1, digits, [], 0.7)  # nothing to lower
+
+
+def test_a_fine_tune_of_lowered_weights_is_not_lowered_again_and_keeps_the_record(monkeypatch):
+    import mnist_demo.training.calibration as calibration
+
+    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(1.0, 0.9, 0, "stub"))
+    model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
+    before = [p.clone() for p in model.parameters()]
+    record = {"offset": 0.7, "fitted_on": "the recipe (other_offset)"}
+    info = calibration.fit_confidence(model, 1, None, [], recipe_offset=0.7, carried=record)
+    assert info["other_offset"] == record
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

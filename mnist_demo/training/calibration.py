@@ -125,10 +125,11 @@ def lower_other(model: nn.Module, offset: float) -> None:
 
 
 def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes: list[str],
-                   recipe_offset: float = 0.0) -> dict[str, Any]:
+                   recipe_offset: float = 0.0, carried: dict[str, Any] | None = None) -> dict[str, Any]:
     """Weights-file info of an image model just trained with the pen digits: its "not a digit" output lowered
     (with an "other" class: fitted on the MNIST digits held out for it, `other_offset`, when there are any,
-    else by the recipe's `recipe_offset`), then its calibration on the calibration writers (`calibrate`)."""
+    else by the recipe's `recipe_offset`, unless the weights the run started from were lowered already: their
+    `carried` record goes on), then its calibration on the calibration writers (`calibrate`)."""
     info: dict[str, Any] = {}
     if output_count(model) > OTHER_CLASS and validation is not None and len(validation):
         offset = other_offset(logits_of(model, validation.images[validation.labels < OTHER_CLASS]))
@@ -136,6 +137,8 @@ def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes:
                                 "fitted_on": "MNIST training digits held out of training (the validation split)"}
         notes.append(f"'not a digit' lowered by {offset:.2f}: at most {MAX_OTHER_ON_DIGITS:.2%} of "
                      f"{len(validation)} held-out MNIST digits are read as 'not a digit'")
+    elif carried is not None:  # a fine-tune or a resumed run: its weights hold the lowering already
+        return {"other_offset": carried, "calibration": calibrate(model, seed).to_dict()}
     elif output_count(model) > OTHER_CLASS and recipe_offset:
         offset = recipe_offset
         info["other_offset"] = {"offset": offset, "fitted_on": "the recipe (other_offset)"}

@@ -175,7 +175,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     train_data, test_data = train_data.subset(config.train_limit), test_data.subset(config.test_limit)
     train_data, val_data = _split_validation(train_data, recipe.val_split, config.seed)
     torch.manual_seed(config.seed)
-    start = None
+    start = resumed = None
     if config.init_from is not None:
         start = config.init_from if isinstance(config.init_from, LoadedModel) else \
             load_weights(config.init_from, "cpu", expect_model=config.model)
@@ -311,7 +311,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         elif recipe.pen_digits:  # the calibration writers come with the pen digits
             from mnist_demo.training.calibration import fit_confidence
 
-            extra_info.update(fit_confidence(model, config.seed, val_data, notes, recipe.other_offset))
+            carried = next((w.info["other_offset"] for w in (start, resumed) if w and "other_offset" in w.info), None)
+            extra_info.update(fit_confidence(model, config.seed, val_data, notes, recipe.other_offset, carried))
         test_accuracy, per_class = best.test_accuracy, best.per_class_accuracy
         if "other_offset" in extra_info:  # the kept model reads the test set anew, as it now reads
             best_eval = evaluate(model, test_data, device, recipe.test_batch_size)

@@ -104,12 +104,12 @@ def test_a_validation_split_keeps_the_checkpoint_with_the_best_validation_loss(m
 
 
 def test_a_validation_split_can_keep_the_last_epoch_as_a_one_cycle_schedule_means_to(mnist):
-    # As above, an epoch longer: its validation loss is least at epoch 4, yet the last, 5, is kept.
+    # As above, an epoch longer: its validation loss is least before the end, yet the last, 5, is kept.
     recipe = Recipe(optimizer="sgd", lr=0.5, batch_size=50, epochs=5, val_split=0.2, keep="last")
     events, done = run(TrainConfig(model="mlp-50", recipe=recipe, train_limit=1500, test_limit=500),
                        train_data=mnist[0], test_data=mnist[1])
     results = epochs_of(events)
-    assert min(results, key=lambda r: r.val_loss).epoch == 4  # else this test would tell nothing
+    assert min(results, key=lambda r: r.val_loss).epoch < 5  # else this test would tell nothing
     assert done.loaded.info["best_epoch"] == 5 and all(r.kept for r in results)
     assert done.loaded.test_accuracy == results[-1].test_accuracy
     with pytest.raises(ValueError, match="keep must be one of best, last"):

@@ -21,7 +21,9 @@ from mnist_demo.testing.load.stats import percentile
 from mnist_demo.testing.load.visitors import DIGIT_LABELS, check_answer, digits_to_draw, pad_json
 from mnist_demo.testing.servers import REPO, TEST_LIMIT, TRAIN_LIMIT
 
-VISITORS, SECONDS = 6, 8
+# A window long enough for each visitor to finish its digit on a slow, shared 2-core machine: with 8 s
+# this test failed on 2026-12-01's machine at commit 334da31 too, and later left 3 of 6 a whole digit.
+VISITORS, SECONDS = 6, 14
 P99_BOUND_MS = 3000
 
 

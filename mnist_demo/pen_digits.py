@@ -31,11 +31,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from mnist_demo.handwriting.variation import path_box, vary_strokes
+from mnist_demo.handwriting.variation import vary_strokes
 from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
 from mnist_demo.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess_ink
-from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Point, Sketch, Stroke
+from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Point, Sketch, Stroke, path_box
 
 PATH_ENV = "DRAWN_DIGITS_PATH"  # a pendigits .jsonl(.gz) to use instead of the shipped copy
 BUNDLED = Path(__file__).resolve().parent / "data" / "pen_digits"

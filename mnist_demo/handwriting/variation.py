@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from mnist_demo.reading.sketch import path_box
+
 Point = tuple[float, float]
 Strokes = Sequence[Sequence[Point]]
 
@@ -29,13 +31,6 @@ P_FLAG_ON_1 = 0.3
 P_BASE_ON_1 = 0.12
 P_BAR_ON_7 = 0.2
 P_SLASH_ON_0 = 0.15
-
-
-def path_box(strokes: Strokes) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) of the pen path."""
-    xs = [x for s in strokes for x, _ in s]
-    ys = [y for s in strokes for _, y in s]
-    return min(xs), min(ys), max(xs), max(ys)
 
 
 def vary_strokes(strokes: Strokes, label: int, rng: np.random.Generator) -> list[list[Point]]:

@@ -87,11 +87,10 @@ class Sketch:
 
     def path_extent(self) -> float:
         """The longer side of the box around the pen's path (the stroke centre lines), canvas px."""
-        pts = [p for s in self.strokes for p in s.points]
-        if not pts:
+        if self.empty:
             return 0.0
-        xs, ys = [x for x, _ in pts], [y for _, y in pts]
-        return max(max(xs) - min(xs), max(ys) - min(ys))
+        x0, y0, x1, y1 = path_box([s.points for s in self.strokes])
+        return max(x1 - x0, y1 - y0)
 
     def outside_share(self) -> float:
         """The share of the pen's path (by length) that lies beyond the canvas edge, where the pad
@@ -113,6 +112,13 @@ class Sketch:
         return json.dumps({"size": self.size, "version": self.version,
                            "strokes": [{"r": s.radius, "points": [[round(x, 1), round(y, 1)] for x, y in s.points]}
                                        for s in self.strokes]}, separators=(",", ":"))
+
+
+def path_box(strokes: Iterable[Sequence[Point]]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the pen path."""
+    xs = [x for s in strokes for x, _ in s]
+    ys = [y for s in strokes for _, y in s]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def draw_strokes(size: tuple[int, int], strokes: Iterable[Stroke]) -> Image.Image:

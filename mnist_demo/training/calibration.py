@@ -131,20 +131,22 @@ def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes:
     else by the recipe's `recipe_offset`, unless the weights the run started from were lowered already: their
     `carried` record goes on), then its calibration on the calibration writers (`calibrate`)."""
     info: dict[str, Any] = {}
-    if output_count(model) > OTHER_CLASS and validation is not None and len(validation):
-        offset = other_offset(logits_of(model, validation.images[validation.labels < OTHER_CLASS]))
-        info["other_offset"] = {"offset": offset, "digits": len(validation), "target": MAX_OTHER_ON_DIGITS,
-                                "fitted_on": "MNIST training digits held out of training (the validation split)"}
-        notes.append(f"'not a digit' lowered by {offset:.2f}: at most {MAX_OTHER_ON_DIGITS:.2%} of "
-                     f"{len(validation)} held-out MNIST digits are read as 'not a digit'")
-    elif carried is not None:  # a fine-tune or a resumed run: its weights hold the lowering already
-        return {"other_offset": carried, "calibration": calibrate(model, seed).to_dict()}
-    elif output_count(model) > OTHER_CLASS and recipe_offset:
-        offset = recipe_offset
-        info["other_offset"] = {"offset": offset, "fitted_on": "the recipe (other_offset)"}
-        notes.append(f"'not a digit' lowered by {offset:.2f}, as the recipe says")
-    if "other_offset" in info:
-        lower_other(model, info["other_offset"]["offset"])
+    offset = 0.0  # lowered by this run
+    if output_count(model) > OTHER_CLASS:
+        if validation is not None and len(validation):
+            offset = other_offset(logits_of(model, validation.images[validation.labels < OTHER_CLASS]))
+            info["other_offset"] = {"offset": offset, "digits": len(validation), "target": MAX_OTHER_ON_DIGITS,
+                                    "fitted_on": "MNIST training digits held out of training (the validation split)"}
+            notes.append(f"'not a digit' lowered by {offset:.2f}: at most {MAX_OTHER_ON_DIGITS:.2%} of "
+                         f"{len(validation)} held-out MNIST digits are read as 'not a digit'")
+        elif carried is not None:  # a fine-tune or a resumed run: its weights hold the lowering already
+            info["other_offset"] = carried
+        elif recipe_offset:
+            offset = recipe_offset
+            info["other_offset"] = {"offset": offset, "fitted_on": "the recipe (other_offset)"}
+            notes.append(f"'not a digit' lowered by {offset:.2f}, as the recipe says")
+    if offset:
+        lower_other(model, offset)
     info["calibration"] = calibrate(model, seed).to_dict()
     return info
 

@@ -303,6 +303,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         model.eval()
         best = history[best_epoch - 1]
         extra_info: dict[str, Any] = {}
+        carried = None  # the lowering of "not a digit" the weights this run started from hold
         if not pictures:  # a stroke reader reads beside the shipped image model: fit the pair's confidence
             from mnist_demo.training.pairing import pair_with_shipped
 
@@ -314,7 +315,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             carried = next((w.info["other_offset"] for w in (start, resumed) if w and "other_offset" in w.info), None)
             extra_info.update(fit_confidence(model, config.seed, val_data, notes, recipe.other_offset, carried))
         test_accuracy, per_class = best.test_accuracy, best.per_class_accuracy
-        if "other_offset" in extra_info:  # the kept model reads the test set anew, as it now reads
+        if extra_info.get("other_offset", carried) is not carried:  # lowered now: read the test set anew
             best_eval = evaluate(model, test_data, device, recipe.test_batch_size)
             test_accuracy, per_class = best_eval.accuracy, best_eval.per_class
         info = make_info(config.model, model_args, test_accuracy=test_accuracy,

@@ -1,13 +1,16 @@
-"""Does a way writers vary (`handwriting.variation`) help the stroke reader read writers it never saw?
+"""Does a way writers vary (`handwriting.variation`), or a change to the model, help the stroke reader read
+writers it never saw?
 
     python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
+    python benchmarks/writer_folds.py --model-arg recurrent=true --fold 0 --folds 3
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of
 `k` is every k-th training writer of each collection (by position, chosen
 without looking at their digits). strokenet is trained on the other training
-writers twice, with the same seed: as the recipe is, and with the variation
-off (its probability set to 0). Both read the fold's digits as they were
+writers twice, with the same seed and data: as the recipe is, and with the
+variation off (its probability set to 0); or with the model argument given
+(`--model-arg`) and without it. Both read the fold's digits as they were
 drawn, `--renders` placements each. Run one fold per process (two processes
 fit this machine's two cores); prints the log loss, the errors and every
 confusion (truth->read, 10 is "not a digit").
@@ -19,6 +22,7 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,9 +30,15 @@ import torch.nn.functional as F
 from mnist_demo.handwriting import variation
 from mnist_demo.training.calibration import logits_of
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
+from mnist_demo.training import stroke_data
 from mnist_demo.training.stroke_data import placed_paths, training_paths
 
 MODEL = "strokenet"
+VARYING = (variation, stroke_data)  # where a way writers vary has its probability (vary_strokes, vary_order)
+
+
+def _module_of(name: str):
+    return next((m for m in VARYING if hasattr(m, name)), None)
 
 
 def fold_writers(fold: int, folds: int):
@@ -38,38 +48,69 @@ def fold_writers(fold: int, folds: int):
     return held, rest
 
 
-def run(off: str, fold: int, folds: int, seed: int, renders: int) -> dict:
+def _measure(model: torch.nn.Module, test) -> dict:
+    out = logits_of(model, test.images)
+    read = out.argmax(1)
+    wrong = read != test.labels
+    confusions = Counter(f"{t}->{r}" for t, r in zip(test.labels[wrong].tolist(), read[wrong].tolist()))
+    return {"log_loss": float(F.cross_entropy(out, test.labels)), "errors": int(wrong.sum()),
+            "confusions": dict(confusions.most_common())}
+
+
+def _trained(data, test, seed: int, model_args: dict) -> torch.nn.Module:
+    config = TrainConfig(model=MODEL, seed=seed, probe_seconds=None, model_args=model_args)
+    return [e for e in train(config, train_data=data, test_data=test) if isinstance(e, TrainingDone)][0].loaded.model
+
+
+def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_arg: tuple[str, Any] | None = None) -> dict:
+    """`off`: a variation to compare with and without; else `model_arg`, a model argument (name, value)."""
     from mnist_demo.models import get_spec
 
     recipe = get_spec(MODEL).recipe
     held, rest = fold_writers(fold, folds)
     test = placed_paths(seed, renders, held)
-    value = getattr(variation, off)
-    result = {"variation": off, "probability": value, "fold": fold, "folds": folds, "seed": seed,
-              "drawings": len(test), "held_out": {}}
-    for name, p in (("with", value), ("without", 0.0)):
-        setattr(variation, off, p)
-        try:
-            data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
-        finally:
-            setattr(variation, off, value)
-        done = [e for e in train(TrainConfig(model=MODEL, seed=seed, probe_seconds=None),
-                                 train_data=data, test_data=test) if isinstance(e, TrainingDone)][0]
-        out = logits_of(done.loaded.model, test.images)
-        read = out.argmax(1)
-        wrong = read != test.labels
-        confusions = Counter(f"{t}->{r}" for t, r in zip(test.labels[wrong].tolist(), read[wrong].tolist()))
-        measured = result["held_out"][name] = {
-            "log_loss": float(F.cross_entropy(out, test.labels)), "errors": int(wrong.sum()),
-            "confusions": dict(confusions.most_common())}
-        print(f"fold {fold}/{folds} {name} {off}: log loss {measured['log_loss']:.4f}, "
-              f"{measured['errors']} of {len(test)} wrong; {measured['confusions']}", flush=True)
+    result = {"fold": fold, "folds": folds, "seed": seed, "drawings": len(test), "held_out": {}}
+    if off is not None:
+        module = _module_of(off)
+        value = getattr(module, off)
+        result.update(variation=off, probability=value)
+        for name, p in (("with", value), ("without", 0.0)):
+            setattr(module, off, p)
+            try:
+                data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
+            finally:
+                setattr(module, off, value)
+            result["held_out"][name] = _measure(_trained(data, test, seed, {}), test)
+            _report(result, name, off)
+    else:
+        key, value = model_arg
+        result.update(model_arg={key: value})
+        data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
+        for name, args in (("with", {key: value}), ("without", {})):
+            result["held_out"][name] = _measure(_trained(data, test, seed, args), test)
+            _report(result, name, f"{key}={value}")
     return result
+
+
+def _report(result: dict, name: str, what: str) -> None:
+    m = result["held_out"][name]
+    print(f"fold {result['fold']}/{result['folds']} {name} {what}: log loss {m['log_loss']:.4f}, "
+          f"{m['errors']} of {result['drawings']} wrong; {m['confusions']}", flush=True)
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    if not key or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return key, json.loads(value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--off", required=True, help="the variation's probability in handwriting/variation.py")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--off", help="a variation's probability in handwriting/variation.py or "
+                      "training/stroke_data.py")
+    what.add_argument("--model-arg", type=_model_arg, help="NAME=VALUE (JSON): a model argument, e.g. recurrent=true")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
@@ -77,10 +118,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    if not hasattr(variation, args.off):
-        parser.error(f"handwriting/variation.py has no {args.off}")
+    if args.off is not None and _module_of(args.off) is None:
+        parser.error(f"neither handwriting/variation.py nor training/stroke_data.py has {args.off}")
     torch.set_num_threads(args.threads)
-    result = run(args.off, args.fold, args.folds, args.seed, args.renders)
+    result = run(args.off, args.fold, args.folds, args.seed, args.renders, args.model_arg)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

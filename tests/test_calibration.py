@@ -134,3 +134,14 @@ def test_a_fine_tune_of_lowered_weights_is_not_lowered_again_and_keeps_the_recor
     info = calibration.fit_confidence(model, 1, None, [], recipe_offset=0.7, carried=record)
     assert info["other_offset"] == record
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_weighted_temperature_fits_the_drawings_that_weigh():
+    rng = np.random.default_rng(1)
+    true_logits = torch.tensor(rng.normal(0, 2.5, (4000, 10)))
+    labels = torch.distributions.Categorical(logits=true_logits).sample()
+    # The first half is read twice as confidently as the truth, the second as it is.
+    logits = torch.cat([2 * true_logits[:2000], true_logits[2000:]])
+    first = torch.cat([torch.full((2000,), 1 / 2000.0), torch.zeros(2000)]).double()
+    assert fit_temperature(logits, labels, first) == pytest.approx(2.0, rel=0.1)
+    assert fit_temperature(logits, labels, first.flip(0)) == pytest.approx(1.0, rel=0.1)

@@ -226,3 +226,34 @@ def test_pen_paths_can_be_drawn_from_any_writers_as_a_fold_of_the_training_write
     trained = training_paths(0, 1, 10, fold)  # each digit once (times its collection's weight), 10 non-digits
     assert len(trained) == sum(len(d) * COLLECTIONS[name].weight for name, d in digits.items()) + 10
     assert trained.images.shape[1:] == (POINTS, FEATURES) and (trained.labels == 10).sum() == 10
+
+
+def test_every_calibration_writer_has_the_same_say_in_how_the_two_readers_are_joined():
+    from mnist_demo.training.pairing import pairing_of_outputs, writer_weights
+
+    rng = np.random.default_rng(0)
+
+    def readings(labels: torch.Tensor, signal: float, misled: float = 0.0) -> torch.Tensor:
+        """Noisy logits leaning to each drawing's label by `signal`, or to another digit `misled` of the time."""
+        n = len(labels)
+        out = torch.tensor(rng.normal(0, 1.0, (n, 11)))
+        leans_to = labels.clone()
+        wrong = torch.tensor(rng.random(n) < misled)
+        leans_to[wrong] = (labels[wrong] + 1 + torch.tensor(rng.integers(0, 9, int(wrong.sum())))) % 10
+        out[torch.arange(n), leans_to] += signal
+        return out
+
+    # A prolific writer whose pictures are hard to read and whose paths are plain, and a writer of a
+    # twelfth as many digits, plain in pictures, whose paths mislead the stroke reader 30% of the time.
+    prolific, sparse = torch.tensor(rng.integers(0, 10, 1200)), torch.tensor(rng.integers(0, 10, 100))
+    image = torch.cat([readings(prolific, 1.5), readings(sparse, 4.0)])
+    strokes = torch.cat([readings(prolific, 4.0), readings(sparse, 4.0, misled=0.3)])
+    labels, writers = torch.cat([prolific, sparse]), torch.tensor([0] * 1200 + [1] * 100)
+    balance = writer_weights(writers)
+    assert balance.sum().item() == pytest.approx(1.0)
+    assert balance[writers == 1].sum().item() == pytest.approx(balance[writers == 0].sum().item())
+    pooled = pairing_of_outputs(image, strokes, labels, torch.zeros_like(writers), "a", "b")
+    balanced = pairing_of_outputs(image, strokes, labels, writers, "a", "b")
+    # Counted drawing by drawing, the prolific writer chooses; writer by writer, the stroke reader weighs
+    # less, as it misleads the other writer.
+    assert balanced.weight < pooled.weight

@@ -65,10 +65,17 @@ def logits_of(model: nn.Module, inputs: torch.Tensor, batch: int = 1000) -> torc
     return torch.cat(out) if out else torch.zeros(0, 10, dtype=torch.float64)
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature of least log loss, by a golden-section search over log T in [-2, 2]."""
+def log_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> float:
+    """Mean log loss of `logits` (N, outputs); with `weights` (N,), summing to 1, their weighted sum."""
+    losses = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    return float(losses.mean() if weights is None else (losses * weights).sum())
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> float:
+    """The temperature of least log loss (`log_loss`, weighted when `weights` are given), by a golden-section
+    search over log T in [-2, 2]."""
     def nll(log_t: float) -> float:
-        return float(torch.nn.functional.cross_entropy(logits / np.exp(log_t), labels))
+        return log_loss(logits / np.exp(log_t), labels, weights)
     lo, hi = -2.0, 2.0
     g = (5 ** 0.5 - 1) / 2
     for _ in range(60):

@@ -67,6 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--drawn", help="also measure on the held-out writers of one strokes .jsonl(.gz) file")
     e.add_argument("--drawn-renders", type=int, default=1, help="renders per drawn digit (with --drawn)")
     e.add_argument("--seed", type=int, default=0, help="placements of the drawings on the pad")
+    e.add_argument("--placements", type=int, default=1,
+                   help="with --drawings: place each held-out digit this many times more (figures on more drawings)")
     e.add_argument("--reliability-plot", help="with --drawings: save the reliability diagram here (PNG)")
     e.add_argument("--json", help="with --drawings: save every figure here (JSON)")
     e.add_argument("--strokes", help="a stroke reader to read the pad's drawings with, beside the weights (default: "
@@ -213,7 +215,7 @@ def _drawings_record(args: argparse.Namespace, predictor) -> str:
 def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
     from mnist_demo.training.reading_eval import evaluate_readings, reliability_figure
 
-    result = evaluate_readings(predictor, seed=args.seed)
+    result = evaluate_readings(predictor, seed=args.seed, placements=args.placements)
     print(result.format())
     if args.reliability_plot:
         print(f"saved {reliability_figure(result.calibration, args.reliability_plot)}")
@@ -230,7 +232,8 @@ def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
         writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
         record(target, drawn_key(name), Measurement(
             report.accuracy, report.n, f"drawings of held-out {name} writers {writers} read right (answered, not "
-            f"'not sure'), through the pad's JSON, seed {args.seed}", command))
+            f"'not sure'), through the pad's JSON, seed {args.seed}"
+            + (f", each digit placed {args.placements} times as often" if args.placements > 1 else ""), command))
     nd = result.non_digits.total
     record(target, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit "
                                                  "answered 'not sure'", command))

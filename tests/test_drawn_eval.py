@@ -99,3 +99,19 @@ def test_pen_buckets_cover_the_pads_widths_and_single_out_its_default():
     names = [name for _, _, name in BRUSH_BUCKETS]
     assert [brush_bucket(r) for r in (8, 14, 15, 21, 22, 23, 40)] == [
         names[0], names[0], names[1], names[1], names[2], names[3], names[3]]
+
+
+@pytest.mark.slow
+def test_more_placements_measure_each_held_out_digit_more_times_and_none_is_refused():
+    from mnist_demo.pen_digits import UJI
+    from mnist_demo.training.reading_eval import RENDERS, evaluate_readings
+
+    predictor = Predictor(LoadedModel(Always(7), {"model": "always-7"}), "cpu")
+    once = evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1)
+    thrice = evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1, placements=3)
+    digits = len(UJI.digits(UJI.held_out_writers))
+    assert once.drawn["uji"].n == RENDERS["uji"] * digits and thrice.drawn["uji"].n == 3 * once.drawn["uji"].n
+    # The same digits, each read as a 7 by this model however it is placed: the same share right.
+    assert thrice.drawn["uji"].total.top_accuracy == pytest.approx(once.drawn["uji"].total.top_accuracy)
+    with pytest.raises(ValueError, match="placements"):
+        evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1, placements=0)

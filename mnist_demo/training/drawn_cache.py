@@ -41,7 +41,7 @@ SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading", "training/draw
            "training/stroke_data.py", "training/pairing.py", "personal/finetune.py")
 IMAGES = (torch.uint8, (28, 28))  # what a set holds, each item: 28x28 pictures (the default)...
 STROKES = (torch.float32, (POINTS, FEATURES))  # ...or pen paths (reading.strokes)
-KEEP = 8  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together
+KEEP = 10  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together, a fit five (three tiny)
 OURS = re.compile(r"[a-z][a-z-]*-[0-9a-f]{24}\.safetensors")  # only files of this cache are ever pruned
 
 

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from mnist_demo.handwriting import variation
-from mnist_demo.training.calibration import logits_of
+from mnist_demo.training.calibration import log_loss, logits_of
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
 from mnist_demo.training import stroke_data
 from mnist_demo.training.stroke_data import placed_paths, training_paths
@@ -53,7 +52,7 @@ def _measure(model: torch.nn.Module, test) -> dict:
     read = out.argmax(1)
     wrong = read != test.labels
     confusions = Counter(f"{t}->{r}" for t, r in zip(test.labels[wrong].tolist(), read[wrong].tolist()))
-    return {"log_loss": float(F.cross_entropy(out, test.labels)), "errors": int(wrong.sum()),
+    return {"log_loss": log_loss(out, test.labels), "errors": int(wrong.sum()),
             "confusions": dict(confusions.most_common())}
 
 

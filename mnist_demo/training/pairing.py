@@ -12,8 +12,9 @@ The log loss counts every calibration writer alike, and the made-up non-digits
 as one more (`writer_weights`): pendigits' writers wrote twelve times as many
 digits as UJI's, so a plain mean let three writers of one tablet choose the
 weight for every hand and device. The pair has to read a new person on a new
-device; on the held-out writers the balanced fit read UJI's other tablet better
-(99.3-99.4% right became 99.6-99.9% over 3,200 drawings) and pendigits the same.
+device; on the held-out writers, with strokenet v2, the balanced fit read UJI's
+other tablet better (99.3-99.4% right became 99.6-99.9% over 3,200 drawings)
+and pendigits the same.
 """
 
 from __future__ import annotations

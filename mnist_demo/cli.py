@@ -87,6 +87,15 @@ def _build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
     pr.add_argument("--seed", type=int, default=1, help="placements of the calibration drawings (train's default)")
 
+    lo = sub.add_parser("lower", help="a copy of a picture model with 'not a digit' lowered by an offset fitted "
+                                      "elsewhere (--other-offset's, for weights already trained), calibrated anew")
+    lo.add_argument("--weights", required=True, help="the picture model to copy (only read)")
+    lo.add_argument("--offset", type=float, required=True, help="how much to lower 'not a digit' by")
+    lo.add_argument("--fitted-on", required=True, help="where the offset was fitted, in words (kept in the file)")
+    lo.add_argument("--out", required=True, help="where the lowered copy goes")
+    lo.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    lo.add_argument("--data-dir", help="MNIST folder, to measure the copy's test accuracy again")
+
     from mnist_demo.personal.command import add_parser as add_finetune  # its flags live with the fit's code
     add_finetune(sub)
     return p
@@ -256,9 +265,23 @@ def cmd_pair(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lower(args: argparse.Namespace) -> int:
+    from mnist_demo.training.calibration import lower_file
+
+    if Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"{args.out} exists: pass --overwrite to replace it")
+    info = lower_file(args.weights, args.offset, args.fitted_on, args.out, load_split(args.data_dir, train=False))
+    c = info["calibration"]
+    print(f"saved {args.out}: 'not a digit' lowered by {args.offset:.2f}, MNIST test accuracy "
+          f"{100 * info['test_accuracy']:.2f}%, temperature {c['temperature']:.2f}, sure from {c['min_top']:.2f} "
+          f"(pair a stroke reader with it: pair --image {args.out})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "pair": cmd_pair}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "pair": cmd_pair,
+                "lower": cmd_lower}
     try:
         # finetune's parser names its own function (personal.command.add_parser)
         return commands.get(args.command, getattr(args, "func", None))(args)

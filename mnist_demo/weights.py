@@ -90,11 +90,13 @@ class Weights:
 
     DRAWNET_V1 = WeightsEntry(WEIGHTS_DIR / "drawnet-v1.safetensors", "drawnet")  # 10 classes, no calibration
     DRAWNET_V2 = WeightsEntry(WEIGHTS_DIR / "drawnet-v2.safetensors", "drawnet")  # + "not a digit", calibrated
-    DEFAULT = DRAWNET_V2  # what the Draw tab answers with
+    # v2's tensors, "not a digit" lowered for pictures read alone (MNIST's digits); the pad's pair reads as v2's.
+    DRAWNET_V3 = WeightsEntry(WEIGHTS_DIR / "drawnet-v3.safetensors", "drawnet")
+    DEFAULT = DRAWNET_V3  # what the Draw tab answers with
     # Reads the pad's drawings from their path, beside DEFAULT (its pairing was fitted with those weights).
     STROKENET_V1 = WeightsEntry(WEIGHTS_DIR / "strokenet-v1.safetensors", "strokenet")
     STROKENET_V2 = WeightsEntry(WEIGHTS_DIR / "strokenet-v2.safetensors", "strokenet")  # + slashed zeros
-    # The same recipe, seed 1: the least log loss with every calibration writer counting alike.
+    # The same recipe, seed 1: the least log loss with every calibration writer counting alike (paired with v3).
     STROKENET_V3 = WeightsEntry(WEIGHTS_DIR / "strokenet-v3.safetensors", "strokenet")
     STROKES: WeightsEntry | None = STROKENET_V3
 

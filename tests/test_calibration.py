@@ -145,3 +145,39 @@ def test_a_weighted_temperature_fits_the_drawings_that_weigh():
     first = torch.cat([torch.full((2000,), 1 / 2000.0), torch.zeros(2000)]).double()
     assert fit_temperature(logits, labels, first) == pytest.approx(2.0, rel=0.1)
     assert fit_temperature(logits, labels, first.flip(0)) == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_lowered_copy_keeps_the_original_records_its_offset_and_is_calibrated_and_measured_anew(tmp_path,
+                                                                                                  monkeypatch):
+    import mnist_demo.training.calibration as calibration
+    from mnist_demo.checkpoint import load_weights, make_info, read_info, save_weights
+    from mnist_demo.training.data import Split
+    from mnist_demo.training.evaluation import evaluate
+
+    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(0.6, 0.9, 5, "stub"))
+    torch.manual_seed(0)
+    model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
+    original = save_weights(tmp_path / "v2.safetensors", model, make_info(
+        "drawnet", {"classes": OTHER_CLASS + 1}, seed=1, test_accuracy=0.5, metrics={"mnist_test": {"value": 0.5}},
+        calibration={"temperature": 1.0}))
+    before = original.read_bytes()
+    test = Split(torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (50,)))
+    out = tmp_path / "v3.safetensors"
+    info = calibration.lower_file(original, 0.7, "a twin run's held-out digits", out, test)
+    assert original.read_bytes() == before  # the original is only read
+    assert read_info(out) == info
+    assert info["other_offset"] == {"offset": 0.7, "fitted_on": "a twin run's held-out digits",
+                                    "lowered_from": "v2.safetensors"}
+    assert calibration.recorded_offset(info) == 0.7 and calibration.recorded_offset(read_info(original)) == 0.0
+    assert info["calibration"]["fitted_on"] == "stub" and info["metrics"] == {}  # the figures were the original's
+    lowered = load_weights(out).model
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(lowered(x)[:, OTHER_CLASS], model(x)[:, OTHER_CLASS] - 0.7)
+        torch.testing.assert_close(lowered(x)[:, :OTHER_CLASS], model(x)[:, :OTHER_CLASS])
+    assert info["test_accuracy"] == evaluate(lowered, test).accuracy and info["test_samples"] == 50
+    with pytest.raises(ValueError, match="lowered already"):
+        calibration.lower_file(out, 0.2, "again", tmp_path / "v4.safetensors")
+    with pytest.raises(ValueError, match="more than 0"):
+        calibration.lower_file(original, 0.0, "nowhere", tmp_path / "v4.safetensors")
+    assert not (tmp_path / "v4.safetensors").exists()

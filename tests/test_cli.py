@@ -187,3 +187,28 @@ def test_figures_of_a_model_carrying_its_own_pairing_are_recorded_in_its_own_fil
     assert _drawings_record(args, fitted) == "fitted.safetensors"
     assert _drawings_record(args, alone) == "fitted.safetensors"
     assert _drawings_record(args, shipped).endswith("strokenet-v3.safetensors")
+
+
+@pytest.mark.slow
+def test_lower_makes_the_shipped_model_from_the_one_before_it_and_measures_it_again(mnist_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from mnist_demo.checkpoint import read_info
+    from mnist_demo.weights import Weights
+
+    shipped = read_info(Weights.DEFAULT.file)
+    record = shipped["other_offset"]
+    out = tmp_path / "lowered.safetensors"
+    assert main(["lower", "--weights", str(Weights.DRAWNET_V2.file), "--offset", str(record["offset"]),
+                 "--fitted-on", record["fitted_on"], "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
+    info = read_info(out)
+    assert f"MNIST test accuracy {100 * info['test_accuracy']:.2f}%" in capsys.readouterr().out
+    assert info["test_accuracy"] == shipped["test_accuracy"] and info["calibration"] == shipped["calibration"]
+    made, ours = load_file(out), load_file(Weights.DEFAULT.file)
+    assert made.keys() == ours.keys() and all((made[k] == ours[k]).all() for k in made)
+    # An existing --out is kept unless asked; lowering twice is refused with a message.
+    assert main(["lower", "--weights", str(Weights.DRAWNET_V2.file), "--offset", "0.7", "--fitted-on", "x",
+                 "--out", str(out)]) == 2
+    assert main(["lower", "--weights", str(out), "--offset", "0.2", "--fitted-on", "x",
+                 "--out", str(tmp_path / "twice.safetensors")]) == 2
+    assert "lowered already" in capsys.readouterr().err

@@ -250,6 +250,7 @@ def test_a_fit_of_the_shipped_model_is_calibrated_anew_and_reads_the_pads_paths_
     from mnist_demo.checkpoint import model_digest
     from mnist_demo.reading.predictor import Predictor
     from mnist_demo.reading.strokes import Pairing
+    from mnist_demo.training.calibration import recorded_offset
     from mnist_demo.weights import Weights
 
     fitted = fit(Weights.DEFAULT.file, drawings(), TINY, mnist=mnist, probe_seconds=None)
@@ -257,6 +258,8 @@ def test_a_fit_of_the_shipped_model_is_calibrated_anew_and_reads_the_pads_paths_
     assert pairing.image_digest == model_digest(fitted.model)
     assert pairing.strokes_digest == model_digest(Weights.STROKES.load().model)
     assert 0.5 <= pairing.min_top <= 0.95 and any("paired with the shipped strokenet" in n for n in fitted.info["notes"])
+    # The fit keeps its base's lowered "not a digit", and its pair reads that output as trained, as the base's does.
+    assert pairing.image_offset == recorded_offset(Weights.DEFAULT.info()) > 0
     # Its own calibration, fitted on the calibration writers, not its base's carried over.
     assert fitted.info["calibration"] != Weights.DEFAULT.info()["calibration"]
     assert "calibration writers" in fitted.info["calibration"]["fitted_on"]

@@ -68,8 +68,32 @@ def test_joining_two_readings_multiplies_their_probabilities():
     torch.testing.assert_close(combine(a, b, 2.0), expected)
     # A stroke reader of weight 0 changes nothing.
     assert (combine(a, b, 0.0).argmax(1) == a.argmax(1)).all()
-    p = Pairing("abc", 1.5, 0.8, 0.9, 10, "somewhere")
+    p = Pairing("abc", 1.5, 0.8, 0.9, 10, "somewhere", "def", 0.7)
     assert Pairing.from_dict(p.to_dict()) == p
+
+
+def test_the_pair_reads_a_lowered_not_a_digit_as_it_was_trained():
+    from mnist_demo.training.pairing import pairing_of_outputs
+
+    torch.manual_seed(0)
+    a, b = torch.randn(300, 11), torch.randn(300, 11)
+    labels = torch.randint(0, 11, (300,))
+    lowered = a.clone()
+    lowered[:, 10] -= 0.7
+    torch.testing.assert_close(combine(lowered, b, 2.0, image_offset=0.7), combine(a, b, 2.0))
+    assert not torch.allclose(combine(lowered, b, 2.0), combine(a, b, 2.0))
+    writers = torch.arange(300) % 3
+    as_trained = pairing_of_outputs(a, b, labels, writers, "a", "b")
+    read_back = pairing_of_outputs(lowered, b, labels, writers, "a", "b", image_offset=0.7)
+    assert read_back.image_offset == 0.7 and as_trained.image_offset == 0.0
+    assert (read_back.weight, read_back.min_top) == (as_trained.weight, as_trained.min_top)
+    assert read_back.temperature == pytest.approx(as_trained.temperature, rel=1e-6)
+
+
+def test_the_shipped_pair_reads_the_shipped_models_not_a_digit_as_trained():
+    from mnist_demo.training.calibration import recorded_offset
+
+    assert Pairing.from_dict(Weights.STROKES.info()["pairing"]).image_offset == recorded_offset(Weights.DEFAULT.info())
 
 
 # ---------------------------------------------------------------- reading beside the shipped model

@@ -215,8 +215,8 @@ class Predictor:
             paths = strokes_tensor([[s.points for s in sketches[i].strokes] for i in ready if i in both])
             with torch.inference_mode():
                 read = self.strokes.model(paths.to(self.device)).double().cpu()
-            probs[rows] = torch.softmax(combine(raw[rows], read, self.pairing.weight) / self.pairing.temperature,
-                                        1).numpy()
+            joined = combine(raw[rows], read, self.pairing.weight, self.pairing.image_offset)
+            probs[rows] = torch.softmax(joined / self.pairing.temperature, 1).numpy()
         out: list[Prediction] = []
         row = 0
         for i, (item, cut) in enumerate(zip(items, off_pad)):

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from mnist_demo.mnist import OTHER_CLASS
+
 POINTS = 64
 FEATURES = 5  # x, y, dx, dy, pen down
 STROKE_FEATURES_VERSION = 1  # a stroke reader's weights file records it; change it when the features change
@@ -76,6 +78,10 @@ class Pairing:
     drawings: int
     fitted_on: str
     strokes_digest: str = ""  # of the stroke reader; needed where the pairing travels in the image model's file
+    # The image model's "not a digit" lowering (`calibration.lower_other`), added back before joining: the
+    # lowering is fitted for pictures read alone (MNIST's digits), while the pad's drawings, path and picture
+    # together, read best with that output as trained (`training.pairing`).
+    image_offset: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,10 +90,16 @@ class Pairing:
     def from_dict(cls, values: dict[str, Any]) -> "Pairing":
         return cls(str(values["image_digest"]), float(values["weight"]), float(values["temperature"]),
                    float(values["min_top"]), int(values.get("drawings", 0)), str(values.get("fitted_on", "")),
-                   str(values.get("strokes_digest", "")))
+                   str(values.get("strokes_digest", "")), float(values.get("image_offset", 0.0)))
 
 
-def combine(image_out: torch.Tensor, stroke_out: torch.Tensor, weight: float) -> torch.Tensor:
+def combine(image_out: torch.Tensor, stroke_out: torch.Tensor, weight: float,
+            image_offset: float = 0.0) -> torch.Tensor:
     """Joined log-scores of one drawing read both ways: a product of the two readers' probabilities, the
-    stroke reader's raised to `weight`. Either may end in logits or log-probabilities."""
-    return torch.log_softmax(image_out.double(), 1) + weight * torch.log_softmax(stroke_out.double(), 1)
+    stroke reader's raised to `weight`. Either may end in logits or log-probabilities. `image_offset` is
+    added back to the image model's "not a digit" output first (`Pairing.image_offset`)."""
+    image_out = image_out.double()
+    if image_offset:
+        image_out = image_out.clone()
+        image_out[:, OTHER_CLASS] += image_offset
+    return torch.log_softmax(image_out, 1) + weight * torch.log_softmax(stroke_out.double(), 1)

@@ -14,7 +14,9 @@ file (`info["calibration"]`), where `Predictor` reads them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,6 +133,11 @@ def lower_other(model: nn.Module, offset: float) -> None:
         last[-1].bias[OTHER_CLASS] -= offset
 
 
+def recorded_offset(info: dict[str, Any]) -> float:
+    """How much the "not a digit" output of the weights with this info was lowered (`lower_other`), 0 if never."""
+    return float(info.get("other_offset", {}).get("offset", 0.0))
+
+
 def fit_confidence(model: nn.Module, seed: int, validation: Split | None, notes: list[str],
                    recipe_offset: float = 0.0, carried: dict[str, Any] | None = None) -> dict[str, Any]:
     """Weights-file info of an image model just trained with the pen digits: its "not a digit" output lowered
@@ -216,3 +223,36 @@ def calibration_of(logits: torch.Tensor, labels: torch.Tensor) -> Calibration:
     return Calibration(temperature, min_top, len(labels), "pen digits of calibration writers "
                        f"({writer_ranges(lambda c: c.calibration_writers)})"
                        + (" and made-up non-digits" if other else ""))
+
+
+def lower_file(weights: str | os.PathLike, offset: float, fitted_on: str, out: str | os.PathLike,
+               test: Split | None = None) -> dict[str, Any]:
+    """A copy of the image model in `weights` with its "not a digit" output lowered by `offset` (fitted
+    elsewhere: `fitted_on` says where, e.g. on MNIST digits held out of a twin run, which a model trained on
+    all of them cannot give) and calibrated anew, saved to `out`; `weights` is only read. Its MNIST test
+    accuracy is measured again on `test` when given, else dropped with the other figures. Returns its info."""
+    from mnist_demo.checkpoint import load_weights, save_weights
+    from mnist_demo.training.evaluation import evaluate
+
+    if offset <= 0:
+        raise ValueError(f"the offset must be more than 0, not {offset}")
+    loaded = load_weights(weights)
+    if "other_offset" in loaded.info:
+        raise ValueError(f"{weights} was lowered already (by {recorded_offset(loaded.info):.2f}): lower the "
+                         "weights it was made from")
+    lower_other(loaded.model, offset)
+    info = {k: v for k, v in loaded.info.items() if k not in ("metrics", "optimizer_state", "pairing")}
+    info["other_offset"] = {"offset": offset, "fitted_on": fitted_on, "lowered_from": Path(weights).name}
+    info["calibration"] = calibrate(loaded.model, int(info.get("seed", 0))).to_dict()
+    info["metrics"] = {}  # they measured the weights before the lowering
+    info["notes"] = list(info.get("notes", [])) + [
+        f"'not a digit' lowered by {offset:.2f} from {Path(weights).name} ({fitted_on}) and calibrated anew"]
+    if test is not None:
+        result = evaluate(loaded.model, test)
+        info["test_accuracy"], info["per_class_accuracy"], info["test_samples"] = (
+            result.accuracy, result.per_class, len(test))
+    else:
+        for key in ("test_accuracy", "per_class_accuracy", "test_samples"):
+            info.pop(key, None)
+    save_weights(out, loaded.model, info)
+    return info

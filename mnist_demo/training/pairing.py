@@ -31,7 +31,7 @@ from torch import nn
 from mnist_demo.checkpoint import LoadedModel, model_digest
 from mnist_demo.mnist import OTHER_CLASS
 from mnist_demo.reading.strokes import Pairing, combine, path_features
-from mnist_demo.training.calibration import fit_temperature, log_loss, logits_of, sure_threshold_of
+from mnist_demo.training.calibration import fit_temperature, log_loss, logits_of, recorded_offset, sure_threshold_of
 from mnist_demo.training.data import Split
 
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -111,31 +111,33 @@ def _render_pairing_data(seed: int) -> PairingData:
                        torch.tensor(writers))
 
 
-def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0) -> Pairing:
-    """The pairing of these two models, fitted on the calibration writers (see the module docstring)."""
+def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0, image_offset: float = 0.0) -> Pairing:
+    """The pairing of these two models, fitted on the calibration writers (see the module docstring).
+    `image_offset`: how much the image model's "not a digit" was lowered (`calibration.recorded_offset`)."""
     data = pairing_data(seed)
     return pairing_of_outputs(logits_of(image_model, data.images), logits_of(stroke_model, data.paths), data.labels,
-                              data.writers, model_digest(image_model), model_digest(stroke_model))
+                              data.writers, model_digest(image_model), model_digest(stroke_model), image_offset)
 
 
 def pairing_of_outputs(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, writers: torch.Tensor,
-                       image_digest: str, strokes_digest: str) -> Pairing:
+                       image_digest: str, strokes_digest: str, image_offset: float = 0.0) -> Pairing:
     """The pairing fitted on the image model's outputs `a` and the stroke reader's `b` on `pairing_data`: the
     weight and temperature of least log loss with every writer counting alike (`writer_weights`), then the
-    sure threshold over all the drawings."""
+    sure threshold over all the drawings. The image model's "not a digit" is read as trained (`image_offset`
+    added back, `Pairing.image_offset`)."""
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"the image model answers with {a.shape[1]} outputs and the stroke reader with "
                          f"{b.shape[1]}: they cannot read together")
     balance = writer_weights(writers)
     fits = []
     for weight in WEIGHTS:
-        z = combine(a, b, weight)
+        z = combine(a, b, weight, image_offset)
         t = fit_temperature(z, labels, balance)
         fits.append((log_loss(z / t, labels, balance), weight, t))
     _, weight, temperature = min(fits)
-    p = torch.softmax(combine(a, b, weight) / temperature, 1).numpy()
+    p = torch.softmax(combine(a, b, weight, image_offset) / temperature, 1).numpy()
     return Pairing(image_digest, weight, temperature, sure_threshold_of(p, labels.numpy()), len(labels),
-                   FITTED_ON, strokes_digest)
+                   FITTED_ON, strokes_digest, image_offset)
 
 
 def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> dict:
@@ -143,7 +145,7 @@ def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> d
     from mnist_demo.weights import Weights
 
     image: LoadedModel = Weights.DEFAULT.load()
-    pairing = fit_pairing(image.model, stroke_model, seed)
+    pairing = fit_pairing(image.model, stroke_model, seed, recorded_offset(image.info))
     notes.append(f"paired with {Weights.DEFAULT.file.name} (stroke weight {pairing.weight}, temperature "
                  f"{pairing.temperature:.2f}, sure from {pairing.min_top:.2f})")
     return {"pairing": pairing.to_dict(), "paired_with": Weights.DEFAULT.file.name}
@@ -168,8 +170,9 @@ def refit_confidence(fitted: LoadedModel, base: LoadedModel, seed: int, notes: l
         notes.append(f"fine-tune: calibrated anew on the calibration writers (temperature "
                      f"{calibration.temperature:.2f}, sure from {calibration.min_top:.2f})")
     if strokes is not None:
+        offset = recorded_offset(fitted.info if "other_offset" in fitted.info else base.info)  # a fit keeps its base's
         pairing = pairing_of_outputs(outputs, logits_of(strokes.model, data.paths), data.labels, data.writers,
-                                     model_digest(fitted.model), model_digest(strokes.model))
+                                     model_digest(fitted.model), model_digest(strokes.model), offset)
         fitted.info["pairing"] = pairing.to_dict()
         notes.append(f"fine-tune: paired with the shipped {strokes.name} (stroke weight {pairing.weight}, "
                      f"sure from {pairing.min_top:.2f})")
@@ -187,7 +190,7 @@ def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | 
         raise CheckpointError(f"{strokes} holds a {reader.name}, not a stroke reader")
     if inputs_of(picture.model) is not Inputs.IMAGE:
         raise CheckpointError(f"{image} holds a {picture.name}, which does not read pictures")
-    pairing = fit_pairing(picture.model, reader.model, seed)
+    pairing = fit_pairing(picture.model, reader.model, seed, recorded_offset(picture.info))
     if Path(out).resolve() != Path(strokes).resolve():
         shutil.copyfile(strokes, out)
     update_info(out, {"pairing": pairing.to_dict(), "paired_with": Path(image).name, "metrics": {}})

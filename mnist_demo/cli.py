@@ -94,7 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--fitted-on", required=True, help="where the offset was fitted, in words (kept in the file)")
     lo.add_argument("--out", required=True, help="where the lowered copy goes")
     lo.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
-    lo.add_argument("--data-dir", help="MNIST folder, to measure the copy's test accuracy again")
+    lo.add_argument("--data-dir", help="MNIST folder (default $MNIST_DATA_DIR or data/): the copy's test accuracy "
+                                       "is measured again")
 
     from mnist_demo.personal.command import add_parser as add_finetune  # its flags live with the fit's code
     add_finetune(sub)

@@ -3,6 +3,7 @@ writers it never saw?
 
     python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
     python benchmarks/writer_folds.py --model-arg recurrent=true --fold 0 --folds 3
+    python benchmarks/writer_folds.py --recipe-arg pen_renders=24 --fold 0 --folds 3
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of
@@ -10,7 +11,8 @@ writers cannot judge it. Here the judges are training writers: fold `i` of
 without looking at their digits). strokenet is trained on the other training
 writers twice, with the same seed and data: as the recipe is, and with the
 variation off (its probability set to 0); or with the model argument given
-(`--model-arg`) and without it. Both read the fold's digits as they were
+(`--model-arg`), or the recipe's field changed (`--recipe-arg`: its training
+data are made with it too), and without it. Both read the fold's digits as they were
 drawn, `--renders` placements each. Run one fold per process (two processes
 fit this machine's two cores); prints the log loss, the errors and every
 confusion (truth->read, 10 is "not a digit").
@@ -56,13 +58,15 @@ def _measure(model: torch.nn.Module, test) -> dict:
             "confusions": dict(confusions.most_common())}
 
 
-def _trained(data, test, seed: int, model_args: dict) -> torch.nn.Module:
-    config = TrainConfig(model=MODEL, seed=seed, probe_seconds=None, model_args=model_args)
+def _trained(data, test, seed: int, model_args: dict, recipe=None) -> torch.nn.Module:
+    config = TrainConfig(model=MODEL, seed=seed, probe_seconds=None, model_args=model_args, recipe=recipe)
     return [e for e in train(config, train_data=data, test_data=test) if isinstance(e, TrainingDone)][0].loaded.model
 
 
-def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_arg: tuple[str, Any] | None = None) -> dict:
-    """`off`: a variation to compare with and without; else `model_arg`, a model argument (name, value)."""
+def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_arg: tuple[str, Any] | None = None,
+        recipe_arg: tuple[str, Any] | None = None) -> dict:
+    """`off`: a variation to compare with and without; else `model_arg`, a model argument (name, value), or
+    `recipe_arg`, a recipe field (name, value)."""
     from mnist_demo.models import get_spec
 
     recipe = get_spec(MODEL).recipe
@@ -81,6 +85,13 @@ def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_a
                 setattr(module, off, value)
             result["held_out"][name] = _measure(_trained(data, test, seed, {}), test)
             _report(result, name, off)
+    elif recipe_arg is not None:
+        key, value = recipe_arg
+        result.update(recipe_arg={key: value})
+        for name, r in (("with", recipe.with_changes(**{key: value})), ("without", recipe)):
+            data = training_paths(seed, r.pen_renders, r.non_digits, rest)
+            result["held_out"][name] = _measure(_trained(data, test, seed, {}, r), test)
+            _report(result, name, f"{key}={value}")
     else:
         key, value = model_arg
         result.update(model_arg={key: value})
@@ -110,6 +121,7 @@ def main() -> None:
     what.add_argument("--off", help="a variation's probability in handwriting/variation.py or "
                       "training/stroke_data.py")
     what.add_argument("--model-arg", type=_model_arg, help="NAME=VALUE (JSON): a model argument, e.g. recurrent=true")
+    what.add_argument("--recipe-arg", type=_model_arg, help="NAME=VALUE (JSON): a recipe field, e.g. pen_renders=24")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
@@ -120,7 +132,7 @@ def main() -> None:
     if args.off is not None and _module_of(args.off) is None:
         parser.error(f"neither handwriting/variation.py nor training/stroke_data.py has {args.off}")
     torch.set_num_threads(args.threads)
-    result = run(args.off, args.fold, args.folds, args.seed, args.renders, args.model_arg)
+    result = run(args.off, args.fold, args.folds, args.seed, args.renders, args.model_arg, args.recipe_arg)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -177,7 +177,7 @@ def test_a_lowered_copy_keeps_the_original_records_its_offset_and_is_calibrated_
         torch.testing.assert_close(lowered(x)[:, :OTHER_CLASS], model(x)[:, :OTHER_CLASS])
     assert info["test_accuracy"] == evaluate(lowered, test).accuracy and info["test_samples"] == 50
     with pytest.raises(ValueError, match="lowered already"):
-        calibration.lower_file(out, 0.2, "again", tmp_path / "v4.safetensors")
+        calibration.lower_file(out, 0.2, "again", tmp_path / "v4.safetensors", test)
     with pytest.raises(ValueError, match="more than 0"):
-        calibration.lower_file(original, 0.0, "nowhere", tmp_path / "v4.safetensors")
+        calibration.lower_file(original, 0.0, "nowhere", tmp_path / "v4.safetensors", test)
     assert not (tmp_path / "v4.safetensors").exists()

@@ -226,11 +226,11 @@ def calibration_of(logits: torch.Tensor, labels: torch.Tensor) -> Calibration:
 
 
 def lower_file(weights: str | os.PathLike, offset: float, fitted_on: str, out: str | os.PathLike,
-               test: Split | None = None) -> dict[str, Any]:
+               test: Split) -> dict[str, Any]:
     """A copy of the image model in `weights` with its "not a digit" output lowered by `offset` (fitted
     elsewhere: `fitted_on` says where, e.g. on MNIST digits held out of a twin run, which a model trained on
     all of them cannot give) and calibrated anew, saved to `out`; `weights` is only read. Its MNIST test
-    accuracy is measured again on `test` when given, else dropped with the other figures. Returns its info."""
+    accuracy is measured again on `test`; its other figures are dropped. Returns its info."""
     from mnist_demo.checkpoint import load_weights, save_weights
     from mnist_demo.training.evaluation import evaluate
 
@@ -247,12 +247,8 @@ def lower_file(weights: str | os.PathLike, offset: float, fitted_on: str, out: s
     info["metrics"] = {}  # they measured the weights before the lowering
     info["notes"] = list(info.get("notes", [])) + [
         f"'not a digit' lowered by {offset:.2f} from {Path(weights).name} ({fitted_on}) and calibrated anew"]
-    if test is not None:
-        result = evaluate(loaded.model, test)
-        info["test_accuracy"], info["per_class_accuracy"], info["test_samples"] = (
-            result.accuracy, result.per_class, len(test))
-    else:
-        for key in ("test_accuracy", "per_class_accuracy", "test_samples"):
-            info.pop(key, None)
+    result = evaluate(loaded.model, test)
+    info["test_accuracy"], info["per_class_accuracy"], info["test_samples"] = (
+        result.accuracy, result.per_class, len(test))
     save_weights(out, loaded.model, info)
     return info

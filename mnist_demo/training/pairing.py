@@ -118,12 +118,13 @@ def _render_pairing_data(seed: int) -> PairingData:
                        torch.tensor(writers))
 
 
-def fit_pairing(image_model: nn.Module, stroke_model: nn.Module, seed: int = 0, image_offset: float = 0.0) -> Pairing:
-    """The pairing of these two models, fitted on the calibration writers (see the module docstring).
-    `image_offset`: how much the image model's "not a digit" was lowered (`calibration.recorded_offset`)."""
+def fit_pairing(image: LoadedModel, stroke_model: nn.Module, seed: int = 0) -> Pairing:
+    """The pairing of these two models, fitted on the calibration writers (see the module docstring); the
+    image model's "not a digit" is read as trained, its lowering taken from its info (`recorded_offset`)."""
     data = pairing_data(seed)
-    return pairing_of_outputs(logits_of(image_model, data.images), logits_of(stroke_model, data.paths), data.labels,
-                              data.writers, model_digest(image_model), model_digest(stroke_model), image_offset)
+    return pairing_of_outputs(logits_of(image.model, data.images), logits_of(stroke_model, data.paths), data.labels,
+                              data.writers, model_digest(image.model), model_digest(stroke_model),
+                              recorded_offset(image.info))
 
 
 def pairing_of_outputs(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, writers: torch.Tensor,
@@ -152,7 +153,7 @@ def pair_with_shipped(stroke_model: nn.Module, seed: int, notes: list[str]) -> d
     from mnist_demo.weights import Weights
 
     image: LoadedModel = Weights.DEFAULT.load()
-    pairing = fit_pairing(image.model, stroke_model, seed, recorded_offset(image.info))
+    pairing = fit_pairing(image, stroke_model, seed)
     notes.append(f"paired with {Weights.DEFAULT.file.name} (stroke weight {pairing.weight}, temperature "
                  f"{pairing.temperature:.2f}, sure from {pairing.min_top:.2f})")
     return {"pairing": pairing.to_dict(), "paired_with": Weights.DEFAULT.file.name}
@@ -197,7 +198,7 @@ def pair_files(strokes: str | os.PathLike, image: str | os.PathLike, out: str | 
         raise CheckpointError(f"{strokes} holds a {reader.name}, not a stroke reader")
     if inputs_of(picture.model) is not Inputs.IMAGE:
         raise CheckpointError(f"{image} holds a {picture.name}, which does not read pictures")
-    pairing = fit_pairing(picture.model, reader.model, seed, recorded_offset(picture.info))
+    pairing = fit_pairing(picture, reader.model, seed)
     if Path(out).resolve() != Path(strokes).resolve():
         shutil.copyfile(strokes, out)
     update_info(out, {"pairing": pairing.to_dict(), "paired_with": Path(image).name, "metrics": {}})

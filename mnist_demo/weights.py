@@ -98,7 +98,9 @@ class Weights:
     STROKENET_V2 = WeightsEntry(WEIGHTS_DIR / "strokenet-v2.safetensors", "strokenet")  # + slashed zeros
     # The same recipe, seed 1: the least log loss with every calibration writer counting alike (paired with v3).
     STROKENET_V3 = WeightsEntry(WEIGHTS_DIR / "strokenet-v3.safetensors", "strokenet")
-    STROKES: WeightsEntry | None = STROKENET_V3
+    # + digits bent by a smooth random field in training (`variation.warp_strokes`), seed 1.
+    STROKENET_V4 = WeightsEntry(WEIGHTS_DIR / "strokenet-v4.safetensors", "strokenet")
+    STROKES: WeightsEntry | None = STROKENET_V4
 
 
 def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:

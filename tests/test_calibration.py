@@ -30,6 +30,22 @@ def test_the_sure_threshold_is_the_least_that_keeps_sure_readings_right_often_en
     assert sure_threshold(top, right, target=0.998) == 0.71
 
 
+
+def test_with_writer_weights_one_prolific_writer_does_not_set_the_sure_threshold_alone():
+    top = np.full(1000, 0.99)
+    top[:3] = 0.7  # writer A (900 drawings) has three hard digits, read wrong at 0.7
+    right = np.ones(1000, bool)
+    right[:3] = False
+    writers = np.array([0] * 900 + [1] * 100)
+    alike = np.where(writers == 0, 1 / 1800, 1 / 200)
+    assert sure_threshold(top, right) == 0.71  # 997 of 1,000 right is under 99.8%: A's three must go
+    assert sure_threshold(top, right, weights=alike) == 0.5  # A's 99.67% and B's 100% average 99.83%
+    # And the other way: one wrong reading of the writer of few drawings now weighs as much as nine of A's.
+    top, right = np.full(1000, 0.99), np.ones(1000, bool)
+    top[-1], right[-1] = 0.7, False
+    assert sure_threshold(top, right) == 0.5
+    assert sure_threshold(top, right, weights=alike) == 0.71
+
 def test_a_calibrated_set_has_a_small_ece_and_an_overconfident_one_a_large_one():
     rng = np.random.default_rng(1)
     confidence = rng.uniform(0.5, 1.0, 20000)

@@ -8,7 +8,7 @@ import pytest
 from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS, TRAINING_GLYPHS
 from mnist_demo.handwriting.non_digits import (HELD_OUT_FAMILIES, TRAINING_FAMILIES, Family, make_non_digit,
                                                non_digit_set, non_digit_training_images, off_pad)
-from mnist_demo.handwriting.variation import vary_strokes
+from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.handwriting.wobble import Hand, Wobble, hand_wobble, resample
 from mnist_demo.mnist import OTHER_CLASS
 from mnist_demo.pen_digits import PENDIGITS
@@ -53,6 +53,27 @@ def test_writer_variation_centres_a_digit_on_the_origin_at_about_its_size(traini
         box_centre = (varied.min(0) + varied.max(0)) / 2
         assert np.abs(box_centre).max() < 0.25 * height  # the box's centre moved by the slant and shifts only
         assert 0.5 * height < np.ptp(varied[:, 1]) < 1.8 * height
+
+
+def test_a_warp_bends_a_digit_a_little_and_smoothly(training_digits):
+    rng = np.random.default_rng(4)
+    for digit in training_digits[:40]:
+        original = [np.asarray(s, np.float64) for s in digit.strokes]
+        warped = [np.asarray(s) for s in warp_strokes(digit.strokes, 0.07, rng)]
+        assert [len(s) for s in warped] == [len(s) for s in original]  # every point kept, in order
+        before, after = np.concatenate(original), np.concatenate(warped)
+        size = np.ptp(before, 0).max()
+        moved = np.linalg.norm(after - before, axis=1)
+        assert moved.max() < 0.5 * size  # bent, not scrambled
+        # Smooth: neighbouring points stay neighbours (what touched still touches).
+        near = np.linalg.norm(before[:, None] - before[None], axis=2) < 0.05 * size
+        apart = np.linalg.norm(after[:, None] - after[None], axis=2)
+        assert apart[near].max() < 0.15 * size
+    bent = [warp_strokes(d.strokes, 0.07, rng) for d in training_digits[:40]]
+    assert any(not np.allclose(np.concatenate(b), np.concatenate([np.asarray(s, float) for s in d.strokes]))
+               for b, d in zip(bent, training_digits))
+    assert warp_strokes(training_digits[0].strokes, 0.0, rng) == [[tuple(map(float, p)) for p in s]
+                                                                 for s in training_digits[0].strokes]
 
 
 def test_some_ones_get_a_flag_and_some_sevens_a_bar(training_digits):

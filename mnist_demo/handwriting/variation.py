@@ -100,3 +100,24 @@ def _add_slash(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
     start = [x0 + w * rng.uniform(0.55, 1.0), y0 + h * rng.uniform(-0.15, 0.3)]
     end = [x0 + w * rng.uniform(0.0, 0.45), y0 + h * rng.uniform(0.7, 1.15)]
     return pts + [np.linspace(start, end, 8)]
+
+
+def warp_strokes(strokes: Strokes, amount: float, rng: np.random.Generator, centres: int = 4) -> list[list[Point]]:
+    """A copy of strokes bent by a smooth random field (elastic distortion at the pen's level): a few
+    centres in the drawing's box each pull the path near them by up to about `amount` of its size, so a
+    loop grows or shrinks, a stem bends, one half of an 8 gets larger, as hands differ beyond an affine
+    change. Smooth at the scale of the drawing, so strokes that touch still touch."""
+    pts = [np.asarray(s, np.float64).reshape(-1, 2) for s in strokes]
+    x0, y0, x1, y1 = path_box(strokes)
+    h = max(y1 - y0, x1 - x0, 1e-6)
+    where = np.array([x0, y0]) + rng.random((centres, 2)) * [max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)]
+    pull = rng.normal(0.0, amount * h, (centres, 2))
+    width = 0.35 * h
+
+    def bent(p: np.ndarray) -> np.ndarray:
+        if not len(p):
+            return p
+        near = np.exp(-((p[:, None, :] - where[None]) ** 2).sum(-1) / (2 * width ** 2))  # (N, centres)
+        return p + near @ pull
+
+    return [[(float(x), float(y)) for x, y in bent(p)] for p in pts]

@@ -89,24 +89,28 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, weights: torch.T
     return float(np.exp((lo + hi) / 2))
 
 
-def sure_threshold(top: np.ndarray, right: np.ndarray, target: float = TARGET_SURE_ACCURACY) -> float:
-    """The least probability whose readings at or above it are right at least `target` of the time."""
+def sure_threshold(top: np.ndarray, right: np.ndarray, target: float = TARGET_SURE_ACCURACY,
+                   weights: np.ndarray | None = None) -> float:
+    """The least probability whose readings at or above it are right at least `target` of the time (a
+    weighted share with `weights`, (N,), such as `pairing.writer_weights`)."""
+    w = np.ones(len(top)) if weights is None else np.asarray(weights, np.float64)
     lo, hi = MIN_TOP_RANGE
     for t in np.round(np.arange(lo, hi + 1e-9, 0.01), 2):
         sure = top >= t
-        if not sure.any() or right[sure].mean() >= target:
+        if not sure.any() or (w * right * sure).sum() >= target * (w * sure).sum():
             return float(t)
     return hi
 
 
-def sure_threshold_of(p: np.ndarray, labels: np.ndarray, target: float = TARGET_SURE_ACCURACY) -> float:
+def sure_threshold_of(p: np.ndarray, labels: np.ndarray, target: float = TARGET_SURE_ACCURACY,
+                      weights: np.ndarray | None = None) -> float:
     """`sure_threshold` of calibrated probabilities (N, outputs) of drawings with `labels` (OTHER_CLASS for
     a non-digit): a reading that says "not a digit" is never a sure digit, and a non-digit read as one is
     never right."""
     read = p[:, :OTHER_CLASS].argmax(1)
     said_digit = p.argmax(1) < OTHER_CLASS
     top = np.where(said_digit, p[np.arange(len(p)), read], 0.0)
-    return sure_threshold(top, (read == labels) & (labels < OTHER_CLASS), target)
+    return sure_threshold(top, (read == labels) & (labels < OTHER_CLASS), target, weights)
 
 
 def other_offset(logits: torch.Tensor, target: float = MAX_OTHER_ON_DIGITS) -> float:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
 P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
+P_WARP = 0.5  # a digit bent by a smooth random field (`variation.warp_strokes`), for the stroke reader only
+WARP = 0.07  # how far, as a share of the digit's size
 TEST_RENDERS = 2
 
 Point = tuple[float, float]
@@ -52,7 +54,7 @@ def training_paths(seed: int, renders: int, non_digits: int,
     """Each collection's `writers`' digits as varied paths on the pad, `renders` times (times the collection's
     weight), and made-up non-digits drawn with those writers' digits (see the module docstring)."""
     from mnist_demo.handwriting.non_digits import training_non_digits
-    from mnist_demo.handwriting.variation import vary_strokes
+    from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
     from mnist_demo.pen_digits import COLLECTIONS, random_placement
 
     rng = np.random.default_rng(seed)
@@ -61,7 +63,10 @@ def training_paths(seed: int, renders: int, non_digits: int,
         for d in c.digits(writers(c)):
             digits.append(d)
             for _ in range(renders * c.weight):
-                strokes = vary_order(vary_strokes(d.strokes, d.label, rng), rng)
+                strokes = vary_strokes(d.strokes, d.label, rng)
+                if P_WARP > 0 and rng.random() < P_WARP:  # no draw at all when off: the recipe's data as before
+                    strokes = warp_strokes(strokes, WARP, rng)
+                strokes = vary_order(strokes, rng)
                 paths.append(path_features(random_placement(rng, strokes).place(strokes)))
                 labels.append(d.label)
     for drawing in training_non_digits(non_digits, rng, digits):

@@ -186,7 +186,7 @@ def test_figures_of_a_model_carrying_its_own_pairing_are_recorded_in_its_own_fil
     alone = SimpleNamespace(strokes=None, info={})
     assert _drawings_record(args, fitted) == "fitted.safetensors"
     assert _drawings_record(args, alone) == "fitted.safetensors"
-    assert _drawings_record(args, shipped).endswith("strokenet-v3.safetensors")
+    assert _drawings_record(args, shipped).endswith("strokenet-v4.safetensors")
 
 
 @pytest.mark.slow

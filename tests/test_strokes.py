@@ -281,3 +281,21 @@ def test_every_calibration_writer_has_the_same_say_in_how_the_two_readers_are_jo
     # Counted drawing by drawing, the prolific writer chooses; writer by writer, the stroke reader weighs
     # less, as it misleads the other writer.
     assert balanced.weight < pooled.weight
+
+
+def test_half_the_stroke_readers_training_digits_are_bent_and_none_when_the_warp_is_off(monkeypatch):
+    from mnist_demo.handwriting import variation
+    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.training import stroke_data
+
+    fold = lambda c: c.train_writers[:1]  # noqa: E731
+    renders = 2 * sum(len(c.digits(fold(c))) * c.weight for c in COLLECTIONS.values())
+    amounts: list[float] = []
+    real = variation.warp_strokes
+    monkeypatch.setattr(variation, "warp_strokes", lambda s, amount, rng: amounts.append(amount) or real(s, amount, rng))
+    warped = stroke_data.training_paths(0, 2, 0, fold)
+    assert 0.4 * renders < len(amounts) < 0.6 * renders and set(amounts) == {stroke_data.WARP}
+    amounts.clear()
+    monkeypatch.setattr(stroke_data, "P_WARP", 0.0)
+    plain = stroke_data.training_paths(0, 2, 0, fold)
+    assert not amounts and torch.equal(plain.labels, warped.labels) and not torch.equal(plain.images, warped.images)

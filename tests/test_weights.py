@@ -101,7 +101,7 @@ def test_the_stroke_reader_entry_is_paired_with_the_shipped_model_and_carries_th
     from mnist_demo.reading.strokes import Pairing
 
     entry = Weights.STROKES
-    assert entry is Weights.STROKENET_V3 and entry.file.is_file()
+    assert entry is Weights.STROKENET_V4 and entry.file.is_file()
     info = entry.info()
     assert info["model"] == "strokenet" and info["paired_with"] == Weights.DEFAULT.file.name
     assert Pairing.from_dict(info["pairing"]).image_digest == model_digest(Weights.DEFAULT.load().model)

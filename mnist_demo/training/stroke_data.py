@@ -1,7 +1,8 @@
 """The stroke reader's data: pen digits' paths as the pad sends them (`reading.strokes`).
 
 Training: every training writer's digit `recipe.pen_renders` times (times its
-collection's weight), each varied as writers vary (`handwriting.variation`),
+collection's weight), each varied as writers vary (`handwriting.variation`;
+half of them also bent, `warp_strokes`, which drawnet's renders are not),
 some drawn in another direction or stroke order (`vary_order`), and placed on
 the pad with a stylus's, a mouse's or a finger's wobble; plus
 `recipe.non_digits` made-up drawings that are not one digit (class 10). Test:

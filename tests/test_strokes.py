@@ -299,3 +299,27 @@ def test_half_the_stroke_readers_training_digits_are_bent_and_none_when_the_warp
     monkeypatch.setattr(stroke_data, "P_WARP", 0.0)
     plain = stroke_data.training_paths(0, 2, 0, fold)
     assert not amounts and torch.equal(plain.labels, warped.labels) and not torch.equal(plain.images, warped.images)
+
+
+def test_the_pairs_sure_threshold_counts_every_calibration_writer_alike():
+    from mnist_demo.training.calibration import sure_threshold_of
+    from mnist_demo.training.pairing import pairing_of_outputs, writer_weights
+
+    rng = np.random.default_rng(5)
+    # A prolific writer with a few digits both readers take, fairly sure, for the next digit; a writer of
+    # few drawings, all plain.
+    prolific, sparse = torch.tensor(rng.integers(0, 10, 1200)), torch.tensor(rng.integers(0, 10, 100))
+    labels, writers = torch.cat([prolific, sparse]), torch.tensor([0] * 1200 + [1] * 100)
+    leans_to = labels.clone()
+    leans_to[:3] = (labels[:3] + 1) % 10
+    image = torch.tensor(rng.normal(0, 0.3, (1300, 11)))
+    strokes = torch.tensor(rng.normal(0, 0.3, (1300, 11)))
+    image[torch.arange(1300), leans_to] += 5.0
+    strokes[torch.arange(1300), leans_to] += 5.0
+    image[torch.arange(3), labels[:3]] += 3.5  # the hard ones are a close call
+    strokes[torch.arange(3), labels[:3]] += 3.5
+    pairing = pairing_of_outputs(image, strokes, labels, writers, "a", "b")
+    p = torch.softmax(combine(image, strokes, pairing.weight) / pairing.temperature, 1).numpy()
+    alike = sure_threshold_of(p, labels.numpy(), weights=writer_weights(writers).numpy())
+    by_drawing = sure_threshold_of(p, labels.numpy())
+    assert pairing.min_top == alike and alike < by_drawing

@@ -203,7 +203,11 @@ def test_lower_makes_the_shipped_model_from_the_one_before_it_and_measures_it_ag
                  "--fitted-on", record["fitted_on"], "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
     info = read_info(out)
     assert f"MNIST test accuracy {100 * info['test_accuracy']:.2f}%" in capsys.readouterr().out
-    assert info["test_accuracy"] == shipped["test_accuracy"] and info["calibration"] == shipped["calibration"]
+    assert info["test_accuracy"] == shipped["test_accuracy"]
+    # The temperature is a search over float32 outputs, whose last bits can differ between runs (threads).
+    made_t, shipped_t = info["calibration"].pop("temperature"), dict(shipped["calibration"]).pop("temperature")
+    assert made_t == pytest.approx(shipped_t, rel=1e-6)
+    assert info["calibration"] == {k: v for k, v in shipped["calibration"].items() if k != "temperature"}
     made, ours = load_file(out), load_file(Weights.DEFAULT.file)
     assert made.keys() == ours.keys() and all((made[k] == ours[k]).all() for k in made)
     # An existing --out is kept unless asked; lowering twice is refused with a message.

@@ -4,6 +4,7 @@ writers it never saw?
     python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
     python benchmarks/writer_folds.py --model-arg recurrent=true --fold 0 --folds 3
     python benchmarks/writer_folds.py --recipe-arg pen_renders=24 --fold 0 --folds 3
+    python benchmarks/writer_folds.py --off P_WARP --fold 0 --folds 3 --arms with   # the recipe's arm stored
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ import torch
 from mnist_demo.handwriting import variation
 from mnist_demo.training.calibration import log_loss, logits_of
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
+from mnist_demo.training.recipes import Recipe
 from mnist_demo.training import stroke_data
 from mnist_demo.training.stroke_data import placed_paths, training_paths
 
@@ -63,42 +66,63 @@ def _trained(data, test, seed: int, model_args: dict, recipe=None) -> torch.nn.M
     return [e for e in train(config, train_data=data, test_data=test) if isinstance(e, TrainingDone)][0].loaded.model
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One of the two trainings compared: its recipe, model arguments and the variation's probability."""
+
+    name: str  # "with" or "without"
+    recipe: Recipe
+    model_args: dict = field(default_factory=dict)
+    probability: float | None = None  # the variation `off` set to this while its data are drawn
+
+
+def _arms(recipe: Recipe, off: str | None, model_arg: tuple[str, Any] | None,
+          recipe_arg: tuple[str, Any] | None) -> tuple[tuple[Arm, Arm], dict, str]:
+    """The two arms, what the result records of the change, and how it is named in reports."""
+    if off is not None:
+        value = getattr(_module_of(off), off)
+        return (Arm("with", recipe, probability=value), Arm("without", recipe, probability=0.0)), \
+            {"variation": off, "probability": value}, off
+    if recipe_arg is not None:
+        key, value = recipe_arg
+        return (Arm("with", recipe.with_changes(**{key: value})), Arm("without", recipe)), \
+            {"recipe_arg": {key: value}}, f"{key}={value}"
+    key, value = model_arg
+    return (Arm("with", recipe, {key: value}), Arm("without", recipe)), {"model_arg": {key: value}}, f"{key}={value}"
+
+
+def _training_data(arm: Arm, off: str | None, seed: int, writers):
+    """The arm's training paths, drawn with the variation at the arm's probability (and put back after)."""
+    if arm.probability is None:
+        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
+    module = _module_of(off)
+    value = getattr(module, off)
+    setattr(module, off, arm.probability)
+    try:
+        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
+    finally:
+        setattr(module, off, value)
+
+
 def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_arg: tuple[str, Any] | None = None,
-        recipe_arg: tuple[str, Any] | None = None) -> dict:
+        recipe_arg: tuple[str, Any] | None = None, arms: tuple[str, ...] = ("with", "without")) -> dict:
     """`off`: a variation to compare with and without; else `model_arg`, a model argument (name, value), or
-    `recipe_arg`, a recipe field (name, value)."""
+    `recipe_arg`, a recipe field (name, value). `arms`: which of the two to train (the recipe's own,
+    "without", gives the same figures for the same fold, seed and code, so a stored run can stand for it)."""
     from mnist_demo.models import get_spec
 
-    recipe = get_spec(MODEL).recipe
     held, rest = fold_writers(fold, folds)
     test = placed_paths(seed, renders, held)
-    result = {"fold": fold, "folds": folds, "seed": seed, "drawings": len(test), "held_out": {}}
-    if off is not None:
-        module = _module_of(off)
-        value = getattr(module, off)
-        result.update(variation=off, probability=value)
-        for name, p in (("with", value), ("without", 0.0)):
-            setattr(module, off, p)
-            try:
-                data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
-            finally:
-                setattr(module, off, value)
-            result["held_out"][name] = _measure(_trained(data, test, seed, {}), test)
-            _report(result, name, off)
-    elif recipe_arg is not None:
-        key, value = recipe_arg
-        result.update(recipe_arg={key: value})
-        for name, r in (("with", recipe.with_changes(**{key: value})), ("without", recipe)):
-            data = training_paths(seed, r.pen_renders, r.non_digits, rest)
-            result["held_out"][name] = _measure(_trained(data, test, seed, {}, r), test)
-            _report(result, name, f"{key}={value}")
-    else:
-        key, value = model_arg
-        result.update(model_arg={key: value})
-        data = training_paths(seed, recipe.pen_renders, recipe.non_digits, rest)
-        for name, args in (("with", {key: value}), ("without", {})):
-            result["held_out"][name] = _measure(_trained(data, test, seed, args), test)
-            _report(result, name, f"{key}={value}")
+    both, change, what = _arms(get_spec(MODEL).recipe, off, model_arg, recipe_arg)
+    result = {"fold": fold, "folds": folds, "seed": seed, "drawings": len(test), "held_out": {}, **change}
+    drawn: dict = {}  # arms that differ only in the model train on the same data
+    for arm in (a for a in both if a.name in arms):
+        key = (arm.recipe, arm.probability)
+        if key not in drawn:
+            drawn[key] = _training_data(arm, off, seed, rest)
+        model = _trained(drawn[key], test, seed, arm.model_args, arm.recipe)
+        result["held_out"][arm.name] = _measure(model, test)
+        _report(result, arm.name, what)
     return result
 
 
@@ -127,12 +151,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--renders", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arms", nargs="+", choices=("with", "without"), default=["with", "without"],
+                        help="train only these (a stored recipe run of the same fold, seed and code can stand "
+                        "for 'without')")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.off is not None and _module_of(args.off) is None:
         parser.error(f"neither handwriting/variation.py nor training/stroke_data.py has {args.off}")
     torch.set_num_threads(args.threads)
-    result = run(args.off, args.fold, args.folds, args.seed, args.renders, args.model_arg, args.recipe_arg)
+    result = run(args.off, args.fold, args.folds, args.seed, args.renders, args.model_arg, args.recipe_arg,
+                 tuple(args.arms))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

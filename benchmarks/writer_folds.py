@@ -4,7 +4,7 @@ writers it never saw?
     python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
     python benchmarks/writer_folds.py --model-arg recurrent=true --fold 0 --folds 3
     python benchmarks/writer_folds.py --recipe-arg pen_renders=24 --fold 0 --folds 3
-    python benchmarks/writer_folds.py --off P_WARP --fold 0 --folds 3 --arms with   # the recipe's arm stored
+    python benchmarks/writer_folds.py --off P_WARP --fold 0 --folds 3 --arms with   # the recipe's arm stored here
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of
@@ -108,7 +108,8 @@ def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_a
         recipe_arg: tuple[str, Any] | None = None, arms: tuple[str, ...] = ("with", "without")) -> dict:
     """`off`: a variation to compare with and without; else `model_arg`, a model argument (name, value), or
     `recipe_arg`, a recipe field (name, value). `arms`: which of the two to train (the recipe's own,
-    "without", gives the same figures for the same fold, seed and code, so a stored run can stand for it)."""
+    "without", gives the same figures for the same fold, seed and code on the same machine, so a stored run
+    from that machine can stand for it)."""
     from mnist_demo.models import get_spec
 
     held, rest = fold_writers(fold, folds)
@@ -152,8 +153,8 @@ def main() -> None:
     parser.add_argument("--renders", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--arms", nargs="+", choices=("with", "without"), default=["with", "without"],
-                        help="train only these (a stored recipe run of the same fold, seed and code can stand "
-                        "for 'without')")
+                        help="train only these (a stored recipe run of the same fold, seed and code, on the same "
+                        "machine, can stand for 'without': training is not bit-identical across machines)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.off is not None and _module_of(args.off) is None:

@@ -104,9 +104,10 @@ def _add_slash(pts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
 
 def warp_strokes(strokes: Strokes, amount: float, rng: np.random.Generator, centres: int = 4) -> list[list[Point]]:
     """A copy of strokes bent by a smooth random field (elastic distortion at the pen's level): a few
-    centres in the drawing's box each pull the path near them by up to about `amount` of its size, so a
-    loop grows or shrinks, a stem bends, one half of an 8 gets larger, as hands differ beyond an affine
-    change. Smooth at the scale of the drawing, so strokes that touch still touch."""
+    centres in the drawing's box each pull the path near them (a normal pull of about `amount` of its
+    size, fading over about a third of it), so a loop grows or shrinks, a stem bends, one half of an 8
+    gets larger, as hands differ beyond an affine change. Smooth at the scale of the drawing, so strokes
+    that touch still touch."""
     pts = [np.asarray(s, np.float64).reshape(-1, 2) for s in strokes]
     x0, y0, x1, y1 = path_box(strokes)
     h = max(y1 - y0, x1 - x0, 1e-6)

@@ -17,10 +17,11 @@ times each, set how sure a reading must be. Each calibration writer left out
 of the fit in turn and read with the others' pairing, the balanced threshold
 read more of them right with strokenets v3 and v4 on both placement seeds
 (v4: 99.50% and 99.43% became 99.67% and 99.61% of 9,960), their sure
-readings still right 99.74-99.78% of the time. The pair has to read a new person on a new
-device; on the held-out writers, with strokenet v2, the balanced fit read UJI's
-other tablet better (99.3-99.4% right became 99.6-99.9% over 3,200 drawings)
-and pendigits the same.
+readings still right 99.74-99.78% of the time (`benchmarks/calibration_writers.py`).
+The pair has to read a new person on a new device; on the held-out writers,
+with strokenet v2, the balanced weight and temperature read UJI's other
+tablet better (99.3-99.4% right became 99.6-99.9% over 3,200 drawings) and
+pendigits the same.
 
 An image model whose "not a digit" output was lowered for pictures read alone
 (MNIST's digits, `calibration.lower_file`) is joined with that output as

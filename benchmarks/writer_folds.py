@@ -73,7 +73,7 @@ class Arm:
     name: str  # "with" or "without"
     recipe: Recipe
     model_args: dict = field(default_factory=dict)
-    probability: float | None = None  # the variation `off` set to this while its data are drawn
+    variation: tuple[str, float] | None = None  # a variation's name, and its probability while the data are drawn
 
 
 def _arms(recipe: Recipe, off: str | None, model_arg: tuple[str, Any] | None,
@@ -81,7 +81,7 @@ def _arms(recipe: Recipe, off: str | None, model_arg: tuple[str, Any] | None,
     """The two arms, what the result records of the change, and how it is named in reports."""
     if off is not None:
         value = getattr(_module_of(off), off)
-        return (Arm("with", recipe, probability=value), Arm("without", recipe, probability=0.0)), \
+        return (Arm("with", recipe, variation=(off, value)), Arm("without", recipe, variation=(off, 0.0))), \
             {"variation": off, "probability": value}, off
     if recipe_arg is not None:
         key, value = recipe_arg
@@ -91,17 +91,18 @@ def _arms(recipe: Recipe, off: str | None, model_arg: tuple[str, Any] | None,
     return (Arm("with", recipe, {key: value}), Arm("without", recipe)), {"model_arg": {key: value}}, f"{key}={value}"
 
 
-def _training_data(arm: Arm, off: str | None, seed: int, writers):
-    """The arm's training paths, drawn with the variation at the arm's probability (and put back after)."""
-    if arm.probability is None:
+def _training_data(arm: Arm, seed: int, writers):
+    """The arm's training paths, drawn with its variation at the arm's probability (and put back after)."""
+    if arm.variation is None:
         return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
-    module = _module_of(off)
-    value = getattr(module, off)
-    setattr(module, off, arm.probability)
+    name, probability = arm.variation
+    module = _module_of(name)
+    value = getattr(module, name)
+    setattr(module, name, probability)
     try:
         return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
     finally:
-        setattr(module, off, value)
+        setattr(module, name, value)
 
 
 def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_arg: tuple[str, Any] | None = None,
@@ -118,9 +119,9 @@ def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_a
     result = {"fold": fold, "folds": folds, "seed": seed, "drawings": len(test), "held_out": {}, **change}
     drawn: dict = {}  # arms that differ only in the model train on the same data
     for arm in (a for a in both if a.name in arms):
-        key = (arm.recipe, arm.probability)
+        key = (arm.recipe, arm.variation)
         if key not in drawn:
-            drawn[key] = _training_data(arm, off, seed, rest)
+            drawn[key] = _training_data(arm, seed, rest)
         model = _trained(drawn[key], test, seed, arm.model_args, arm.recipe)
         result["held_out"][arm.name] = _measure(model, test)
         _report(result, arm.name, what)

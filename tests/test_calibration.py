@@ -30,7 +30,6 @@ def test_the_sure_threshold_is_the_least_that_keeps_sure_readings_right_often_en
     assert sure_threshold(top, right, target=0.998) == 0.71
 
 
-
 def test_with_writer_weights_one_prolific_writer_does_not_set_the_sure_threshold_alone():
     top = np.full(1000, 0.99)
     top[:3] = 0.7  # writer A (900 drawings) has three hard digits, read wrong at 0.7
@@ -45,6 +44,7 @@ def test_with_writer_weights_one_prolific_writer_does_not_set_the_sure_threshold
     top[-1], right[-1] = 0.7, False
     assert sure_threshold(top, right) == 0.5
     assert sure_threshold(top, right, weights=alike) == 0.71
+
 
 def test_a_calibrated_set_has_a_small_ece_and_an_overconfident_one_a_large_one():
     rng = np.random.default_rng(1)

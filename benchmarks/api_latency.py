@@ -36,8 +36,8 @@ from mnist_demo.app.drawing import preview_html  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
 from mnist_demo.testing.servers import free_port  # noqa: E402
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
-from mnist_demo.weights import Weights  # noqa: E402
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
+from mnist_demo.reading.weights import Weights  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:

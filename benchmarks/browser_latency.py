@@ -30,10 +30,10 @@ from playwright.sync_api import sync_playwright
 
 from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, load_pen_digits
 from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen, open_app_page, wait_for_answer
 from mnist_demo.testing.servers import free_port
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import load_weights
-from mnist_demo.mnist import OTHER_CLASS
-from mnist_demo.reading.strokes import combine
+from mnist_demo.models.checkpoint import load_weights
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.base.strokes import combine
 from mnist_demo.training.calibration import log_loss, logits_of, recorded_offset, sure_threshold_of
-from mnist_demo.training.pairing import NOT_A_WRITER, pairing_data, pairing_of_outputs
-from mnist_demo.weights import Weights
+from mnist_demo.training.calibration_data import NOT_A_WRITER, pairing_data, pairing_of_outputs
+from mnist_demo.reading.weights import Weights
 
 THRESHOLDS = ("writer by writer", "over all drawings")
 

@@ -22,11 +22,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mnist_demo.pen_digits import COLLECTIONS, random_placement
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.handwriting.pen_digits import COLLECTIONS, random_placement
+from mnist_demo.reading.reader import Predictor
 from mnist_demo.reading.sketch import parse_sketch
-from mnist_demo.reading.status import Status
-from mnist_demo.weights import Weights
+from mnist_demo.base.status import Status
+from mnist_demo.reading.weights import Weights
 
 Strokes = Sequence[Sequence[tuple[float, float]]]
 

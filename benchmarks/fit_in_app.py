@@ -25,12 +25,12 @@ import numpy as np
 
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingReport
-from mnist_demo.pen_digits import PENDIGITS, random_placement
+from mnist_demo.handwriting.pen_digits import PENDIGITS, random_placement
 from mnist_demo.personal import Collection
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings, draw_ahead, fit
 from mnist_demo.training.remote import start_training_server
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,11 +27,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mnist_demo.app.drawing import DrawingReader  # noqa: E402
-from mnist_demo.reading.predictor import Predictor  # noqa: E402
+from mnist_demo.reading.reader import Predictor  # noqa: E402
 from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
 from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
-from mnist_demo.pen_digits import load_pen_digits, random_placement  # noqa: E402
-from mnist_demo.weights import Weights  # noqa: E402
+from mnist_demo.handwriting.pen_digits import load_pen_digits, random_placement  # noqa: E402
+from mnist_demo.reading.weights import Weights  # noqa: E402
 
 
 def percentile(values: Sequence[float], q: float) -> float:

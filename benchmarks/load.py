@@ -69,7 +69,7 @@ from mnist_demo.testing.load.training import TRAIN_EPOCHS, TRAIN_MODEL
 from mnist_demo.testing.load.server import check_loopback
 from mnist_demo.testing.load.visitors import VISITORS, digits_to_draw
 from mnist_demo.testing.servers import REPO
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 RESULTS = REPO / "benchmarks" / "results" / "load.json"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mnist_demo.training.data import load_mnist
-from mnist_demo.models import REGISTRY, image_models
+from mnist_demo.models.registry import REGISTRY, image_models
 from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"

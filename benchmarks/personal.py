@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import load_weights
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
+from mnist_demo.models.checkpoint import load_weights
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.assess import accuracy, folds
 from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, fit
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.reader import Predictor
 from mnist_demo.training.data import Split
 from mnist_demo.training.evaluation import evaluate
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
 

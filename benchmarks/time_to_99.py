@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.mnist import normalize
-from mnist_demo.models import DEFAULT_MODEL, PytorchExampleNet, get_spec
+from mnist_demo.base.mnist import normalize
+from mnist_demo.models.registry import DEFAULT_MODEL, PytorchExampleNet, get_spec
 from mnist_demo.training.data import Split, default_data_dir, load_mnist
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, train
 from mnist_demo.training.evaluation import evaluate

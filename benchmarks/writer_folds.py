@@ -33,7 +33,7 @@ import torch
 from mnist_demo.handwriting import variation
 from mnist_demo.training.calibration import log_loss, logits_of
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.base.recipe import Recipe
 from mnist_demo.training import stroke_data
 from mnist_demo.training.stroke_data import placed_paths, training_paths
 
@@ -111,7 +111,7 @@ def run(off: str | None, fold: int, folds: int, seed: int, renders: int, model_a
     `recipe_arg`, a recipe field (name, value). `arms`: which of the two to train (the recipe's own,
     "without", gives the same figures for the same fold, seed and code on the same machine, so a stored run
     from that machine can stand for it)."""
-    from mnist_demo.models import get_spec
+    from mnist_demo.models.registry import get_spec
 
     held, rest = fold_writers(fold, folds)
     test = placed_paths(seed, renders, held)

@@ -1,10 +1,10 @@
-"""Command line: `python -m mnist_demo {train,evaluate,models,finetune}`."""
+"""Command line: `python -m mnist_demo {train,evaluate,models,pair,finetune}` (also `mnist-demo ...`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as _dt
+import json
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -12,14 +12,30 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from mnist_demo.checkpoint import CheckpointError, load_weights
-from mnist_demo.weights import (DRAWN_HELD_OUT, ECE, MNIST_TEST, NON_DIGITS, SURE_ACCURACY, Measurement, Weights,
-                                drawn_key, record, this_command)
+from mnist_demo.base.devices import pick_device
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.models.checkpoint import CheckpointError
+from mnist_demo.models.registry import DEFAULT_MODEL, REGISTRY, UnknownModel, get_spec
+from mnist_demo.personal.command import add_parser as add_finetune
+from mnist_demo.reading.reader import Reader
+from mnist_demo.reading.weights import (
+    DRAWN_HELD_OUT,
+    ECE,
+    MNIST_TEST,
+    NON_DIGITS,
+    SURE_ACCURACY,
+    Measurement,
+    Weights,
+    drawn_key,
+    record,
+    this_command,
+)
+from mnist_demo.training.calibration_data import pair
 from mnist_demo.training.data import DataUnavailable, load_split
-from mnist_demo.devices import pick_device
-from mnist_demo.models import REGISTRY, DEFAULT_MODEL, Inputs, UnknownModel, get_spec, inputs_of
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.drawn_eval import evaluate_drawn
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.training.evaluation import evaluate
+from mnist_demo.training.reading_eval import evaluate_readings, reliability_figure
 
 
 def _recipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +73,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _recipe_flags(t)
 
     e = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix, figures")
-    e.add_argument("--weights", default=str(Weights.DEFAULT.file), help="default: the shipped weights")
+    e.add_argument("--weights", default=str(Weights.DEFAULT.file), help="a reader's file (default: the shipped one) "
+                                                                        "or a picture model's")
     e.add_argument("--data-dir")
     e.add_argument("--device")
     e.add_argument("--out-dir", help="where the PNGs go (default runs/eval-WEIGHTS/)")
@@ -71,34 +88,23 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="with --drawings: place each held-out digit this many times more (figures on more drawings)")
     e.add_argument("--reliability-plot", help="with --drawings: save the reliability diagram here (PNG)")
     e.add_argument("--json", help="with --drawings: save every figure here (JSON)")
-    e.add_argument("--strokes", help="a stroke reader to read the pad's drawings with, beside the weights (default: "
-                                     "the shipped one when it was paired with them); 'none': the picture alone")
+    e.add_argument("--picture-only", action="store_true", help="read the pad's drawings from their picture alone, "
+                                                                "without the file's stroke reader")
     e.add_argument("--skip-mnist", action="store_true", help="only the drawn-digit evaluation")
     e.add_argument("--record", action="store_true",
                    help="write the figures measured, with this command, into the weights file's metadata")
 
     sub.add_parser("models", help="list the registry")
 
-    pr = sub.add_parser("pair", help="pair a stroke reader with a picture model (a new drawnet): fit how their "
-                                     "answers join, on the calibration writers, into a copy of the stroke reader")
-    pr.add_argument("--strokes", default=str(Weights.STROKES.file), help="the stroke reader (default: the shipped one)")
-    pr.add_argument("--image", default=str(Weights.DEFAULT.file), help="the picture model (default: the shipped one)")
-    pr.add_argument("--out", required=True, help="where the paired stroke reader goes")
+    pr = sub.add_parser("pair", help="make one reader of a picture model and a stroke reader: fit how their "
+                                     "answers join on the calibration writers, and write both to one file")
+    pr.add_argument("--picture", required=True, help="the picture model (a model's file, or a reader's)")
+    pr.add_argument("--strokes", required=True, help="the stroke reader (a model's file, or a reader's)")
+    pr.add_argument("--out", required=True, help="where the reader goes")
     pr.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
     pr.add_argument("--seed", type=int, default=1, help="placements of the calibration drawings (train's default)")
 
-    lo = sub.add_parser("lower", help="a copy of a picture model with 'not a digit' lowered by an offset fitted "
-                                      "elsewhere (--other-offset's, for weights already trained), calibrated anew")
-    lo.add_argument("--weights", required=True, help="the picture model to copy (only read)")
-    lo.add_argument("--offset", type=float, required=True, help="how much to lower 'not a digit' by")
-    lo.add_argument("--fitted-on", required=True, help="where the offset was fitted, in words (kept in the file)")
-    lo.add_argument("--out", required=True, help="where the lowered copy goes")
-    lo.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
-    lo.add_argument("--data-dir", help="MNIST folder (default $MNIST_DATA_DIR or data/): the copy's test accuracy "
-                                       "is measured again")
-
-    from mnist_demo.personal.command import add_parser as add_finetune  # its flags live with the fit's code
-    add_finetune(sub)
+    add_finetune(sub)  # its flags live with the fit's code
     return p
 
 
@@ -150,82 +156,60 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = done.print_and_save(out)
     if path is None:
         return 1
-    from mnist_demo.training.plots import curves_figure, save
+    from mnist_demo.training.plots import curves_figure, save  # matplotlib: only once a model is saved
     curves = save(curves_figure(done.loaded.info["history"]), path.with_suffix(".curves.png"))
     print(f"saved {path} (test accuracy {100 * done.loaded.test_accuracy:.2f}%) and {curves}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mnist_demo.training.evaluation import evaluate
-    from mnist_demo.training.plots import confusion_text, curves_figure, misclassified_figure, save
+    from mnist_demo.training.plots import confusion_text, curves_figure, misclassified_figure, save  # matplotlib
 
     device = pick_device(args.device)
-    loaded = load_weights(args.weights, device)
-    info = loaded.info
-    if inputs_of(loaded.model) is not Inputs.IMAGE:
-        raise CheckpointError(f"{args.weights} holds a {loaded.name}, which reads the pen's path beside a picture "
-                              f"model: evaluate that model with --strokes {args.weights}")
+    reader = Reader.load(args.weights, device)
+    if args.picture_only:
+        reader = Reader(reader.picture, None, device)
+    info = reader.info
     print(f"{args.weights}: {info['model']} trained {info.get('epochs', '?')} epochs on {info.get('date', '?')}")
-    predictor = _drawing_predictor(args, loaded)
-    if predictor.strokes is not None:
-        print(f"drawings on the pad are read with {predictor.strokes.name} ({_strokes_file(args)}) beside it")
+    if reader.strokes is not None:
+        print(f"drawings on the pad are read with {reader.strokes.name} beside it")
     out_dir = Path(args.out_dir or f"runs/eval-{Path(args.weights).stem}")
     if not args.skip_mnist:
         test = load_split(args.data_dir, train=False)
-        result = evaluate(loaded.model, test, device)
+        result = evaluate(reader.picture.model, test, device, other_offset=reader.picture_calibration.other_offset)
         print(f"MNIST test accuracy: {100 * result.accuracy:.2f}% ({int(result.confusion.diag().sum())}/{len(test)})"
               f"  loss {result.loss:.4f}")
         print("per-class accuracy: " + "  ".join(f"{d}: {100 * a:.2f}%" for d, a in enumerate(result.per_class)))
         print("confusion matrix (rows: truth, columns: prediction):")
         print(confusion_text(result.confusion))
         if args.record:
-            record(args.weights, MNIST_TEST, Measurement(result.accuracy, len(test), "MNIST test digits",
-                                                         this_command()))
-            print(f"recorded in {args.weights}")
+            _record(args, MNIST_TEST, Measurement(result.accuracy, len(test), "MNIST test digits", this_command()))
         grid = save(misclassified_figure(test.images, test.labels, result.predictions),
                     out_dir / "misclassified.png")
         print(f"saved {grid}")
         if info.get("history"):
             print(f"saved {save(curves_figure(info['history']), out_dir / 'curves.png')}")
     if args.drawings:
-        _evaluate_drawings(args, predictor)
+        _evaluate_drawings(args, reader)
     if args.drawn:
-        from mnist_demo.training.drawn_eval import evaluate_drawn
-        report = evaluate_drawn(predictor, args.drawn, renders_per_digit=args.drawn_renders, seed=args.seed)
+        report = evaluate_drawn(reader, args.drawn, renders_per_digit=args.drawn_renders, seed=args.seed)
         print(report.format())
         if args.record:
-            target = _drawings_record(args, predictor)
             writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
-            record(target, DRAWN_HELD_OUT, Measurement(
+            _record(args, DRAWN_HELD_OUT, Measurement(
                 report.accuracy, report.n, f"drawings of held-out pen writers {writers} ({Path(args.drawn).name}), "
                 "read through the pad's JSON", this_command()))
-            print(f"recorded in {target}")
     return 0
 
 
-def _drawing_predictor(args: argparse.Namespace, loaded):
-    from mnist_demo.reading.predictor import Paired, Predictor
-
-    strokes = {None: Paired.SHIPPED, "none": None}.get(args.strokes, args.strokes)
-    return Predictor(loaded, next(loaded.model.parameters()).device, strokes=strokes)
-
-
-def _strokes_file(args: argparse.Namespace) -> str:
-    return args.strokes if args.strokes not in (None, "none") else str(Weights.STROKES.file)
+def _record(args: argparse.Namespace, key: str, measurement: Measurement) -> None:
+    """Write a figure into the evaluated file (those of the picture read alone under "picture:" keys)."""
+    record(args.weights, ("picture:" if args.picture_only else "") + key, measurement)
+    print(f"recorded {key} in {args.weights}")
 
 
-def _drawings_record(args: argparse.Namespace, predictor) -> str:
-    """Where figures of reading drawings are recorded: with the pairing they measure. In the stroke reader's
-    file when its pairing joined it to the weights; in the weights file when they read alone, or carry their
-    own pairing (a model fitted to a visitor's hand)."""
-    return args.weights if predictor.strokes is None or "pairing" in predictor.info else _strokes_file(args)
-
-
-def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
-    from mnist_demo.training.reading_eval import evaluate_readings, reliability_figure
-
-    result = evaluate_readings(predictor, seed=args.seed, placements=args.placements)
+def _evaluate_drawings(args: argparse.Namespace, reader: Reader) -> None:
+    result = evaluate_readings(reader, seed=args.seed, placements=args.placements)
     print(result.format())
     if args.reliability_plot:
         print(f"saved {reliability_figure(result.calibration, args.reliability_plot)}")
@@ -237,52 +221,34 @@ def _evaluate_drawings(args: argparse.Namespace, predictor) -> None:
     if not args.record:
         return
     command = this_command()
-    target = _drawings_record(args, predictor)
     for name, report in result.drawn.items():
         writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
-        record(target, drawn_key(name), Measurement(
+        _record(args, drawn_key(name), Measurement(
             report.accuracy, report.n, f"drawings of held-out {name} writers {writers} read right (answered, not "
             f"'not sure'), through the pad's JSON, seed {args.seed}"
             + (f", each digit placed {args.placements} times as often" if args.placements > 1 else ""), command))
     nd = result.non_digits.total
-    record(target, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit "
-                                                 "answered 'not sure'", command))
+    _record(args, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit answered "
+                                                          "'not sure'", command))
     n = sum(r.n for r in result.drawn.values())
-    record(target, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as "
-                                                    "sure, the share right", command))
-    record(target, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out "
-                                          "digit drawings (10 bins)", command))
-    print(f"recorded in {target}")
+    _record(args, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as sure, "
+                                                                      "the share right", command))
+    _record(args, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out digit "
+                                                              "drawings (10 bins)", command))
 
 
 def cmd_pair(args: argparse.Namespace) -> int:
-    from mnist_demo.training.pairing import pair_files
-
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"{args.out} exists: pass --overwrite to replace it")
-    p = pair_files(args.strokes, args.image, args.out, args.seed)
-    print(f"paired with {Path(args.image).name}: stroke weight {p.weight}, temperature {p.temperature:.2f}, sure "
-          f"from {p.min_top:.2f}; saved {args.out} (measure it: evaluate --weights {args.image} --strokes {args.out})")
-    return 0
-
-
-def cmd_lower(args: argparse.Namespace) -> int:
-    from mnist_demo.training.calibration import lower_file
-
-    if Path(args.out).exists() and not args.overwrite:
-        raise ValueError(f"{args.out} exists: pass --overwrite to replace it")
-    info = lower_file(args.weights, args.offset, args.fitted_on, args.out, load_split(args.data_dir, train=False))
-    c = info["calibration"]
-    print(f"saved {args.out}: 'not a digit' lowered by {args.offset:.2f}, MNIST test accuracy "
-          f"{100 * info['test_accuracy']:.2f}%, temperature {c['temperature']:.2f}, sure from {c['min_top']:.2f} "
-          f"(pair a stroke reader with it: pair --image {args.out})")
+    c = pair(args.picture, args.strokes, args.out, args.seed)
+    print(f"saved {args.out}: stroke weight {c.stroke_weight}, temperature {c.temperature:.2f}, sure from "
+          f"{c.sure_from:.2f} (measure it: evaluate --weights {args.out} --drawings)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "pair": cmd_pair,
-                "lower": cmd_lower}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "models": cmd_models, "pair": cmd_pair}
     try:
         # finetune's parser names its own function (personal.command.add_parser)
         return commands.get(args.command, getattr(args, "func", None))(args)

@@ -48,7 +48,7 @@ def mnist(mnist_dir):
 
 @pytest.fixture(scope="session")
 def shipped_weights() -> Path:
-    from mnist_demo.weights import Weights
+    from mnist_demo.reading.weights import Weights
 
     path = Path(os.environ.get("MNIST_DEMO_WEIGHTS") or Weights.DEFAULT.file)
     assert path.is_file(), f"shipped weights missing: {path}"

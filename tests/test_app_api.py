@@ -24,10 +24,11 @@ from mnist_demo.testing.servers import REPO, app_settings, served_app
 from mnist_demo.app.drawing import EMPTY_LABEL, NOT_A_DIGIT_LABEL, UNSURE_LABEL
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.trainer import TrainingRefused
-from mnist_demo.checkpoint import load_weights
+from mnist_demo.models.checkpoint import load_weights
 from mnist_demo.training.data import DataUnavailable
-from mnist_demo.pen_digits import centred
-from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, WebApp
+from mnist_demo.handwriting.pen_digits import centred
+from mnist_demo.app.handlers import WebApp
+from mnist_demo.app.outputs import TRAIN_API_OUTPUTS
 from mnist_demo.app.views import TRAIN_FIELDS
 
 
@@ -112,7 +113,7 @@ def test_predict_reads_digits_drawn_by_writers_no_model_has_seen(server):
 
 def test_predict_says_not_sure_to_what_is_not_one_digit_and_why_where_it_can_tell(server):
     from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, Family, non_digit_set
-    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS
 
     held = [d for c in COLLECTIONS.values() for d in c.digits(c.held_out_writers)]
     drawings = non_digit_set(HELD_OUT_FAMILIES, 5, seed=11, digits=held)  # symbols, scribbles, pairs, cut digits
@@ -195,7 +196,7 @@ def test_train_streams_every_epoch_and_its_model_answers_only_for_its_visitor(se
 
     # "Use in Draw tab" switches this visitor's Draw tab only.
     assert "mlp-50" in trainer.predict(api_name="/use_trained")
-    own = local.reader.own_predictor(load_weights(weights))
+    own = local.draw_tab.own_reader(load_weights(weights))
     differs = False
     for digit in held_out_digits((2, 5, 8)):
         value = pad_value(digit)
@@ -303,7 +304,7 @@ def test_one_training_at_a_time_even_from_python(shipped_weights):
 
 
 def test_hosting_limits_come_from_environment_variables():
-    from mnist_demo.weights import Weights
+    from mnist_demo.reading.weights import Weights
 
     s = AppSettings.from_env({"MNIST_DEMO_WEIGHTS": "w.safetensors", "MNIST_DEMO_ALLOW_TRAINING": "0",
                               "MNIST_DEMO_MAX_EPOCHS": "3", "MNIST_DEMO_TRAIN_LIMIT": "5000",

@@ -1,7 +1,7 @@
 """Bad input through the library: each kind gets a clear message, nothing crashes, memory stays bounded.
 
 Files and bytes go through `images.read_image`; arrays go straight to
-`preprocess` and `Predictor.predict`.
+`preprocess` and `Reader.read`.
 Unusual but good formats (16-bit, CMYK, palette, LA, ...) must still be read
 as the digit that was drawn.
 
@@ -24,11 +24,11 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.preprocess import preprocess
-from mnist_demo.reading.status import Problem
+from mnist_demo.base.status import Problem
 from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 from mnist_demo.reading.images import (DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
                                        NON_FINITE, NOT_AN_IMAGE, TRANSPARENT, UploadRejected, read_image)
 
@@ -45,8 +45,8 @@ def rejection(source, **limits) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained(shipped_weights) -> Predictor:
-    return Predictor(shipped_weights, "cpu")
+def trained(shipped_weights) -> Reader:
+    return Reader.load(shipped_weights, "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_a_blank_drawing_is_read_as_nothing_drawn(trained, tmp_path):
     canvas["layers"][0][...] = 0
     canvas["composite"][...] = canvas["background"]
     for value in (read_image(blank_png), canvas, np.full((280, 280), 255, np.uint8)):
-        p = trained.predict(value)
+        p = trained.read(value)
         assert (p.status, p.message, p.top) == ("empty", Problem.NOTHING_DRAWN.message, [])
 
 
@@ -81,10 +81,10 @@ def test_a_1x1_image_is_read_as_nothing_drawn(trained, tmp_path):
     for colour in ("black", "white"):
         path = tmp_path / f"{colour}.png"
         Image.new("L", (1, 1), colour).save(path)
-        p = trained.predict(read_image(path))
+        p = trained.read(read_image(path))
         assert (p.status, p.message) == ("empty", Problem.NOTHING_DRAWN.message)
     opaque_ink = np.array([[[0, 0, 0, 255]]], np.uint8)
-    assert trained.predict(opaque_ink).message == Problem.NOTHING_DRAWN.message
+    assert trained.read(opaque_ink).message == Problem.NOTHING_DRAWN.message
 
 
 def test_a_fully_transparent_image_is_rejected_and_a_transparent_array_is_empty(trained):
@@ -94,7 +94,7 @@ def test_a_fully_transparent_image_is_rejected_and_a_transparent_array_is_empty(
     # An array, as a sketchpad layer: nothing drawn yet.
     layer = np.zeros((280, 280, 4), np.uint8)
     layer[..., :3] = 255
-    assert trained.predict(layer).message == Problem.NOTHING_DRAWN.message
+    assert trained.read(layer).message == Problem.NOTHING_DRAWN.message
 
 
 # ---------------------------------------------------------------- not an image, or a damaged one
@@ -197,8 +197,8 @@ def test_nan_or_infinity_in_an_array_is_refused_with_a_clear_message(trained, se
         with pytest.raises(ValueError, match=NON_FINITE):
             preprocess(value)
         with pytest.raises(ValueError, match=NON_FINITE):
-            trained.predict(value)
-    assert trained.predict(gray).digit == 7  # the same drawing without the bad pixel reads fine
+            trained.read(value)
+    assert trained.read(gray).digit == 7  # the same drawing without the bad pixel reads fine
 
 
 # ---------------------------------------------------------------- unusual formats that are fine
@@ -215,7 +215,7 @@ def test_a_digit_in_an_unusual_format_is_still_read(trained, seven, name):
     assert (2 if arr.ndim == 2 else arr.shape[-1]) == channels
     reference = preprocess(seven).image.astype(np.int16)
     assert np.abs(preprocess(arr).image - reference).mean() < 4  # the same 28x28 the model sees
-    p = trained.predict(arr)
+    p = trained.read(arr)
     assert (p.status, p.digit) == ("ok", 7)
 
 
@@ -227,7 +227,7 @@ def test_a_sideways_phone_photo_is_turned_upright(trained, seven):
     reference = preprocess(seven).image.astype(np.int16)
     assert np.abs(preprocess(arr).image - reference).mean() < 4
     assert np.abs(preprocess(np.asarray(stored)).image - reference).mean() > 20  # as stored: lying on its side
-    assert trained.predict(arr).digit == 7
+    assert trained.read(arr).digit == 7
 
 
 # ---------------------------------------------------------------- the table in docs/bad_inputs.md
@@ -236,12 +236,12 @@ def test_a_sideways_phone_photo_is_turned_upright(trained, seven):
 def observed() -> list[tuple[str, str, str]]:
     """(input, what the library does, its message) for each bad input, measured now."""
     seven = drawn_seven()
-    predictor = Predictor(Weights.DEFAULT.file, "cpu")
+    predictor = Reader.load(Weights.DEFAULT.file, "cpu")
     kinds = {2: "gray", 3: "RGB", 4: "RGBA"}
 
     def predict(value) -> tuple[str, str]:
         try:
-            p = predictor.predict(value)
+            p = predictor.read(value)
         except ValueError as exc:
             return "`predict` raises `ValueError`", str(exc)
         return f"`predict`: status {p.status}", p.message

@@ -22,7 +22,7 @@ from mnist_demo.testing.drawings import held_out_digits, pad_value
 from mnist_demo.testing.servers import app_settings, served_app
 from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
 from mnist_demo.reading import sketch, images as uploads
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 LIMIT_MB = 1  # the test server's upload limit, so the over-limit file stays small
 

@@ -17,7 +17,7 @@ from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, 
                                         on_screen, open_app_page, touch_stroke, wait_for_answer)
 from mnist_demo.testing.drawings import held_out_digits
 from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.reader import Reader
 from mnist_demo.app.handlers import WebApp
 
 pytestmark = [pytest.mark.browser,
@@ -157,7 +157,7 @@ def test_what_the_page_shows_is_what_the_server_reads(page, shipped_weights):
     server_seen = page.locator("#preview img").get_attribute("src")
     server_image = np.asarray(Image.open(io.BytesIO(base64.b64decode(server_seen.split(",", 1)[1]))))
 
-    from_pixels = Predictor(shipped_weights, device="cpu").predict(shown)
+    from_pixels = Reader.load(shipped_weights, "cpu").read(shown)
     assert from_pixels.digit == 2 and headline(page) == "2"
     # Same image, up to anti-aliasing: most pixels within a few gray levels.
     diff = np.abs(from_pixels.image.astype(int) - server_image.astype(int))
@@ -295,7 +295,7 @@ def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_w
     assert 0 <= min(xs) and max(xs) <= 400 and 0 <= min(ys) and max(ys) <= 400
     assert 170 <= max(ys) - min(ys) <= 230  # half of 400, not of 800
     assert all(s.radius == 11 for s in sketch.strokes)  # the default pen, scaled to the pad: 22 px of 800
-    assert Predictor(shipped_weights, "cpu").predict(sketch).digit == 4
+    assert Reader.load(shipped_weights, "cpu").read(sketch).digit == 4
 
 
 def test_a_zero_with_a_slash_through_it_drawn_with_the_mouse_reads_as_a_zero(page):

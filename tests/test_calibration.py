@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_demo.mnist import OTHER_CLASS
-from mnist_demo.models import build_model
-from mnist_demo.training.calibration import (Calibration, fit_temperature, lower_other, other_offset, reliability,
-                                             sure_threshold)
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.models.checkpoint import PICTURE
+from mnist_demo.models.registry import build_model
+from mnist_demo.reading.calibration import Calibration
+from mnist_demo.training.calibration import fit_calibration, fit_temperature, other_offset, reliability, sure_threshold
+from mnist_demo.training.data import Split
 
 
 def test_the_fitted_temperature_undoes_a_known_overconfidence():
@@ -58,7 +60,7 @@ def test_a_calibrated_set_has_a_small_ece_and_an_overconfident_one_a_large_one()
 
 
 def test_a_calibration_round_trips_through_the_weights_files_json():
-    c = Calibration(1.7, 0.83, 2000, "pen digits of calibration writers")
+    c = Calibration(1.7, 0.83, 2.0, 0.7, 2000, "pen digits of calibration writers")
     assert Calibration.from_dict(c.to_dict()) == c
 
 
@@ -93,63 +95,54 @@ def test_a_model_that_reads_few_enough_digits_as_not_a_digit_is_left_as_it_is():
     assert other_offset(torch.zeros(0, OTHER_CLASS + 1)) == 0.0
 
 
-def test_lowering_not_a_digit_changes_that_output_alone_in_the_weights():
+def test_reading_mnist_with_not_a_digit_lowered_reads_fewer_digits_as_not_a_digit():
+    from mnist_demo.training.evaluation import evaluate
+
     torch.manual_seed(0)
     model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
-    x = torch.randn(8, 1, 28, 28)
-    before = model(x)
-    lower_other(model, 0.75)
-    after = model(x)
-    assert torch.allclose(after[:, OTHER_CLASS], before[:, OTHER_CLASS] - 0.75, atol=1e-5)
-    assert torch.allclose(after[:, :OTHER_CLASS], before[:, :OTHER_CLASS])
+    with torch.no_grad():
+        model[-1].bias[OTHER_CLASS] += 3.0  # an untrained model that says "not a digit" to most
+    digits = Split(torch.randint(0, 256, (100, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (100,)))
+    as_trained, lowered = evaluate(model, digits), evaluate(model, digits, other_offset=6.0)
+    assert sum(lowered.other) < sum(as_trained.other) and lowered.loss == as_trained.loss
 
 
-def test_only_a_model_with_a_not_a_digit_output_can_have_it_lowered():
-    with pytest.raises(ValueError, match="no 'not a digit' output"):
-        lower_other(build_model("drawnet", classes=10), 0.5)
+def _calibrate_trained(monkeypatch, validation, recipe_offset, classes=OTHER_CLASS + 1):
+    """`calibrate_trained` of an untrained drawnet, its calibration drawings left out (a stub calibration
+    that keeps the offset it is asked for); (info, notes, whether the weights changed)."""
+    from mnist_demo.training import calibration_data
+
+    monkeypatch.setattr(calibration_data, "calibrate", lambda model, seed, strokes=None, offset=0.0: {
+        PICTURE: Calibration(1.0, 0.9, 0.0, offset, 0, "stub")})
+    model = build_model("drawnet", classes=classes).eval()
+    before = [p.clone() for p in model.parameters()]
+    notes: list[str] = []
+    info = calibration_data.calibrate_trained(model, 1, validation, recipe_offset, notes)
+    return info, notes, not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_as_the_recipe_says(monkeypatch):
-    import mnist_demo.training.calibration as calibration
-    from mnist_demo.training.data import Split
-
-    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(1.0, 0.9, 0, "stub"))
-    torch.manual_seed(0)
-    x = torch.randn(4, 1, 28, 28)
-
-    def lowered_by(info_and_model):
-        info, model, before = info_and_model
-        with torch.no_grad():
-            return float((before - model(x))[:, OTHER_CLASS].mean()), info
-
-    def fit(validation, recipe_offset, classes=OTHER_CLASS + 1):
-        model = build_model("drawnet", classes=classes).eval()
-        before = model(x)
-        notes: list[str] = []
-        return calibration.fit_confidence(model, 1, validation, notes, recipe_offset), model, before
-
-    by, info = lowered_by(fit(None, 0.7))  # no digits held out: the recipe's offset
-    assert by == pytest.approx(0.7, abs=1e-5) and info["other_offset"]["fitted_on"] == "the recipe (other_offset)"
+    info, notes, changed = _calibrate_trained(monkeypatch, None, 0.7)  # no digits held out: the recipe's offset
+    assert info["calibrations"][PICTURE]["other_offset"] == 0.7 and "as the recipe says" in notes[0]
+    assert not changed  # lowered where pictures are read, never in the weights
     # Digits held out: fitted on them, whatever the recipe says (an untrained model reads many as "not a digit").
+    torch.manual_seed(0)
     digits = Split(torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (200,)))
-    by, info = lowered_by(fit(digits, 0.7))
-    assert info["other_offset"]["digits"] == 200 and by == pytest.approx(info["other_offset"]["offset"], abs=1e-5)
-    _, info = lowered_by(fit(None, 0.0))
-    assert "other_offset" not in info and info["calibration"]["fitted_on"] == "stub"
-    model = build_model("drawnet", classes=10).eval()
-    assert "other_offset" not in calibration.fit_confidence(model, 1, digits, [], 0.7)  # nothing to lower
+    info, notes, _ = _calibrate_trained(monkeypatch, digits, 0.7)
+    assert "200 held-out MNIST digits" in notes[0] and info["calibrations"][PICTURE]["other_offset"] != 0.7
+    info, _, _ = _calibrate_trained(monkeypatch, None, 0.0)
+    assert info["calibrations"][PICTURE]["other_offset"] == 0.0
+    info, _, _ = _calibrate_trained(monkeypatch, digits, 0.7, classes=10)  # nothing to lower
+    assert info["calibrations"][PICTURE]["other_offset"] == 0.0
 
 
-def test_a_fine_tune_of_lowered_weights_is_not_lowered_again_and_keeps_the_record(monkeypatch):
-    import mnist_demo.training.calibration as calibration
-
-    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(1.0, 0.9, 0, "stub"))
-    model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
-    before = [p.clone() for p in model.parameters()]
-    record = {"offset": 0.7, "fitted_on": "the recipe (other_offset)"}
-    info = calibration.fit_confidence(model, 1, None, [], recipe_offset=0.7, carried=record)
-    assert info["other_offset"] == record
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+def test_a_model_without_not_a_digit_is_calibrated_on_the_digits_alone():
+    torch.manual_seed(0)
+    labels = torch.cat([torch.randint(0, 10, (300,)), torch.full((100,), OTHER_CLASS)])
+    logits = torch.randn(400, 10)
+    logits[torch.arange(300), labels[:300]] += 4.0
+    calibration = fit_calibration(logits, labels, torch.zeros(400, dtype=torch.int64))
+    assert calibration.drawings == 300 and calibration.stroke_weight == 0.0 and calibration.temperature > 0
 
 
 def test_a_weighted_temperature_fits_the_drawings_that_weigh():
@@ -161,39 +154,3 @@ def test_a_weighted_temperature_fits_the_drawings_that_weigh():
     first = torch.cat([torch.full((2000,), 1 / 2000.0), torch.zeros(2000)]).double()
     assert fit_temperature(logits, labels, first) == pytest.approx(2.0, rel=0.1)
     assert fit_temperature(logits, labels, first.flip(0)) == pytest.approx(1.0, rel=0.1)
-
-
-def test_a_lowered_copy_keeps_the_original_records_its_offset_and_is_calibrated_and_measured_anew(tmp_path,
-                                                                                                  monkeypatch):
-    import mnist_demo.training.calibration as calibration
-    from mnist_demo.checkpoint import load_weights, make_info, read_info, save_weights
-    from mnist_demo.training.data import Split
-    from mnist_demo.training.evaluation import evaluate
-
-    monkeypatch.setattr(calibration, "calibrate", lambda model, seed: Calibration(0.6, 0.9, 5, "stub"))
-    torch.manual_seed(0)
-    model = build_model("drawnet", classes=OTHER_CLASS + 1).eval()
-    original = save_weights(tmp_path / "v2.safetensors", model, make_info(
-        "drawnet", {"classes": OTHER_CLASS + 1}, seed=1, test_accuracy=0.5, metrics={"mnist_test": {"value": 0.5}},
-        calibration={"temperature": 1.0}))
-    before = original.read_bytes()
-    test = Split(torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (50,)))
-    out = tmp_path / "v3.safetensors"
-    info = calibration.lower_file(original, 0.7, "a twin run's held-out digits", out, test)
-    assert original.read_bytes() == before  # the original is only read
-    assert read_info(out) == info
-    assert info["other_offset"] == {"offset": 0.7, "fitted_on": "a twin run's held-out digits",
-                                    "lowered_from": "v2.safetensors"}
-    assert calibration.recorded_offset(info) == 0.7 and calibration.recorded_offset(read_info(original)) == 0.0
-    assert info["calibration"]["fitted_on"] == "stub" and info["metrics"] == {}  # the figures were the original's
-    lowered = load_weights(out).model
-    x = torch.randn(4, 1, 28, 28)
-    with torch.no_grad():
-        torch.testing.assert_close(lowered(x)[:, OTHER_CLASS], model(x)[:, OTHER_CLASS] - 0.7)
-        torch.testing.assert_close(lowered(x)[:, :OTHER_CLASS], model(x)[:, :OTHER_CLASS])
-    assert info["test_accuracy"] == evaluate(lowered, test).accuracy and info["test_samples"] == 50
-    with pytest.raises(ValueError, match="lowered already"):
-        calibration.lower_file(out, 0.2, "again", tmp_path / "v4.safetensors", test)
-    with pytest.raises(ValueError, match="more than 0"):
-        calibration.lower_file(original, 0.0, "nowhere", tmp_path / "v4.safetensors", test)
-    assert not (tmp_path / "v4.safetensors").exists()

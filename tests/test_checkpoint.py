@@ -4,9 +4,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mnist_demo.checkpoint import (CheckpointError, load_optimizer_state, load_weights, make_info, read_info,
+from mnist_demo.models.checkpoint import (CheckpointError, load_optimizer_state, load_weights, make_info, read_info,
                                    save_weights)
-from mnist_demo.models import build_model
+from mnist_demo.models.registry import build_model
 
 
 def _trained_a_little(name="lenet5"):

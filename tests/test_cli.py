@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mnist_demo.cli import main
-from mnist_demo.models import image_models
+from mnist_demo.models.registry import image_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -113,7 +113,7 @@ def test_every_picture_model_trains_from_the_cli(name, mnist_dir, tmp_path, caps
                  "--no-pen-digits", "--data-dir", str(mnist_dir), "--out", str(out)])
     assert code == 0
     assert "epoch 1/1" in capsys.readouterr().out
-    from mnist_demo.checkpoint import read_info
+    from mnist_demo.models.checkpoint import read_info
     assert read_info(out)["model"] == name
 
 
@@ -148,71 +148,30 @@ def test_evaluate_drawings_measures_every_collection_non_digits_and_calibration(
     assert 0 <= saved["calibration"]["ece"] < 1 and plot.stat().st_size > 1000
 
 
-def test_evaluating_a_stroke_reader_alone_is_a_clear_error():
-    from mnist_demo.weights import Weights
+def test_evaluating_a_stroke_reader_alone_is_a_clear_error(shipped_weights, tmp_path):
+    from mnist_demo.models.checkpoint import save_weights
+    from mnist_demo.reading.reader import Reader
 
-    run = cli("evaluate", "--weights", str(Weights.STROKES.file), "--skip-mnist")
-    assert run.returncode == 2 and "evaluate that model with --strokes" in run.stderr, run.stderr
+    strokes = Reader.load(shipped_weights).strokes
+    path = save_weights(tmp_path / "strokes.safetensors", strokes.model, strokes.info)
+    run = cli("evaluate", "--weights", str(path), "--skip-mnist")
+    assert run.returncode == 2 and "reads beside a picture model" in run.stderr, run.stderr
 
 
 @pytest.mark.slow
-def test_figures_of_drawings_read_with_a_stroke_reader_are_recorded_in_its_file(shipped_weights, tmp_path, capsys):
+def test_figures_are_recorded_in_the_evaluated_file_those_of_the_picture_alone_apart(shipped_weights, tmp_path,
+                                                                                      capsys):
     import shutil
 
-    from mnist_demo.checkpoint import read_info
-    from mnist_demo.weights import NON_DIGITS, Weights, drawn_key
+    from mnist_demo.models.checkpoint import read_info
+    from mnist_demo.reading.weights import NON_DIGITS, drawn_key
 
-    image, strokes = tmp_path / "image.safetensors", tmp_path / "strokes.safetensors"
-    shutil.copy(shipped_weights, image)
-    shutil.copy(Weights.STROKES.file, strokes)
-    assert main(["evaluate", "--weights", str(image), "--strokes", str(strokes), "--skip-mnist", "--drawings",
-                 "--record"]) == 0
-    out = capsys.readouterr().out
-    assert f"read with strokenet ({strokes}) beside it" in out and f"recorded in {strokes}" in out
-    metrics = read_info(strokes)["metrics"]
-    assert drawn_key("pendigits") in metrics and NON_DIGITS in metrics
-    assert read_info(image).get("metrics") == read_info(shipped_weights).get("metrics")  # untouched
-
-
-def test_figures_of_a_model_carrying_its_own_pairing_are_recorded_in_its_own_file():
-    import argparse
-    from types import SimpleNamespace
-
-    from mnist_demo.cli import _drawings_record
-
-    args = argparse.Namespace(weights="fitted.safetensors", strokes=None)
-    fitted = SimpleNamespace(strokes=object(), info={"pairing": {"image_digest": "x"}})
-    shipped = SimpleNamespace(strokes=object(), info={})
-    alone = SimpleNamespace(strokes=None, info={})
-    assert _drawings_record(args, fitted) == "fitted.safetensors"
-    assert _drawings_record(args, alone) == "fitted.safetensors"
-    assert _drawings_record(args, shipped).endswith("strokenet-v4.safetensors")
-
-
-@pytest.mark.slow
-def test_lower_makes_the_shipped_model_from_the_one_before_it_and_measures_it_again(mnist_dir, tmp_path, capsys):
-    from safetensors.torch import load_file
-
-    from mnist_demo.checkpoint import read_info
-    from mnist_demo.weights import Weights
-
-    shipped = read_info(Weights.DEFAULT.file)
-    record = shipped["other_offset"]
-    out = tmp_path / "lowered.safetensors"
-    assert main(["lower", "--weights", str(Weights.DRAWNET_V2.file), "--offset", str(record["offset"]),
-                 "--fitted-on", record["fitted_on"], "--out", str(out), "--data-dir", str(mnist_dir)]) == 0
-    info = read_info(out)
-    assert f"MNIST test accuracy {100 * info['test_accuracy']:.2f}%" in capsys.readouterr().out
-    assert info["test_accuracy"] == shipped["test_accuracy"]
-    # The temperature is a search over float32 outputs, whose last bits can differ between runs (threads).
-    made_t, shipped_t = info["calibration"].pop("temperature"), dict(shipped["calibration"]).pop("temperature")
-    assert made_t == pytest.approx(shipped_t, rel=1e-6)
-    assert info["calibration"] == {k: v for k, v in shipped["calibration"].items() if k != "temperature"}
-    made, ours = load_file(out), load_file(Weights.DEFAULT.file)
-    assert made.keys() == ours.keys() and all((made[k] == ours[k]).all() for k in made)
-    # An existing --out is kept unless asked; lowering twice is refused with a message.
-    assert main(["lower", "--weights", str(Weights.DRAWNET_V2.file), "--offset", "0.7", "--fitted-on", "x",
-                 "--out", str(out)]) == 2
-    assert main(["lower", "--weights", str(out), "--offset", "0.2", "--fitted-on", "x",
-                 "--out", str(tmp_path / "twice.safetensors")]) == 2
-    assert "lowered already" in capsys.readouterr().err
+    reader = tmp_path / "reader.safetensors"
+    shutil.copy(shipped_weights, reader)
+    assert main(["evaluate", "--weights", str(reader), "--picture-only", "--skip-mnist", "--drawings", "--record"]) == 0
+    assert f"recorded {NON_DIGITS} in {reader}" in capsys.readouterr().out
+    measured, shipped = read_info(reader)["metrics"], read_info(shipped_weights)["metrics"]
+    for key in (drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS):
+        # Measured again, the picture alone reads as the shipped file records; the pair's figures are untouched.
+        assert measured[f"picture:{key}"]["value"] == shipped[f"picture:{key}"]["value"]
+        assert measured[key] == shipped[key]

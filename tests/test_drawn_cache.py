@@ -58,7 +58,7 @@ def test_a_change_to_the_code_or_the_data_that_draws_them_renders_again(folder, 
     cached("non-digits", {"seed": 1, "n": 10}, render, (data,))
     assert render.calls == 2
     # The drawing code changed (here: one more source file counts).
-    monkeypatch.setattr(drawn_cache, "SOURCES", drawn_cache.SOURCES + ("models.py",))
+    monkeypatch.setattr(drawn_cache, "SOURCES", drawn_cache.SOURCES + ("models/registry.py",))
     drawn_cache._source_digest.cache_clear()
     cached("non-digits", {"seed": 1, "n": 10}, render, (data,))
     assert render.calls == 3
@@ -120,10 +120,8 @@ def test_only_the_most_recently_used_sets_are_kept_and_nothing_else_is_touched(f
 
 @pytest.mark.slow
 def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_rendered(folder, monkeypatch):
-    from mnist_demo import pen_digits
-    from mnist_demo.handwriting import non_digits
     from mnist_demo.training import drawn_data as dd
-    from mnist_demo.training.recipes import Recipe
+    from mnist_demo.base.recipe import Recipe
 
     recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60)
     dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
@@ -137,8 +135,8 @@ def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_render
     dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered again")
-    monkeypatch.setattr(pen_digits, "pen_training_images", no_rendering)
-    monkeypatch.setattr(non_digits, "non_digit_training_images", no_rendering)
+    monkeypatch.setattr(dd, "pen_training_images", no_rendering)
+    monkeypatch.setattr(dd, "non_digit_training_images", no_rendering)
     notes: list[str] = []
     again = dd.drawn_data(recipe, 5, 11, notes)
     assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 2

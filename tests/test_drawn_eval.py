@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_demo import pen_digits as strokes
-from mnist_demo.checkpoint import LoadedModel
+from mnist_demo.handwriting import pen_digits as strokes
+from mnist_demo.models.checkpoint import LoadedModel
 from mnist_demo.training.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
-from mnist_demo.reading.predictor import Predictor
-from mnist_demo.pen_digits import load_pen_digits
+from mnist_demo.reading.reader import Reader
+from mnist_demo.handwriting.pen_digits import load_pen_digits
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,7 +31,7 @@ class Always(nn.Module):
 
 
 def test_a_small_run_reports_right_unsure_and_wrong_and_every_breakdown(shipped_weights):
-    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), limit=40, seed=1)
+    report = evaluate_drawn(Reader.load(shipped_weights, "cpu"), limit=40, seed=1)
     assert isinstance(report, DrawnReport) and report.n == 40 and report.collection == "pendigits"
     assert 0.0 <= report.accuracy <= 1.0 and 0.0 <= report.naive_accuracy <= 1.0
     # The point of preprocessing: squashing the whole canvas reads far fewer drawings.
@@ -56,7 +56,7 @@ def test_a_small_run_reports_right_unsure_and_wrong_and_every_breakdown(shipped_
 
 
 def test_each_collection_is_measured_on_its_own_held_out_writers(shipped_weights):
-    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), strokes.UJI, limit=20)
+    report = evaluate_drawn(Reader.load(shipped_weights, "cpu"), strokes.UJI, limit=20)
     assert report.collection == "uji" and set(report.writers) <= set(strokes.UJI.held_out_writers)
 
 
@@ -67,21 +67,21 @@ def test_it_reads_what_the_pads_json_carries(shipped_weights, monkeypatch):
     parsed = []
     real = drawn_eval.parse_sketch
     monkeypatch.setattr(drawn_eval, "parse_sketch", lambda text: parsed.append(text) or real(text))
-    report = evaluate_drawn(Predictor(shipped_weights, "cpu"), limit=12)
+    report = evaluate_drawn(Reader.load(shipped_weights, "cpu"), limit=12)
     assert report.n == len(parsed) == 12 and all(text.startswith('{"size":800') for text in parsed)
 
 
 def test_the_naive_baseline_is_measured_on_the_same_drawings():
     # A model that always says 1: both paths score exactly the share of 1s among the drawings,
     # which they can only do if they read the same drawings.
-    report = evaluate_drawn(LoadedModel(Always(1), {"model": "always-1"}), limit=60)
+    report = evaluate_drawn(Reader(LoadedModel(Always(1), {"model": "always-1"}), device="cpu"), limit=60)
     labels = [d.label for d in load_pen_digits() if d.writer in range(21, 31)][:60]
     assert report.total.top_accuracy == report.naive_accuracy == labels.count(1) / 60
     assert report.n == 60 and report.empty == 0
 
 
 def test_writers_and_renders_per_digit_choose_the_drawings():
-    report = evaluate_drawn(LoadedModel(Always(0), {"model": "always-0"}), writers=[23], renders_per_digit=2,
+    report = evaluate_drawn(Reader(LoadedModel(Always(0), {"model": "always-0"}), device="cpu"), writers=[23], renders_per_digit=2,
                             limit=10)
     assert report.writers == (23,) and report.n == 10
     first_five = [d.label for d in load_pen_digits() if d.writer == 23][:5]
@@ -89,8 +89,8 @@ def test_writers_and_renders_per_digit_choose_the_drawings():
 
 
 def test_the_same_seed_gives_the_same_report(shipped_weights):
-    predictor = Predictor(shipped_weights, "cpu")
-    a, b = (evaluate_drawn(predictor, limit=20, seed=7) for _ in range(2))
+    reader = Reader.load(shipped_weights, "cpu")
+    a, b = (evaluate_drawn(reader, limit=20, seed=7) for _ in range(2))
     assert (a.accuracy, a.naive_accuracy, a.unsure) == (b.accuracy, b.naive_accuracy, b.unsure)
     assert {k: v.n for k, v in a.by_brush.items()} == {k: v.n for k, v in b.by_brush.items()}
 
@@ -103,15 +103,15 @@ def test_pen_buckets_cover_the_pads_widths_and_single_out_its_default():
 
 @pytest.mark.slow
 def test_more_placements_measure_each_held_out_digit_more_times_and_none_is_refused():
-    from mnist_demo.pen_digits import UJI
+    from mnist_demo.handwriting.pen_digits import UJI
     from mnist_demo.training.reading_eval import RENDERS, evaluate_readings
 
-    predictor = Predictor(LoadedModel(Always(7), {"model": "always-7"}), "cpu")
-    once = evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1)
-    thrice = evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1, placements=3)
+    reader = Reader(LoadedModel(Always(7), {"model": "always-7"}), device="cpu")
+    once = evaluate_readings(reader, collections=(UJI,), non_digits_per_family=1)
+    thrice = evaluate_readings(reader, collections=(UJI,), non_digits_per_family=1, placements=3)
     digits = len(UJI.digits(UJI.held_out_writers))
     assert once.drawn["uji"].n == RENDERS["uji"] * digits and thrice.drawn["uji"].n == 3 * once.drawn["uji"].n
     # The same digits, each read as a 7 by this model however it is placed: the same share right.
     assert thrice.drawn["uji"].total.top_accuracy == pytest.approx(once.drawn["uji"].total.top_accuracy)
     with pytest.raises(ValueError, match="placements"):
-        evaluate_readings(predictor, collections=(UJI,), non_digits_per_family=1, placements=0)
+        evaluate_readings(reader, collections=(UJI,), non_digits_per_family=1, placements=0)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from mnist_demo.app.handlers import WebApp
+from mnist_demo.models.checkpoint import load_weights, save_weights
+from mnist_demo.reading.reader import Reader
 from mnist_demo.testing.drawings import held_out_digits, pad_value
 from mnist_demo.testing.servers import REPO, app_settings
-from mnist_demo.checkpoint import load_weights
 from mnist_demo.training.engine import Progress
-from mnist_demo.app.handlers import WebApp
 
 
 def sha256(path: Path) -> str:
@@ -54,10 +55,9 @@ def kill_when_it_prints(cmd: list[str], text: str, timeout: float = 120) -> None
 
 @pytest.fixture
 def saved_model(tmp_path, shipped_weights) -> Path:
-    """A model a user saved earlier: a copy of the shipped weights."""
-    path = tmp_path / "mine.safetensors"
-    path.write_bytes(shipped_weights.read_bytes())
-    return path
+    """A model a user saved earlier: the shipped picture model, in a file of its own."""
+    picture = Reader.load(shipped_weights).picture
+    return save_weights(tmp_path / "mine.safetensors", picture.model, picture.info)
 
 
 def test_a_training_that_raises_mid_epoch_says_so_and_frees_the_server(shipped_weights, monkeypatch):
@@ -96,8 +96,8 @@ def test_a_process_killed_while_it_writes_weights_leaves_the_old_file(saved_mode
     before = sha256(saved_model)
     script = textwrap.dedent(f"""
         import sys, time
-        import mnist_demo.checkpoint as checkpoint
-        from mnist_demo.models import build_model
+        import mnist_demo.models.checkpoint as checkpoint
+        from mnist_demo.models.registry import build_model
 
         real_save = checkpoint.save_file
         def slow_save(tensors, path, metadata=None):

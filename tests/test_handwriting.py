@@ -10,9 +10,9 @@ from mnist_demo.handwriting.non_digits import (HELD_OUT_FAMILIES, TRAINING_FAMIL
                                                non_digit_set, non_digit_training_images, off_pad)
 from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.handwriting.wobble import Hand, Wobble, hand_wobble, resample
-from mnist_demo.mnist import OTHER_CLASS
-from mnist_demo.pen_digits import PENDIGITS
-from mnist_demo.reading.predictor import OFF_PAD_SHARE
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.handwriting.pen_digits import PENDIGITS
+from mnist_demo.reading.reader import OFF_PAD_SHARE
 from mnist_demo.reading.sketch import parse_sketch
 
 LINE = [[(0.0, 0.0), (300.0, 0.0)]]

@@ -17,8 +17,8 @@ from gradio_client.exceptions import AppError
 
 from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, FIT_API_OUTPUTS
 from mnist_demo.app.handlers import WebApp
-from mnist_demo.checkpoint import load_weights
 from mnist_demo.personal import load
+from mnist_demo.reading.reader import Reader
 from mnist_demo.testing.drawings import held_out_digits, pad_value
 from mnist_demo.testing.servers import REPO, app_settings, served_app
 
@@ -199,8 +199,8 @@ def test_a_fit_answers_for_its_visitor_only_and_leaves_the_shipped_weights_as_th
 
     # The fitted model answers this visitor's drawings; the other visitor still gets the shipped one.
     local = WebApp(settings)
-    own = local.reader.own_predictor(load_weights(fitted_file))
-    assert own.loaded.info["finetuned_from"]["drawings"] == 8
+    own = Reader.load(fitted_file)  # the fitted reader, its stroke reader and all
+    assert own.info["finetuned_from"]["drawings"] == 8 and own.strokes is not None
     differs = False
     for digit in held_out_digits((2, 5, 8), per_label=3)[2::3]:  # drawings not in the collection
         value = pad_value(digit)
@@ -300,7 +300,7 @@ def test_a_drawing_clicked_in_the_gallery_is_selected_with_what_can_be_done_to_i
     c = Collection()
     for digit in held_out_digits((2, 6))[:2]:
         c.add(pad_value(digit), digit.label)
-    hw = Handwriting(app=None)
+    hw = Handwriting(None, None, None)  # selecting needs no server
     chosen, message = hw.select(c, SimpleNamespace(index=1))  # the gallery shows them grouped by digit
     assert chosen == c.by_digit()[6][0].id
     assert "Selected a **6**" in message and "Remove selected" in message and "Relabel selected as" in message

@@ -14,7 +14,7 @@ import pytest
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, gpu_seconds, gpu_training, on_zerogpu
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.base.recipe import Recipe
 from mnist_demo.training.remote import StopFile, train_elsewhere
 
 
@@ -97,7 +97,7 @@ def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the
 
 def _settings(mnist_dir, **changes):
     from mnist_demo.testing.servers import app_settings
-    from mnist_demo.weights import Weights
+    from mnist_demo.reading.weights import Weights
 
     return app_settings(Weights.DEFAULT.file, data_dir=mnist_dir, **changes)
 

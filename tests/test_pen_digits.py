@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from mnist_demo import pen_digits
-from mnist_demo.pen_digits import (HELD_OUT_WRITERS, TRAIN_WRITERS, PadPlacement, PenDigit, centred,
+from mnist_demo.handwriting import pen_digits
+from mnist_demo.handwriting.pen_digits import (HELD_OUT_WRITERS, TRAIN_WRITERS, PadPlacement, PenDigit, centred,
                                    load_pen_digits, pen_training_images, random_placement)
 from mnist_demo.reading.preprocess import preprocess, preprocess_ink
 from mnist_demo.reading.sketch import BRUSH_RADIUS, PAD_BRUSH_RANGE, parse_sketch
-from mnist_demo.reading.status import Status
+from mnist_demo.base.status import Status
 
 LINE_AND_DOT = [[(0.0, 100.0), (100.0, 100.0)], [(50.0, 0.0)]]  # y down: the dot is above the line
 
@@ -160,7 +162,7 @@ def test_each_collection_splits_its_writers_three_ways_that_never_meet():
 
 
 def test_the_shipped_pendigits_are_the_shared_file_when_it_is_there():
-    shared = pen_digits.REPO_ROOT.parent / "shared" / "drawn-digits" / "pendigits_train.jsonl"
+    shared = Path(__file__).resolve().parents[2] / "shared" / "drawn-digits" / "pendigits_train.jsonl"
     if not shared.is_file():
         pytest.skip("no ../shared/drawn-digits here")
     assert load_pen_digits(shared) == load_pen_digits(pen_digits.BUNDLED / pen_digits.PENDIGITS.file)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_demo.checkpoint import read_info
+from mnist_demo.models.checkpoint import read_info
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

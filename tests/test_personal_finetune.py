@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_demo.checkpoint import load_weights, make_info, save_weights
-from mnist_demo.models import build_model, get_spec
+from mnist_demo.models.checkpoint import PICTURE, LoadedModel, load_weights, make_info, save_weights
+from mnist_demo.models.registry import build_model, get_spec
 from mnist_demo.personal import assess as measuring
-from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.assess import accuracy, assess, folds
-from mnist_demo.personal.finetune import FitSettings, fit, finetune
+from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.personal.finetune import FitSettings, finetune, fit
 from mnist_demo.training.data import Split
 from mnist_demo.training.engine import EpochResult, Progress, TrainingDone
 
@@ -71,7 +71,7 @@ def test_folds_are_stratified_and_cover_everything():
     assert len(folds([3, 4], 5)) == 2  # never an empty fold
 
 
-def test_accuracy_takes_the_top_of_all_outputs():
+def test_accuracy_takes_the_top_of_all_outputs_read_as_pictures_are():
     class Fixed(torch.nn.Module):
         def __init__(self, out):
             super().__init__()
@@ -82,9 +82,13 @@ def test_accuracy_takes_the_top_of_all_outputs():
             return self.out[: len(x)]
 
     eleven = torch.zeros(3, 11)
-    eleven[0, 7] = eleven[1, 10] = eleven[2, 1] = 5  # the second says "not a digit"
+    eleven[0, 7] = eleven[1, 10] = eleven[2, 1] = 5  # the second says "not a digit", with a 7 next
+    eleven[1, 7] = 3
     split = Split(torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([7, 7, 1]))
-    assert accuracy(Fixed(eleven), split) == pytest.approx(2 / 3)
+    assert accuracy(LoadedModel(Fixed(eleven), {"model": "fixed"}), split) == pytest.approx(2 / 3)
+    # Read with "not a digit" lowered, as its calibration says pictures are read: the second is a 7 too.
+    lowered = {"model": "fixed", "calibrations": {PICTURE: {"other_offset": 6.0}}}
+    assert accuracy(LoadedModel(Fixed(eleven), lowered), split) == pytest.approx(1.0)
 
 
 def test_no_drawings_no_fit(base_file):
@@ -231,7 +235,7 @@ def measuring_stop(path):
 
 def test_a_fit_without_the_pen_digits_says_where_they_belong_even_with_a_sample_cached(base_file, mnist, tmp_path,
                                                                                      monkeypatch):
-    from mnist_demo import pen_digits
+    from mnist_demo.handwriting import pen_digits
     from mnist_demo.personal import finetune as fitting
 
     settings = FitSettings(mnist=200, pen=50, test_digits=100)
@@ -246,50 +250,49 @@ def test_a_fit_without_the_pen_digits_says_where_they_belong_even_with_a_sample_
         fitting._pen_sample.cache_clear()
 
 
-def test_a_fit_of_the_shipped_model_is_calibrated_anew_and_reads_the_pads_paths_too_with_its_own_pairing(mnist):
-    from mnist_demo.checkpoint import model_digest
-    from mnist_demo.reading.predictor import Predictor
-    from mnist_demo.reading.strokes import Pairing
-    from mnist_demo.training.calibration import recorded_offset
-    from mnist_demo.weights import Weights
-
-    fitted = fit(Weights.DEFAULT.file, drawings(), TINY, mnist=mnist, probe_seconds=None)
-    pairing = Pairing.from_dict(fitted.info["pairing"])
-    assert pairing.image_digest == model_digest(fitted.model)
-    assert pairing.strokes_digest == model_digest(Weights.STROKES.load().model)
-    assert 0.5 <= pairing.min_top <= 0.95 and any("paired with the shipped strokenet" in n for n in fitted.info["notes"])
-    # The fit keeps its base's lowered "not a digit", and its pair reads that output as trained, as the base's does.
-    assert pairing.image_offset == recorded_offset(Weights.DEFAULT.info()) > 0
-    # Its own calibration, fitted on the calibration writers, not its base's carried over.
-    assert fitted.info["calibration"] != Weights.DEFAULT.info()["calibration"]
-    assert "calibration writers" in fitted.info["calibration"]["fitted_on"]
-    assert any("calibrated anew" in n for n in fitted.info["notes"])
-    predictor = Predictor(fitted, "cpu")
-    assert predictor.strokes is not None and predictor.pairing == pairing
+def test_a_fit_of_the_shipped_reader_is_calibrated_anew_and_reads_the_pads_paths_too(mnist):
+    from mnist_demo.reading.calibration import PAIR, calibrations_of
+    from mnist_demo.reading.reader import Reader
     from mnist_demo.reading.sketch import parse_sketch
+    from mnist_demo.reading.weights import Weights
 
-    assert predictor.predict(parse_sketch(SEVEN)).digit == 7
+    shipped = Weights.DEFAULT.load("cpu")
+    fitted = fit(shipped, drawings(), TINY, mnist=mnist, probe_seconds=None)
+    calibrations = calibrations_of(fitted.info)
+    assert set(calibrations) == {PICTURE, PAIR} and any("calibrated anew" in n for n in fitted.info["notes"])
+    pair = calibrations[PAIR]
+    assert pair.stroke_weight > 0 and 0.5 <= pair.sure_from <= 0.95 and "calibration writers" in pair.fitted_on
+    # Its own calibrations, fitted on the calibration writers, not its base's carried over; pictures are read
+    # with "not a digit" lowered as its base's are, the pad's drawings with it as trained.
+    assert calibrations[PICTURE] != shipped.picture_calibration
+    assert calibrations[PICTURE].other_offset == shipped.picture_calibration.other_offset > 0
+    assert pair.other_offset == 0
+    reader = shipped.with_picture(fitted)
+    assert reader.strokes is shipped.strokes and reader.pair_calibration == pair
+    assert reader.read(parse_sketch(SEVEN)).digit == 7
+    assert Reader(fitted, device="cpu").strokes is None  # alone, it reads the picture
 
 
-def test_a_fit_of_a_model_no_stroke_reader_was_paired_with_reads_the_picture_alone(base_file, mnist):
-    from mnist_demo.reading.predictor import Predictor
+def test_a_fit_of_a_model_read_alone_reads_the_picture_alone(base_file, mnist):
+    from mnist_demo.reading.calibration import PAIR, calibrations_of
+    from mnist_demo.reading.reader import Reader
 
-    fitted = fit(base_file, drawings(), TINY, mnist=mnist, probe_seconds=None)
-    assert "pairing" not in fitted.info and Predictor(fitted, "cpu").strokes is None
+    base = Reader.load(base_file, "cpu")
+    fitted = fit(base, drawings(), TINY, mnist=mnist, probe_seconds=None)
+    assert PAIR not in calibrations_of(fitted.info) and base.with_picture(fitted).strokes is None
 
 
 @pytest.mark.slow
 def test_after_drawing_ahead_the_first_fit_draws_nothing_itself(mnist, tmp_path, monkeypatch):
-    from mnist_demo.handwriting import non_digits
     from mnist_demo.personal import finetune as fitting
     from mnist_demo.personal.finetune import draw_ahead
-    from mnist_demo.training import drawn_data, pairing
+    from mnist_demo.reading.weights import Weights
+    from mnist_demo.training import calibration_data, drawn_data
     from mnist_demo.training.drawn_cache import CACHE_ENV
-    from mnist_demo.weights import Weights
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # an empty cache: a fresh server
-    monkeypatch.setattr(pairing, "RENDERS", 1)  # the calibration drawings, fewer of them: the same path
-    monkeypatch.setattr(pairing, "NON_DIGITS", 40)
+    monkeypatch.setattr(calibration_data, "RENDERS", 1)  # the calibration drawings, fewer of them: the same path
+    monkeypatch.setattr(calibration_data, "NON_DIGITS", 40)
     settings = FitSettings(mnist=300, pen=60, non_digits=40, epochs=1, test_digits=200, batch_size=64)
 
     def forget() -> None:  # what a new process (the app's fit) would start with
@@ -301,12 +304,13 @@ def test_after_drawing_ahead_the_first_fit_draws_nothing_itself(mnist, tmp_path,
 
     def drawn_again(*args, **kwargs):
         raise AssertionError("the fit drew its data itself")
-    monkeypatch.setattr(fitting, "pen_training_images", drawn_again, raising=False)
-    monkeypatch.setattr("mnist_demo.pen_digits.pen_training_images", drawn_again)
-    monkeypatch.setattr(non_digits, "non_digit_training_images", drawn_again)
-    monkeypatch.setattr(pairing, "_render_pairing_data", drawn_again)
+    monkeypatch.setattr(fitting, "pen_training_images", drawn_again)
+    monkeypatch.setattr(drawn_data, "pen_training_images", drawn_again)
+    monkeypatch.setattr(drawn_data, "non_digit_training_images", drawn_again)
+    monkeypatch.setattr(calibration_data, "_render", drawn_again)
     try:
         fitted = fit(Weights.DEFAULT.file, drawings(), settings, mnist=mnist, probe_seconds=None)
     finally:
         forget()
-    assert "pairing" in fitted.info and any("non-digits" in n or "not one digit" in n for n in fitted.info["notes"])
+    assert "pair" in fitted.info["calibrations"]
+    assert any("non-digits" in n or "not one digit" in n for n in fitted.info["notes"])

@@ -11,7 +11,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from mnist_demo.testing.servers import REPO, app_settings, served_app
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
 
 # Ways Python code can unpickle: each would let a weights file run code.
 UNPICKLING = re.compile(r"\bimport\s+(c?pickle|dill|joblib|cloudpickle)\b|\bfrom\s+(c?pickle|dill|joblib)\b"

@@ -1,19 +1,23 @@
-"""The stroke reader: the pen's path as its input, read beside the shipped image model, paired for it only."""
+"""The stroke reader: the pen's path as its input, read beside a picture model, their answers joined."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
 import torch
 
-from mnist_demo.checkpoint import CheckpointError, LoadedModel, load_weights, model_digest
-from mnist_demo.models import Inputs, StrokeNet, build_model, image_models, inputs_of, output_count
-from mnist_demo.pen_digits import PENDIGITS, centred, random_placement
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.base.status import Status
+from mnist_demo.base.strokes import FEATURES, POINTS, path_features, strokes_tensor
+from mnist_demo.handwriting.pen_digits import PENDIGITS, centred, random_placement
+from mnist_demo.models.checkpoint import STROKES, CheckpointError, LoadedModel, load_weights, save_weights
+from mnist_demo.models.registry import Inputs, StrokeNet, build_model, image_models, inputs_of, output_count
+from mnist_demo.reading.calibration import Calibration
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.sketch import parse_sketch
-from mnist_demo.reading.status import Status
-from mnist_demo.reading.strokes import FEATURES, POINTS, Pairing, combine, path_features, strokes_tensor
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
+from mnist_demo.training.calibration import fit_calibration, sure_threshold_of, writer_weights
 
 ONE_WITH_FLAG = [[(120, 200), (200, 60), (200, 400)]]  # up to the top, then down (y down)
 SEVEN = [[(80, 60), (300, 60), (160, 400)]]  # along the top, then down to the left
@@ -65,105 +69,86 @@ def test_the_stroke_reader_is_in_the_registry_but_not_among_the_models_the_train
 def test_joining_two_readings_multiplies_their_probabilities():
     a, b = torch.randn(4, 11), torch.randn(4, 11)
     expected = torch.log_softmax(a.double(), 1) + 2.0 * torch.log_softmax(b.double(), 1)
-    torch.testing.assert_close(combine(a, b, 2.0), expected)
+    torch.testing.assert_close(Calibration(stroke_weight=2.0).scores(a, b), expected)
     # A stroke reader of weight 0 changes nothing.
-    assert (combine(a, b, 0.0).argmax(1) == a.argmax(1)).all()
-    p = Pairing("abc", 1.5, 0.8, 0.9, 10, "somewhere", "def", 0.7)
-    assert Pairing.from_dict(p.to_dict()) == p
+    assert (Calibration(stroke_weight=0.0).scores(a, b).argmax(1) == a.argmax(1)).all()
+    c = Calibration(0.8, 0.9, 1.5, 0.7, 10, "somewhere")
+    assert Calibration.from_dict(c.to_dict()) == c
 
 
-def test_the_pair_reads_a_lowered_not_a_digit_as_it_was_trained():
-    from mnist_demo.training.pairing import pairing_of_outputs
-
-    torch.manual_seed(0)
-    a, b = torch.randn(300, 11), torch.randn(300, 11)
-    labels = torch.randint(0, 11, (300,))
+def test_not_a_digit_is_lowered_for_the_picture_model_only():
+    a, b = torch.randn(5, 11), torch.randn(5, 11)
     lowered = a.clone()
     lowered[:, 10] -= 0.7
-    torch.testing.assert_close(combine(lowered, b, 2.0, image_offset=0.7), combine(a, b, 2.0))
-    assert not torch.allclose(combine(lowered, b, 2.0), combine(a, b, 2.0))
-    writers = torch.arange(300) % 3
-    as_trained = pairing_of_outputs(a, b, labels, writers, "a", "b")
-    read_back = pairing_of_outputs(lowered, b, labels, writers, "a", "b", image_offset=0.7)
-    assert read_back.image_offset == 0.7 and as_trained.image_offset == 0.0
-    assert (read_back.weight, read_back.min_top) == (as_trained.weight, as_trained.min_top)
-    assert read_back.temperature == pytest.approx(as_trained.temperature, rel=1e-6)
+    torch.testing.assert_close(Calibration(other_offset=0.7).scores(a), torch.log_softmax(lowered.double(), 1))
+    torch.testing.assert_close(Calibration(stroke_weight=1.0, other_offset=0.7).scores(a, b),
+                               torch.log_softmax(lowered.double(), 1) + torch.log_softmax(b.double(), 1))
+    ten = torch.randn(5, 10)  # a model without "not a digit" has nothing to lower
+    torch.testing.assert_close(Calibration(other_offset=0.7).scores(ten), torch.log_softmax(ten.double(), 1))
 
 
-def test_the_shipped_pair_reads_the_shipped_models_not_a_digit_as_trained():
-    from mnist_demo.training.calibration import recorded_offset
-
-    assert Pairing.from_dict(Weights.STROKES.info()["pairing"]).image_offset == recorded_offset(Weights.DEFAULT.info())
+def test_the_shipped_reader_reads_pictures_with_not_a_digit_lowered_and_the_pads_drawings_as_trained(paired):
+    assert paired.picture_calibration.other_offset > 0 and paired.pair_calibration.other_offset == 0
 
 
 # ---------------------------------------------------------------- reading beside the shipped model
 
 
 @pytest.fixture(scope="module")
-def paired() -> Predictor:
-    return Predictor(Weights.DEFAULT.file, "cpu")
+def paired() -> Reader:
+    return Weights.DEFAULT.load("cpu")
 
 
 @pytest.fixture(scope="module")
-def alone() -> Predictor:
-    return Predictor(Weights.DEFAULT.file, "cpu", strokes=None)
+def alone(paired) -> Reader:
+    return Reader(paired.picture, device="cpu")
 
 
-def test_the_shipped_model_reads_the_pads_drawings_with_the_shipped_stroke_reader(paired, alone):
-    assert paired.strokes is not None and paired.strokes.name == "strokenet" and paired.pairing is not None
-    assert paired.pairing.image_digest == model_digest(paired.loaded.model)
-    assert alone.strokes is None
+def test_the_shipped_reader_reads_the_pads_drawings_with_its_stroke_reader(paired, alone):
+    assert paired.strokes is not None and paired.strokes.name == "strokenet" and paired.pair_calibration is not None
+    assert alone.strokes is None and alone.pair_calibration is None
     sketch = centred().sketch(SEVEN)
-    both, picture = paired.predict(sketch), alone.predict(sketch)
+    both, picture = paired.read(sketch), alone.read(sketch)
     assert both.status is Status.OK and both.digit == 7
     assert not np.allclose(both.probabilities, picture.probabilities)  # the path changed the answer's odds
 
 
-def test_a_picture_has_no_path_and_is_read_by_the_image_model_alone(paired, alone):
+def test_a_picture_has_no_path_and_is_read_by_the_picture_model_alone(paired, alone):
     image = np.asarray(centred().sketch(SEVEN).ink(), np.uint8)
-    np.testing.assert_allclose(paired.predict(image).probabilities, alone.predict(image).probabilities)
+    np.testing.assert_allclose(paired.read(image).probabilities, alone.read(image).probabilities)
 
 
 def test_reading_with_the_path_is_at_least_as_right_on_held_out_writers(paired, alone):
     digits = PENDIGITS.digits(PENDIGITS.held_out_writers)[::10]
     rng = np.random.default_rng(3)
     sketches = [parse_sketch(random_placement(rng, d.strokes).sketch(d.strokes).to_json()) for d in digits]
-    right = {name: sum(p.digit == d.label for p, d in zip(predictor.predict_batch(sketches), digits))
-             for name, predictor in (("both", paired), ("picture", alone))}
+    right = {name: sum(p.digit == d.label for p, d in zip(reader.read_batch(sketches), digits))
+             for name, reader in (("both", paired), ("picture", alone))}
     assert right["both"] >= right["picture"] and right["both"] >= 0.97 * len(digits), right
 
 
-def test_a_stroke_reader_paired_with_other_weights_is_refused_and_other_models_read_alone():
-    older = Weights.DRAWNET_V1.load()  # another drawnet: the pairing was not fitted for it
-    assert Predictor(older, "cpu").strokes is None
-    with pytest.raises(CheckpointError, match="paired with other weights"):
-        Predictor(older, "cpu", strokes=Weights.STROKES.file)
-    with pytest.raises(CheckpointError, match="no stroke reader"):
-        Predictor(Weights.DEFAULT.file, "cpu", strokes=Weights.DEFAULT.file)
+def test_a_file_of_a_stroke_reader_alone_is_no_reader(paired, tmp_path):
+    path = save_weights(tmp_path / "strokes.safetensors", paired.strokes.model, paired.strokes.info)
+    with pytest.raises(CheckpointError, match="reads beside a picture model"):
+        Reader.load(path)
 
 
-def test_the_stroke_readers_file_describes_itself_and_its_pairing():
-    loaded = load_weights(Weights.STROKES.file)
-    info = loaded.info
-    assert info["model"] == "strokenet" and info["paired_with"] == Weights.DEFAULT.file.name
-    pairing = Pairing.from_dict(info["pairing"])
-    assert pairing.weight > 0 and pairing.temperature > 0 and 0.5 <= pairing.min_top <= 0.95
-    assert info["recipe"]["pen_digits"] and not any("MNIST" == n for n in info.get("notes", []))
-
-
-def test_a_model_with_no_stroke_reader_loaded_is_never_paired():
-    loaded = LoadedModel(build_model("drawnet").eval(), {"model": "drawnet"})  # untrained: another digest
-    assert Predictor(loaded, "cpu").strokes is None
+def test_the_shipped_file_describes_its_stroke_reader_and_their_pair_calibration(paired):
+    info = Weights.DEFAULT.model_info(STROKES)
+    assert info["model"] == "strokenet" and info["recipe"]["pen_digits"]
+    pair = paired.pair_calibration
+    assert pair.stroke_weight > 0 and pair.temperature > 0 and 0.5 <= pair.sure_from <= 0.95 and pair.drawings > 0
 
 
 # ---------------------------------------------------------------- trained by the one engine
 
 
 @pytest.mark.slow
-def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pairs_it_with_the_shipped_model(tmp_path):
+def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pair_makes_it_a_reader(tmp_path):
     from dataclasses import replace
 
-    from mnist_demo.models import get_spec
+    from mnist_demo.models.registry import get_spec
+    from mnist_demo.training.calibration_data import pair
     from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
     from mnist_demo.training.stroke_data import stroke_test_split
 
@@ -176,22 +161,18 @@ def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pairs_it_with_the_sh
     assert epoch.test_accuracy > 0.8
     assert len(stroke_test_split(1)) == done.loaded.info["test_samples"]
     assert any("not MNIST" in note for note in done.notes)
-    path = done.save(tmp_path / "strokes.safetensors")
-    loaded = load_weights(path)
-    assert Pairing.from_dict(loaded.info["pairing"]).image_digest == model_digest(Weights.DEFAULT.load().model)
-    # ...so the shipped model reads with it when asked to.
-    predictor = Predictor(Weights.DEFAULT.file, "cpu", strokes=path)
-    assert predictor.predict(centred().sketch(SEVEN)).digit == 7
+    strokes = done.save(tmp_path / "strokes.safetensors")
+    calibration = pair(Weights.DEFAULT.file, strokes, tmp_path / "reader.safetensors")
+    reader = Reader.load(tmp_path / "reader.safetensors", "cpu")
+    assert reader.pair_calibration == calibration and reader.strokes is not None
+    assert reader.read(centred().sketch(SEVEN)).digit == 7
 
 
-def test_a_stroke_reader_made_for_other_path_features_is_refused(tmp_path):
-    import shutil
+def test_a_stroke_reader_made_for_other_path_features_is_refused(paired, tmp_path):
+    from mnist_demo.base.strokes import STROKE_FEATURES_VERSION
+    from mnist_demo.models.checkpoint import update_info
 
-    from mnist_demo.checkpoint import update_info
-    from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
-
-    copy = tmp_path / "strokes.safetensors"
-    shutil.copy(Weights.STROKES.file, copy)
+    copy = save_weights(tmp_path / "strokes.safetensors", paired.strokes.model, paired.strokes.info)
     update_info(copy, {"stroke_features_version": STROKE_FEATURES_VERSION + 1})
     with pytest.raises(CheckpointError, match="pen paths made as version"):
         load_weights(copy)
@@ -201,45 +182,41 @@ def test_a_digit_drawn_backwards_or_in_another_stroke_order_is_still_read_right(
     seven_backwards = [s[::-1] for s in SEVEN]
     four = [[(100, 60), (60, 250), (300, 250)], [(220, 120), (220, 420)]]
     for strokes, digit in ((seven_backwards, 7), (four, 4), (four[::-1], 4)):
-        prediction = paired.predict(centred().sketch(strokes))
+        prediction = paired.read(centred().sketch(strokes))
         assert prediction.digit == digit, (digit, prediction.top)
 
 
 def test_a_zero_with_or_without_a_slash_through_it_is_read_as_a_sure_zero(paired):
     for strokes in (ZERO, ZERO + SLASH, SLASH + ZERO):
-        prediction = paired.predict(centred().sketch(strokes))
+        prediction = paired.read(centred().sketch(strokes))
         assert prediction.status is Status.OK and prediction.digit == 0, prediction.message
 
 
 @pytest.mark.slow
-def test_pair_joins_the_stroke_reader_to_a_new_picture_model_in_a_copy(tmp_path, capsys):
-    from mnist_demo.checkpoint import read_info, save_weights
+def test_pair_makes_one_reader_of_a_new_picture_model_and_the_shipped_stroke_reader(paired, tmp_path, capsys):
     from mnist_demo.cli import main
 
-    # "A new drawnet": the shipped one with one weight changed, so its digest differs.
-    changed = Weights.DEFAULT.load()
+    # "A new drawnet": the shipped one with one weight changed.
+    changed = LoadedModel(copy.deepcopy(paired.picture.model), paired.info)
     with torch.no_grad():
         next(changed.model.parameters()).view(-1)[0] += 0.01
-    image = save_weights(tmp_path / "drawnet-new.safetensors", changed.model, changed.info)
-    assert Predictor(image, "cpu").strokes is None  # the shipped pairing does not fit it
-    before = Weights.STROKES.file.read_bytes()
-    out = tmp_path / "strokes-new.safetensors"
-    assert main(["pair", "--image", str(image), "--out", str(out)]) == 0
-    assert "paired with drawnet-new.safetensors" in capsys.readouterr().out
-    assert Weights.STROKES.file.read_bytes() == before  # the shipped file only read
-    info = read_info(out)
-    assert info["paired_with"] == "drawnet-new.safetensors" and info["metrics"] == {}  # the old pair's figures
-    predictor = Predictor(image, "cpu", strokes=out)
-    assert predictor.pairing.image_digest == model_digest(changed.model)
-    assert predictor.predict(centred().sketch(SEVEN)).digit == 7
+    picture = save_weights(tmp_path / "drawnet-new.safetensors", changed.model, changed.info)
+    before = Weights.DEFAULT.file.read_bytes()
+    out = tmp_path / "reader-new.safetensors"
+    assert main(["pair", "--picture", str(picture), "--strokes", str(Weights.DEFAULT.file), "--out", str(out)]) == 0
+    assert "stroke weight" in capsys.readouterr().out
+    assert Weights.DEFAULT.file.read_bytes() == before  # the shipped file only read
+    reader = Reader.load(out, "cpu")
+    assert reader.strokes is not None and reader.picture_calibration == paired.picture_calibration
+    assert reader.read(centred().sketch(SEVEN)).digit == 7
     # An existing --out is not replaced without --overwrite; a picture model is no stroke reader.
-    assert main(["pair", "--image", str(image), "--out", str(out)]) == 2
-    assert main(["pair", "--strokes", str(image), "--image", str(image), "--out", str(tmp_path / "x")]) == 2
-    assert "not a stroke reader" in capsys.readouterr().err
+    assert main(["pair", "--picture", str(picture), "--strokes", str(Weights.DEFAULT.file), "--out", str(out)]) == 2
+    assert main(["pair", "--picture", str(picture), "--strokes", str(picture), "--out", str(tmp_path / "x")]) == 2
+    assert "holds no stroke reader" in capsys.readouterr().err
 
 
 def test_pen_paths_can_be_drawn_from_any_writers_as_a_fold_of_the_training_writers_is():
-    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS
     from mnist_demo.training.stroke_data import placed_paths, training_paths
 
     fold = lambda c: c.train_writers[:1]  # noqa: E731  the first training writer of each collection
@@ -253,8 +230,6 @@ def test_pen_paths_can_be_drawn_from_any_writers_as_a_fold_of_the_training_write
 
 
 def test_every_calibration_writer_has_the_same_say_in_how_the_two_readers_are_joined():
-    from mnist_demo.training.pairing import pairing_of_outputs, writer_weights
-
     rng = np.random.default_rng(0)
 
     def readings(labels: torch.Tensor, signal: float, misled: float = 0.0) -> torch.Tensor:
@@ -276,23 +251,23 @@ def test_every_calibration_writer_has_the_same_say_in_how_the_two_readers_are_jo
     balance = writer_weights(writers)
     assert balance.sum().item() == pytest.approx(1.0)
     assert balance[writers == 1].sum().item() == pytest.approx(balance[writers == 0].sum().item())
-    pooled = pairing_of_outputs(image, strokes, labels, torch.zeros_like(writers), "a", "b")
-    balanced = pairing_of_outputs(image, strokes, labels, writers, "a", "b")
+    pooled = fit_calibration(image, labels, torch.zeros_like(writers), strokes)
+    balanced = fit_calibration(image, labels, writers, strokes)
     # Counted drawing by drawing, the prolific writer chooses; writer by writer, the stroke reader weighs
     # less, as it misleads the other writer.
-    assert balanced.weight < pooled.weight
+    assert balanced.stroke_weight < pooled.stroke_weight
 
 
 def test_half_the_stroke_readers_training_digits_are_bent_and_none_when_the_warp_is_off(monkeypatch):
     from mnist_demo.handwriting import variation
-    from mnist_demo.pen_digits import COLLECTIONS
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS
     from mnist_demo.training import stroke_data
 
     fold = lambda c: c.train_writers[:1]  # noqa: E731
     renders = 2 * sum(len(c.digits(fold(c))) * c.weight for c in COLLECTIONS.values())
     amounts: list[float] = []
     real = variation.warp_strokes
-    monkeypatch.setattr(variation, "warp_strokes", lambda s, amount, rng: amounts.append(amount) or real(s, amount, rng))
+    monkeypatch.setattr(stroke_data, "warp_strokes", lambda s, amount, rng: amounts.append(amount) or real(s, amount, rng))
     warped = stroke_data.training_paths(0, 2, 0, fold)
     assert 0.4 * renders < len(amounts) < 0.6 * renders and set(amounts) == {stroke_data.WARP}
     amounts.clear()
@@ -302,9 +277,6 @@ def test_half_the_stroke_readers_training_digits_are_bent_and_none_when_the_warp
 
 
 def test_the_pairs_sure_threshold_counts_every_calibration_writer_alike():
-    from mnist_demo.training.calibration import sure_threshold_of
-    from mnist_demo.training.pairing import pairing_of_outputs, writer_weights
-
     rng = np.random.default_rng(5)
     # A prolific writer with a few digits both readers take, fairly sure, for the next digit; a writer of
     # few drawings, all plain.
@@ -318,8 +290,8 @@ def test_the_pairs_sure_threshold_counts_every_calibration_writer_alike():
     strokes[torch.arange(1300), leans_to] += 5.0
     image[torch.arange(3), labels[:3]] += 3.5  # the hard ones are a close call
     strokes[torch.arange(3), labels[:3]] += 3.5
-    pairing = pairing_of_outputs(image, strokes, labels, writers, "a", "b")
-    p = torch.softmax(combine(image, strokes, pairing.weight) / pairing.temperature, 1).numpy()
+    pair = fit_calibration(image, labels, writers, strokes)
+    p = pair.probabilities(image, strokes)
     alike = sure_threshold_of(p, labels.numpy(), weights=writer_weights(writers).numpy())
     by_drawing = sure_threshold_of(p, labels.numpy())
-    assert pairing.min_top == alike and alike < by_drawing
+    assert pair.sure_from == alike and alike < by_drawing

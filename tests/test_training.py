@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mnist_demo.training.augment import DrawnAugment
-from mnist_demo.devices import pick_device
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.base.devices import pick_device
+from mnist_demo.base.recipe import Recipe
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
@@ -134,7 +134,7 @@ def test_resuming_continues_where_the_checkpoint_left_off(mnist, tmp_path):
 
 
 def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
-    from mnist_demo.checkpoint import CheckpointError
+    from mnist_demo.models.checkpoint import CheckpointError
     _, done = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=1), train_limit=500, test_limit=100),
                   train_data=mnist[0], test_data=mnist[1])
     path = done.save(tmp_path / "mlp.safetensors")
@@ -145,7 +145,7 @@ def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
 
 def test_a_run_started_from_given_weights_starts_where_they_are_with_its_own_recipe(mnist, tmp_path):
     import hashlib
-    from mnist_demo.checkpoint import load_weights
+    from mnist_demo.models.checkpoint import load_weights
     _, base = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=2), train_limit=2000, test_limit=500),
                   train_data=mnist[0], test_data=mnist[1])
     path = base.save(tmp_path / "base.safetensors")
@@ -171,14 +171,14 @@ def test_a_run_started_from_given_weights_starts_where_they_are_with_its_own_rec
 
 
 def test_starting_from_weights_refuses_resume_and_another_model(mnist, tmp_path):
-    from mnist_demo.checkpoint import LoadedModel, make_info
-    from mnist_demo.models import drawnet
+    from mnist_demo.models.checkpoint import LoadedModel, make_info
+    from mnist_demo.models.registry import drawnet
     _, done = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=1), train_limit=500, test_limit=100),
                   train_data=mnist[0], test_data=mnist[1])
     path = done.save(tmp_path / "mlp.safetensors")
     with pytest.raises(ValueError, match="give one"):
         run(TrainConfig(model="mlp-50", init_from=path, resume=str(path)), train_data=mnist[0], test_data=mnist[1])
-    with pytest.raises(ValueError, match="holds a mlp-50, not a lenet5"):
+    with pytest.raises(ValueError, match="init_from holds mlp-50, not a lenet5"):
         run(TrainConfig(model="lenet5", init_from=done.loaded, train_limit=500, test_limit=100),
             train_data=mnist[0], test_data=mnist[1])
     ten = LoadedModel(drawnet(classes=10), make_info("drawnet", {"classes": 10}))
@@ -188,8 +188,8 @@ def test_starting_from_weights_refuses_resume_and_another_model(mnist, tmp_path)
 
 
 def test_a_run_from_given_weights_keeps_the_arguments_they_were_made_with(mnist):
-    from mnist_demo.checkpoint import LoadedModel, make_info
-    from mnist_demo.models import drawnet, output_count
+    from mnist_demo.models.checkpoint import LoadedModel, make_info
+    from mnist_demo.models.registry import drawnet, output_count
     ten = LoadedModel(drawnet(classes=10), make_info("drawnet", {"classes": 10}))
     _, done = run(TrainConfig(model="drawnet", recipe=QUICK.with_changes(epochs=1), init_from=ten, train_limit=200,
                               test_limit=100), train_data=mnist[0], test_data=mnist[1])
@@ -263,7 +263,7 @@ def test_the_device_chosen_for_what_a_machine_has(monkeypatch, cuda, mps, chosen
 
 @pytest.mark.slow
 def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_records_what_it_then_reads(mnist):
-    from mnist_demo.models import get_spec
+    from mnist_demo.models.registry import get_spec
     from mnist_demo.training.evaluation import evaluate
 
     recipe = get_spec("drawnet").recipe.with_changes(epochs=1, pen_renders=1, non_digits=40, val_split=0.1,

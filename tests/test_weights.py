@@ -8,47 +8,63 @@ import pytest
 import torch
 
 from mnist_demo.app.settings import AppSettings
-from mnist_demo.checkpoint import CheckpointError, load_weights, make_info, read_info, save_weights
-from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
-from mnist_demo.models import build_model
+from mnist_demo.base.mnist import MEAN, PREPROCESSING_VERSION, STD
+from mnist_demo.models.checkpoint import (
+    PICTURE,
+    STROKES,
+    CheckpointError,
+    load_weights,
+    make_info,
+    read_info,
+    save_weights,
+)
+from mnist_demo.models.registry import build_model
+from mnist_demo.reading.calibration import PAIR, calibrations_of
+from mnist_demo.reading.weights import (
+    ECE,
+    MNIST_TEST,
+    NON_DIGITS,
+    SURE_ACCURACY,
+    Measurement,
+    Weights,
+    WeightsEntry,
+    drawn_key,
+    record,
+)
 from mnist_demo.training.evaluation import evaluate
-from mnist_demo.weights import (ECE, MNIST_TEST, NON_DIGITS, SURE_ACCURACY, Measurement, Weights, WeightsEntry,
-                                drawn_key, record)
 
 
-def test_the_shipped_entry_describes_its_model_inputs_recipe_calibration_and_figures():
+def test_the_shipped_entry_describes_its_models_inputs_recipe_calibrations_and_figures():
     entry = Weights.DEFAULT
-    assert entry is Weights.DRAWNET_V3 and entry.file.is_file()
-    info = entry.info()
+    assert entry.file.is_file() and sorted(entry.info()["models"]) == [PICTURE, STROKES]
+    info = entry.model_info(PICTURE)
     assert info["model"] == "drawnet" and info["model_args"] == {"width": 24, "dropout": 0.1, "classes": 11}
     assert info["normalization"] == {"mean": MEAN, "std": STD}
-    assert entry.preprocessing_version == PREPROCESSING_VERSION
+    assert info["preprocessing_version"] == PREPROCESSING_VERSION
     assert entry.recipe.pen_digits and entry.recipe.non_digits > 0
-    calibration = info["calibration"]
-    assert calibration["temperature"] > 0 and 0.5 <= calibration["min_top"] <= 0.95
-    assert "calibration writers" in calibration["fitted_on"]
+    calibrations = calibrations_of(info)
+    assert set(calibrations) == {PICTURE, PAIR}
+    for c in calibrations.values():
+        assert c.temperature > 0 and 0.5 <= c.sure_from <= 0.95 and "calibration writers" in c.fitted_on
+    # "Not a digit" lowered for pictures by an offset fitted on MNIST digits a twin run held out.
+    assert calibrations[PICTURE].other_offset > 0 and "held out" in calibrations[PICTURE].fitted_on
+    assert entry.model_info(STROKES)["model"] == "strokenet"
     metrics = entry.metrics
-    assert set(metrics) >= {MNIST_TEST, drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
+    keys = {drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
+    assert set(metrics) >= keys | {MNIST_TEST} | {f"picture:{k}" for k in keys}
     assert metrics[MNIST_TEST].value >= 0.996 and metrics[MNIST_TEST].samples == 10_000
-    assert metrics[MNIST_TEST].value == info["test_accuracy"]
-    # "Not a digit" lowered by an offset fitted on MNIST digits a twin run held out; v2, its source, is kept.
-    assert info["other_offset"]["offset"] > 0 and "held out" in info["other_offset"]["fitted_on"]
-    assert info["other_offset"]["lowered_from"] == Weights.DRAWNET_V2.file.name and Weights.DRAWNET_V2.file.is_file()
-    for name in ("pendigits", "uji"):
-        assert metrics[drawn_key(name)].value >= 0.95 and "pad's JSON" in metrics[drawn_key(name)].what
-    assert metrics[NON_DIGITS].value >= 0.9 and metrics[ECE].value < 0.02
+    for name in ("pendigits", "uji"):  # the pair reads held-out writers better than the picture alone
+        assert metrics[drawn_key(name)].value > metrics[f"picture:{drawn_key(name)}"].value >= 0.95
+        assert "pad's JSON" in metrics[drawn_key(name)].what
+    assert metrics[NON_DIGITS].value >= 0.9 and metrics[ECE].value < 0.02 and metrics[SURE_ACCURACY].value >= 0.997
     for m in metrics.values():
         assert m.command.startswith("python -m mnist_demo evaluate") and "--record" in m.command
 
 
-def test_the_first_shipped_model_stays_loadable_with_its_ten_classes():
-    loaded = Weights.DRAWNET_V1.load()
-    assert loaded.model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
-
-
-def test_the_recorded_mnist_figure_is_what_the_model_scores_now(mnist):
-    loaded = Weights.DEFAULT.load()
-    assert evaluate(loaded.model, mnist[1]).accuracy == Weights.DEFAULT.metrics[MNIST_TEST].value
+def test_the_recorded_mnist_figure_is_what_the_reader_scores_now(mnist):
+    reader = Weights.DEFAULT.load("cpu")
+    result = evaluate(reader.picture.model, mnist[1], other_offset=reader.picture_calibration.other_offset)
+    assert result.accuracy == Weights.DEFAULT.metrics[MNIST_TEST].value
 
 
 def test_the_app_finds_the_shipped_weights_from_any_working_directory(tmp_path, monkeypatch):
@@ -57,10 +73,11 @@ def test_the_app_finds_the_shipped_weights_from_any_working_directory(tmp_path, 
     assert AppSettings.from_env({}).weights == Weights.DEFAULT.file and AppSettings().weights.is_file()
 
 
-def test_an_entry_refuses_a_file_that_holds_another_model(tmp_path):
+def test_an_entry_says_which_model_a_file_does_not_hold(tmp_path):
     path = save_weights(tmp_path / "lenet.safetensors", build_model("lenet5"), make_info("lenet5"))
-    with pytest.raises(ValueError, match="holds 'lenet5', not 'drawnet'"):
-        WeightsEntry(path, "drawnet").info()
+    assert WeightsEntry(path).model_info(PICTURE)["model"] == "lenet5"
+    with pytest.raises(CheckpointError, match="holds no strokes model"):
+        WeightsEntry(path).model_info(STROKES)
 
 
 def _tiny(tmp_path, **changes):
@@ -92,23 +109,5 @@ def test_record_writes_a_figure_and_keeps_every_tensor(tmp_path):
     assert json.loads(json.dumps(read_info(path)["metrics"]))[MNIST_TEST]["value"] == 0.5
     after = load_weights(path).model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert WeightsEntry(path, "mlp-100").metrics[MNIST_TEST] == Measurement(
+    assert WeightsEntry(path).metrics[MNIST_TEST] == Measurement(
         0.5, 10, "test digits", "python -m mnist_demo evaluate --record")
-
-
-def test_the_stroke_reader_entry_is_paired_with_the_shipped_model_and_carries_the_pairs_figures():
-    from mnist_demo.checkpoint import model_digest
-    from mnist_demo.reading.strokes import Pairing
-
-    entry = Weights.STROKES
-    assert entry is Weights.STROKENET_V4 and entry.file.is_file()
-    info = entry.info()
-    assert info["model"] == "strokenet" and info["paired_with"] == Weights.DEFAULT.file.name
-    assert Pairing.from_dict(info["pairing"]).image_digest == model_digest(Weights.DEFAULT.load().model)
-    metrics = entry.metrics
-    assert set(metrics) >= {drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
-    for name in ("pendigits", "uji"):  # the pair reads held-out writers better than drawnet alone
-        assert metrics[drawn_key(name)].value > Weights.DEFAULT.metrics[drawn_key(name)].value
-    assert metrics[SURE_ACCURACY].value >= 0.997 and metrics[NON_DIGITS].value >= 0.9
-    for m in metrics.values():
-        assert m.command.startswith("python -m mnist_demo evaluate") and "--record" in m.command

@@ -12,22 +12,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from mnist_demo.app.charts import LiveCurves
-from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, TrainOutputs, _owner
-from mnist_demo.app.trainer import TrainingFailed, TrainingRefused, TrainingReport
+from mnist_demo.app.drawing import DrawTab
+from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TrainOutputs, finished, owner
+from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from mnist_demo.app.views import progress_html
 from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load, save
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.reading.reader import Reader
 from mnist_demo.training.engine import EpochResult
-
-if TYPE_CHECKING:
-    from mnist_demo.app.handlers import WebApp
 
 # What every change of the collection answers, by name; API clients get all but the State, in this order.
 COLLECTION_OUTPUTS = ("collection", "gallery", "counts", "message", "download", "selected", "listing", "fit_hint")
@@ -39,7 +38,7 @@ FILE_NAME = "my-handwriting.json.gz"
 class FitOutputs(TrainOutputs):
     """A fit's step: the Train tab's outputs, plus this visitor's Draw tab model and its line."""
 
-    own: Predictor | Any | None = None  # a State: not sent to API clients
+    own: Reader | Any | None = None  # a State: not sent to API clients
     model_line: str | None = None
 
 
@@ -68,15 +67,17 @@ def counts_text(collection: Collection) -> str:
 
 
 class Handwriting:
-    """The handlers of issue 13's page parts, for one server (`WebApp` holds one: `app.handwriting`)."""
+    """The handlers of the visitor's collection and "Fit to my hand", for one server (`WebApp.handwriting`)."""
 
-    def __init__(self, app: WebApp) -> None:
-        self.app = app
+    def __init__(self, settings: AppSettings, trainer: Trainer, draw_tab: DrawTab) -> None:
+        self.settings = settings
+        self.trainer = trainer
+        self.draw_tab = draw_tab
 
     # ------------------------------------------------------------ the collection
 
     def _folder(self, request: gr.Request | None) -> Path:
-        return self.app.trainer.visitor_folder(_owner(request), "handwriting")
+        return self.trainer.visitor_folder(owner(request), "handwriting")
 
     def _shown(self, collection: Collection, message: str, request: gr.Request | None) -> dict[str, Any]:
         """Every collection output, by name, after a change (or none)."""
@@ -104,7 +105,7 @@ class Handwriting:
         except CollectionError as exc:
             raise gr.Error(f"Not kept: {exc}.", print_exception=False) from None
         n = collection.counts()[kept.label]
-        self.app.trainer.draw_ahead(self.app.reader.weights, self.fit_settings())
+        self.trainer.draw_ahead(self.draw_tab.weights, self.fit_settings())
         return self._shown(collection, f"Kept as a **{kept.label}** ({n} of that digit, {len(collection)} in all). "
                                        "Draw the next one.", request)
 
@@ -197,7 +198,7 @@ class Handwriting:
     # ------------------------------------------------------------ Fit to my hand
 
     def fit_settings(self) -> FitSettings:
-        s = self.app.settings
+        s = self.settings
         changes: dict[str, Any] = {}
         if s.fit_mnist is not None:
             changes["mnist"] = s.fit_mnist
@@ -208,7 +209,7 @@ class Handwriting:
         return FitSettings(**changes)
 
     def fit_hint(self, collection: Collection | None) -> str:
-        n, need = len(collection or ()), self.app.settings.fit_min_drawings
+        n, need = len(collection or ()), self.settings.fit_min_drawings
         if n < need:
             return (f"**Fit to my hand** fine-tunes the model you draw with to your own drawings. It needs at "
                     f"least {need}; you have {n}. In the Draw tab, say whether each reading was right.")
@@ -216,23 +217,22 @@ class Handwriting:
                 "other people's pen digits, so it keeps reading theirs). Your Draw tab then answers with it; "
                 "nobody else's does.")
 
-    def fit(self, collection: Collection | None = None, own: Predictor | None = None,
+    def fit(self, collection: Collection | None = None, own: Reader | None = None,
             request: gr.Request | None = None) -> Iterator[FitOutputs]:
         """Fit the model this visitor draws with to their collection, streaming the Train tab's outputs;
         the fitted model then answers in their Draw tab; last, their drawings' accuracy before and after."""
         collection = Collection() if collection is None else collection
-        reader = self.app.reader
-        base = own.loaded if own is not None else reader.weights
-        name = own.model_name if own is not None else (reader.shared.model_name if reader.shared else "the model")
+        base = own if own is not None else self.draw_tab.shared
+        name = base.model_name if base is not None else "the model"
         settings = self.fit_settings()
-        folds = self.app.settings.fit_folds
+        folds = self.settings.fit_folds
         history: list[EpochResult] = []
         curves = LiveCurves()
         started = time.perf_counter()
         try:
-            if own is None and reader.shared is None:
-                raise TrainingRefused(reader.problem or "There is no model to fit.")
-            events = self.app.trainer.fit(_owner(request), base, collection, settings, folds)
+            if base is None:
+                raise TrainingRefused(self.draw_tab.problem or "There is no model to fit.")
+            events = self.trainer.fit(owner(request), base, collection, settings, folds)
             yield FitOutputs.starting(progress_html(None, settings.epochs, "Preparing your drawings and the samples…"),
                                       f"Fitting **{name}** to your {len(collection)} drawings ({settings.mnist:,} "
                                       f"MNIST digits, {settings.pen:,} pen digits of other writers).")
@@ -242,26 +242,27 @@ class Handwriting:
                 if step is not None:
                     yield step
                 elif isinstance(event, TrainingReport):
-                    step, fitted = self._fitted(event, len(collection), time.perf_counter() - started, folds)
+                    step, fitted = self._fitted(event, base, len(collection), time.perf_counter() - started, folds)
                     yield step
                 elif isinstance(event, Assessment) and fitted:
                     yield FitOutputs(status=f"{fitted}\n\n{assessment_text(event)}")
         except (TrainingRefused, TrainingFailed) as exc:
             yield FitOutputs(progress="", status=f"**Not fitted.** {exc}")
 
-    def _fitted(self, report: TrainingReport, drawings: int, seconds: float, folds: int) -> tuple[FitOutputs, str]:
+    def _fitted(self, report: TrainingReport, base: Reader, drawings: int, seconds: float, folds: int
+                ) -> tuple[FitOutputs, str]:
         """The fit's result, shown at once (the assessment comes later): its step and its status line."""
-        step = self.app._finished(report)
+        step = finished(report)
         if report.loaded is None:
             return FitOutputs(**vars(step)), ""
-        own = self.app.reader.own_predictor(report.loaded)
+        own = base.with_picture(report.loaded)
         fitted = (f"**Fitted to your {drawings} drawings in {seconds:.0f} s**: "
                   f"{100 * (report.loaded.test_accuracy or 0):.2f}% on {len(report.test_data or [])} MNIST test "
                   "digits. Your Draw tab answers with it now, and nobody else's does; the Draw tab's "
                   "**Back to the shipped model** switches back.")
         measuring = (f"\n\nMeasuring how it reads your drawings, on drawings kept out of the fit "
                      f"({folds} more fits)…" if folds >= 2 else "")
-        values = {**vars(step), "status": fitted + measuring, "own": own, "model_line": self.app.reader.describe(own)}
+        values = {**vars(step), "status": fitted + measuring, "own": own, "model_line": self.draw_tab.describe(own)}
         return FitOutputs(**values), fitted
 
 

@@ -1,8 +1,9 @@
-"""Reading drawings for the web app: the shared model, each visitor's own, and what to show.
+"""The Draw tab's answers: the shared reader, each visitor's own, and what to show.
 
-Every visitor starts with the shared predictor (the shipped weights); a visitor
-who trains a model may switch *their* Draw tab to it. The shared predictor is
-loaded once and never modified, so no visitor changes what another one gets.
+Every visitor starts with the shared reader (the shipped weights); a visitor
+who trains a model, or fits one to their hand, may switch *their* Draw tab to
+it. The shared reader is loaded once and never modified, so no visitor
+changes what another one gets.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mnist_demo.checkpoint import CheckpointError, LoadedModel
+from mnist_demo.base.status import Problem, Status
+from mnist_demo.models.checkpoint import CheckpointError, LoadedModel
 from mnist_demo.reading.preprocess import model_input
-from mnist_demo.reading.predictor import Prediction, Predictor
+from mnist_demo.reading.reader import Prediction, Reader
 from mnist_demo.reading.saliency import overlay, saliency
-from mnist_demo.reading.status import Problem, Status
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,10 @@ NOT_A_DIGIT_LABEL = "Not a digit yet"
 
 
 @dataclass
-class Reading:
+class Answer:
     """What the Draw tab shows for one drawing."""
 
-    status: Status  # the predictor's OK, UNSURE or EMPTY, or ERROR (no model, unreadable image)
+    status: Status  # the reader's OK, UNSURE or EMPTY, or ERROR (no model, unreadable image)
     label: dict[str, float] | str | None  # for a gr.Label: digit -> probability, or a short headline
     message: str  # one line for people: the answer, or what to do
     image: np.ndarray | None  # uint8 (28, 28): what the model saw
@@ -49,36 +50,36 @@ def _percent(fraction: float | None) -> str:
     return "unknown accuracy" if fraction is None else f"{100 * fraction:.2f}% test accuracy"
 
 
-def _beside(predictor: Predictor) -> str:
+def _beside(reader: Reader) -> str:
     """Says so when a stroke reader reads the pad's drawings beside the model."""
-    return "" if predictor.strokes is None else f", with **{predictor.strokes.name}** reading the pen's path"
+    return "" if reader.strokes is None else f", with **{reader.strokes.name}** reading the pen's path"
 
 
-class DrawingReader:
-    """Turns drawings into Readings with the shared model or a visitor's own."""
+class DrawTab:
+    """Turns drawings into Answers with the shared reader or a visitor's own."""
 
     def __init__(self, weights: str | Path, device: str | None = None) -> None:
         self.weights = Path(weights)
         self.device = device
-        self.shared: Predictor | None = None
+        self.shared: Reader | None = None
         self.problem: str | None = None  # why there is no shared model
         self._lock = threading.Lock()
         try:
-            self.shared = Predictor(self.weights, device=device)
+            self.shared = Reader.load(self.weights, device=device)
         except (CheckpointError, OSError) as exc:
             # The app still starts: the Train tab can make a model for the visitor.
             self.problem = (f"No model to read drawings with: {exc}. Train one in the Train tab, "
                             f"or point MNIST_DEMO_WEIGHTS at a weights file.")
             log.error("cannot load the weights the Draw tab answers with: %s", exc)
 
-    def own_predictor(self, loaded: LoadedModel) -> Predictor:
-        """A predictor of a visitor's own model (the shared one stays as it is)."""
-        return Predictor(loaded, device=self.device)
+    def own_reader(self, trained: LoadedModel) -> Reader:
+        """A reader of a model a visitor trained (the shared one stays as it is)."""
+        return Reader(trained, device=self.device)
 
-    def describe(self, own: Predictor | None = None) -> str:
+    def describe(self, own: Reader | None = None) -> str:
         """Markdown: which model answers this visitor's drawings."""
-        if own is not None and isinstance(own.loaded.info.get("finetuned_from"), dict):
-            n = own.loaded.info["finetuned_from"].get("drawings", "your")
+        if own is not None and isinstance(own.info.get("finetuned_from"), dict):
+            n = own.info["finetuned_from"].get("drawings", "your")
             return (f"Answering: **{own.model_name} fitted to your handwriting** ({n} drawings; "
                     f"{_percent(own.test_accuracy)}){_beside(own)}. Only you see it.")
         if own is not None:
@@ -89,41 +90,41 @@ class DrawingReader:
         return (f"Answering: **{self.shared.model_name}** ({_percent(self.shared.test_accuracy)} on MNIST)"
                 f"{_beside(self.shared)}.")
 
-    def read(self, value: Any, k: int = 3, own: Predictor | None = None) -> Reading:
+    def read(self, value: Any, k: int = 3, own: Reader | None = None) -> Answer:
         """Read the pad's strokes (a Sketch), or any image preprocess accepts, with `own` or the shared model."""
-        predictor = own or self.shared
-        if predictor is None:
-            return Reading(Status.ERROR, None, self.problem or "no model", None, "none")
+        reader = own or self.shared
+        if reader is None:
+            return Answer(Status.ERROR, None, self.problem or "no model", None, "none")
         k = max(1, min(int(k or 3), TOP_K_MAX))
         try:
-            prediction = predictor.predict(value, k=k)
+            prediction = reader.read(value, k=k)
         except (ValueError, OSError) as exc:  # an upload that is not an image
-            return Reading(Status.ERROR, None, f"Could not read that image: {exc}", None, predictor.model_name)
-        reading = self._reading(prediction, predictor.model_name)
-        if reading.status in (Status.OK, Status.UNSURE) and prediction.digit is not None:
-            reading.heat = self._heat(predictor, prediction)
-        return reading
+            return Answer(Status.ERROR, None, f"Could not read that image: {exc}", None, reader.model_name)
+        answer = self._answer(prediction, reader.model_name)
+        if answer.status in (Status.OK, Status.UNSURE) and prediction.digit is not None:
+            answer.heat = self._heat(reader, prediction)
+        return answer
 
     @staticmethod
-    def _heat(predictor: Predictor, p: Prediction) -> np.ndarray | None:
+    def _heat(reader: Reader, p: Prediction) -> np.ndarray | None:
         """Where the model looked for its top answer; None if that fails: the answer matters more than the map."""
         try:
-            x = model_input(p.image).to(predictor.device)  # what preprocess gave the model
-            return saliency(predictor.loaded.model, x, int(p.digit))
+            x = model_input(p.image).to(reader.device)  # what preprocess gave the model
+            return saliency(reader.picture.model, x, int(p.digit))
         except Exception:  # whatever goes wrong with the map, the reading stands without it
-            log.exception("no saliency map for a reading of %s", predictor.model_name)
+            log.exception("no saliency map for a reading of %s", reader.model_name)
             return None
 
     @staticmethod
-    def _reading(p: Prediction, model: str) -> Reading:
+    def _answer(p: Prediction, model: str) -> Answer:
         if p.status is Status.OK:
-            return Reading(Status.OK, p.label_dict(), f"{p.message} ({100 * p.top[0][1]:.0f}% sure).", p.image, model)
+            return Answer(Status.OK, p.label_dict(), f"{p.message} ({100 * p.top[0][1]:.0f}% sure).", p.image, model)
         if p.status is Status.UNSURE:
             # Never a digit as the headline of a guess: the label says so, the status line lists the guesses.
             guesses = ", ".join(f"{d} ({100 * q:.0f}%)" for d, q in p.top)
-            return Reading(Status.UNSURE, UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
+            return Answer(Status.UNSURE, UNSURE_LABEL, f"{p.message}. Best guesses: {guesses}.", p.image, model)
         headline = EMPTY_LABEL if p.problem is Problem.NOTHING_DRAWN else NOT_A_DIGIT_LABEL
-        return Reading(p.status, headline, p.message, None, model)
+        return Answer(p.status, headline, p.message, None, model)
 
 
 PREVIEW_PX = 196  # the 28x28 image shown 7x, its pixels square

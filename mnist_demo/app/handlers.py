@@ -11,96 +11,23 @@ gr.Warning), so the rest stays usable from plain Python.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
-from mnist_demo.app.drawing import DrawingReader, Reading, preview_html
+from mnist_demo.app.charts import LiveCurves
+from mnist_demo.app.collecting import Handwriting
+from mnist_demo.app.drawing import Answer, DrawTab, preview_html
+from mnist_demo.app.outputs import TrainOutputs, finished, owner
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
-from mnist_demo.app.charts import LiveCurves, confusion_html, filters_html
-from mnist_demo.app.views import (TRAIN_FIELDS, confusion_table, epochs_table, misclassified, model_summary,
-                                  per_class_table, progress_html, recipe_changes, recipe_text, recipe_values)
-from mnist_demo.checkpoint import LoadedModel
-from mnist_demo.models import DEFAULT_MODEL, image_models
-from mnist_demo.reading.predictor import Predictor
-from mnist_demo.reading.sketch import SketchError, parse_sketch
+from mnist_demo.app.views import TRAIN_FIELDS, model_summary, progress_html, recipe_changes, recipe_text, recipe_values
+from mnist_demo.models.checkpoint import LoadedModel
+from mnist_demo.models.registry import DEFAULT_MODEL, image_models
 from mnist_demo.reading.images import UploadRejected, read_image
-from mnist_demo.training.engine import EpochResult, Progress
-
-def _owner(request: gr.Request | None) -> str:
-    """Whose training this is: the visitor's browser session (or API client), else a local caller."""
-    return getattr(request, "session_hash", None) or "local"
-
-
-CLEAR = object()  # a TrainOutputs value: empty this output (None leaves it as it is)
-
-
-@dataclass
-class TrainOutputs:
-    """What one step of a training changes on the Train tab, by name.
-
-    None leaves an output as it is; CLEAR empties it. `updates` turns it into
-    what a Gradio event returns: {component: new value} for the outputs that change.
-    """
-
-    progress: str | None = None  # the progress bar (HTML)
-    status: str | None = None  # the status line (Markdown)
-    accuracy_curves: Any = None  # accuracy as it trains, x in epochs (a DataFrame for gr.LinePlot; charts.py)
-    loss_curves: Any = None  # the losses, the same way
-    filters: str | None = None  # the first layer's filters as they learn (HTML)
-    epochs_table: Any = None  # one row an epoch (a DataFrame)
-    per_class: Any = None  # per-digit accuracy of the kept model (a DataFrame)
-    confusion: Any = None  # its confusion matrix (a DataFrame, for API clients)
-    heatmap: str | None = None  # the same as a heatmap (HTML, for people)
-    misclassified: Any = None  # its misclassified test digits (a figure)
-    weights_file: str | Any | None = None  # its weights, for download
-    # Not sent to API clients (Gradio leaves out a State and a Button):
-    trained: LoadedModel | Any | None = field(default=None, metadata={"api": False})  # the kept model, for the visitor
-    use_button: bool | None = field(default=None, metadata={"api": False})  # whether "Use in Draw tab" can be pressed
-
-    @classmethod
-    def starting(cls, progress: str, status: str) -> "TrainOutputs":
-        """The first step of a training or a fit: every result of the last one cleared."""
-        return cls(progress=progress, status=status, accuracy_curves=CLEAR, loss_curves=CLEAR,
-                   filters=filters_html(None), epochs_table=epochs_table([]), per_class=per_class_table(None),
-                   confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
-                   weights_file=CLEAR, use_button=False)
-
-    @classmethod
-    def live(cls, event: Any, curves: LiveCurves, history: list[EpochResult], epochs: int,
-             status: str | None = None) -> "TrainOutputs | None":
-        """The step a Progress or an EpochResult makes on the curves and tables (None for other events).
-        `status`: the status line after an epoch."""
-        if isinstance(event, Progress):
-            curves.add_progress(event)
-            return cls(progress=progress_html(event, epochs), accuracy_curves=curves.accuracy(),
-                       loss_curves=curves.loss(),
-                       filters=None if event.filters is None else filters_html(event.filters))
-        if isinstance(event, EpochResult):
-            history.append(event)
-            curves.add_epoch(event)
-            return cls(status=status, accuracy_curves=curves.accuracy(), loss_curves=curves.loss(),
-                       epochs_table=epochs_table(history))
-        return None
-
-    def updates(self, components: Mapping[str, Any]) -> dict[Any, Any]:
-        """{component: value} for the outputs that change; `components` maps each field's name to its component."""
-        changed = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "use_button":
-                value = gr.update(interactive=value)
-            changed[components[f.name]] = None if value is CLEAR else value
-        return changed
-
-
-TRAIN_OUTPUTS = tuple(f.name for f in fields(TrainOutputs))
-# What gradio_client gets from /train, a tuple in this order (page.py checks it against Gradio's own rule).
-TRAIN_API_OUTPUTS = tuple(f.name for f in fields(TrainOutputs) if f.metadata.get("api", True))
+from mnist_demo.reading.reader import Reader
+from mnist_demo.reading.sketch import SketchError, parse_sketch
+from mnist_demo.training.engine import EpochResult
 
 
 def _train_fields_as_keywords(method: Callable) -> Callable:
@@ -119,51 +46,50 @@ class WebApp:
 
     def __init__(self, settings: AppSettings | None = None) -> None:
         self.settings = settings or AppSettings.from_env()
-        self.reader = DrawingReader(self.settings.weights)
+        self.draw_tab = DrawTab(self.settings.weights)
         self.trainer = Trainer(self.settings)
-        from mnist_demo.app.collecting import Handwriting  # here: collecting builds on this module's outputs
-        self.handwriting = Handwriting(self)  # "Was it right?", the visitor's collection, "Fit to my hand"
+        self.handwriting = Handwriting(self.settings, self.trainer, self.draw_tab)  # "Was it right?", the visitor's collection, "Fit to my hand"
 
     # ------------------------------------------------------------ Draw tab
 
-    def predict(self, drawing: str | None, k: float | None = 3, own: Predictor | None = None
+    def predict(self, drawing: str | None, k: float | None = 3, own: Reader | None = None
                 ) -> tuple[Any, str, str]:
         """The pad's strokes (JSON) -> (top-k label, status line, preview HTML of the 28x28 image seen)."""
         try:
             sketch = parse_sketch(drawing)
         except SketchError as exc:
             return None, f"**Could not read the drawing: {exc}.**", preview_html(None)
-        return self._shown(self.reader.read(sketch, int(k or 3), own), sketch.version)
+        return self._shown(self.draw_tab.read(sketch, int(k or 3), own), sketch.version)
 
-    def predict_image(self, path: str | None, k: float | None = 3, own: Predictor | None = None
+    def predict_image(self, path: str | None, k: float | None = 3, own: Reader | None = None
                       ) -> tuple[Any, str, str]:
         """An uploaded picture of a digit (a file Gradio received) -> the same outputs as `predict`."""
         try:
             image = read_image(path, max_bytes=self.settings.max_upload_bytes)
         except UploadRejected as exc:
             return None, f"**{exc}.**", preview_html(None)
-        return self._shown(self.reader.read(image, int(k or 3), own))
+        return self._shown(self.draw_tab.read(image, int(k or 3), own))
 
     @staticmethod
-    def _shown(r: Reading, version: int = 0) -> tuple[Any, str, str]:
+    def _shown(r: Answer, version: int = 0) -> tuple[Any, str, str]:
         if r.status == "error":
             return None, f"**{r.message}**", preview_html(None, version)
         return r.label, r.message, preview_html(r.image, version, r.heat)
 
-    def describe(self, own: Predictor | None = None) -> str:
-        return self.reader.describe(own)
+    def describe(self, own: Reader | None = None) -> str:
+        return self.draw_tab.describe(own)
 
-    def use_trained(self, trained: LoadedModel | None, own: Predictor | None) -> tuple[Predictor | None, str]:
-        """Switch this visitor's Draw tab to the model they trained: (their predictor, model line)."""
+    def use_trained(self, trained: LoadedModel | None, own: Reader | None) -> tuple[Reader | None, str]:
+        """Switch this visitor's Draw tab to the model they trained: (their reader, model line)."""
         if trained is None:
             gr.Warning("Train a model first: there is nothing to use yet.")
-            return own, self.reader.describe(own)
-        own = self.reader.own_predictor(trained)
-        return own, self.reader.describe(own)
+            return own, self.draw_tab.describe(own)
+        own = self.draw_tab.own_reader(trained)
+        return own, self.draw_tab.describe(own)
 
     def use_shared(self) -> tuple[None, str]:
-        """Back to the shipped model: (no own predictor, model line)."""
-        return None, self.reader.describe(None)
+        """Back to the shipped model: (no own reader, model line)."""
+        return None, self.draw_tab.describe(None)
 
     # ------------------------------------------------------------ Train tab
 
@@ -209,7 +135,7 @@ class WebApp:
         try:
             recipe_ = self.trainer.recipe_for(model, **recipe_changes(recipe))
             self.trainer.check(model, recipe_)
-            events = self.trainer.run(_owner(request), model, recipe_)  # starts on the first event asked for
+            events = self.trainer.run(owner(request), model, recipe_)  # starts on the first event asked for
             slow = (recipe_.pen_digits or recipe_.non_digits) and not self.trainer.drawings_ready(recipe_)
             preparing = "Preparing the training data…" + (
                 " (drawing the pen digits takes a minute or two the first time)" if slow else "")
@@ -221,31 +147,16 @@ class WebApp:
                 if step is not None:
                     yield step
                 elif isinstance(event, TrainingReport):
-                    yield self._finished(event)
+                    yield finished(event)
         except (TrainingRefused, TrainingFailed) as exc:
             yield TrainOutputs(progress="", status=f"**Not trained.** {exc}")
 
-    def _finished(self, report: TrainingReport) -> TrainOutputs:
-        notes = "".join(f"\n\nNote: {n}" for n in report.notes)
-        if report.loaded is None or report.evaluation is None or report.test_data is None:
-            return TrainOutputs(progress="", status=f"{report.summary()}{notes}",
-                                epochs_table=epochs_table(report.history), per_class=per_class_table(None),
-                                confusion=confusion_table(None), heatmap=confusion_html(None), misclassified=CLEAR,
-                                weights_file=CLEAR, trained=CLEAR, use_button=False)
-        ev, test = report.evaluation, report.test_data
-        status = f"**{report.summary()}** Press **Use in Draw tab** to draw with it.{notes}"
-        return TrainOutputs(progress="", status=status,
-                            epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion, ev.other),
-                            confusion=confusion_table(ev.confusion), heatmap=confusion_html(ev.confusion),
-                            misclassified=misclassified(test.images, test.labels, ev.predictions),
-                            weights_file=str(report.weights_file), trained=report.loaded, use_button=True)
-
     def forget_visitor(self, request: gr.Request | None = None) -> None:
         """A visitor closed the page: their training stops and their weights file goes."""
-        self.trainer.forget(_owner(request))
+        self.trainer.forget(owner(request))
 
     def stop(self, request: gr.Request | None = None) -> str:
         """Stop this visitor's training within one batch; the best model so far is kept."""
-        if self.trainer.stop(_owner(request)):
+        if self.trainer.stop(owner(request)):
             return "Stopping after this batch; the best model so far is kept…"
         return "No training of yours is running."

@@ -14,20 +14,27 @@ from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
-from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
-from mnist_demo.app.hosting import gpu_training
-from mnist_demo.app.settings import AppSettings, SettingsError
-from mnist_demo.training.remote import start_training_server
 from mnist_demo.app import views
-from mnist_demo.app.charts import COLORS as CURVE_COLORS, confusion_html, filters_html
-from mnist_demo.models import DEFAULT_MODEL, image_models
-from mnist_demo.personal import Collection
+from mnist_demo.app.charts import COLORS as CURVE_COLORS
+from mnist_demo.app.charts import confusion_html, filters_html
+from mnist_demo.app.collecting import (
+    COLLECTION_API_OUTPUTS,
+    COLLECTION_OUTPUTS,
+    FIT_API_OUTPUTS,
+    FitOutputs,
+    counts_text,
+)
+from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
 from mnist_demo.app.drawpad import DrawPad
-from mnist_demo.reading.images import MAX_UPLOAD_BYTES
-from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS, WebApp
-from mnist_demo.app.collecting import (COLLECTION_API_OUTPUTS, COLLECTION_OUTPUTS, FIT_API_OUTPUTS, FitOutputs,
-                                       counts_text)
+from mnist_demo.app.handlers import WebApp
+from mnist_demo.app.hosting import gpu_training
+from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS
+from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.views import TRAIN_FIELDS, TrainField
+from mnist_demo.models.registry import DEFAULT_MODEL, image_models
+from mnist_demo.personal import Collection
+from mnist_demo.reading.images import MAX_UPLOAD_BYTES
+from mnist_demo.training.remote import start_training_server
 
 CSS = """
 #preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }

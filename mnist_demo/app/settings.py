@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from mnist_demo.training.data import default_data_dir
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
-from mnist_demo.weights import Weights
+from mnist_demo.reading.weights import Weights
+from mnist_demo.training.data import default_data_dir
 
 DEFAULT_WEIGHTS = Weights.DEFAULT.file  # found from the package, not from the working directory
 

@@ -26,17 +26,18 @@ import torch
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
 from mnist_demo.app.settings import AppSettings
-from mnist_demo.checkpoint import LoadedModel, save_weights
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.models.checkpoint import LoadedModel
+from mnist_demo.models.registry import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings, draw_ahead
+from mnist_demo.reading.reader import Reader
 from mnist_demo.training.data import DataUnavailable, Split, load_mnist
 from mnist_demo.training.drawn_data import already_drawn
-from mnist_demo.training.evaluation import EvalResult, evaluate
-from mnist_demo.models import REGISTRY, UnknownModel, get_spec, image_models
-from mnist_demo.training.recipes import Recipe
-from mnist_demo.training.remote import StopFile, in_subprocess
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.training.evaluation import EvalResult, evaluate
+from mnist_demo.training.remote import StopFile, in_subprocess
 
 
 class TrainingRefused(RuntimeError):
@@ -212,7 +213,7 @@ class Trainer:
 
         yield from self._slot(owner, f"training-{model}", prepare)
 
-    def fit(self, owner: str, base: Path | LoadedModel, collection: Collection, settings: FitSettings,
+    def fit(self, owner: str, base: Reader, collection: Collection, settings: FitSettings,
             folds: int = 3) -> Iterator[Event | Assessment]:
         """Fit `base` (the model `owner` draws with) to their drawings: yields Progress, EpochResult, a
         TrainingReport with the fitted model, then an Assessment (before/after on drawings kept out of
@@ -228,12 +229,9 @@ class Trainer:
 
         def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
             folder.mkdir(parents=True, exist_ok=True)
-            if isinstance(base, LoadedModel):  # the visitor's own model: a file the fit's process can read
-                base_file = save_weights(folder / "base.safetensors", base.model, base.info)
-            else:
-                base_file = Path(base)
+            base_file = base.save(folder / "base.safetensors")  # what the fit's process reads
             test_data = self.data()[1].subset(settings.test_digits)  # the digits the fit's epoch is tested on
-            return functools.partial(self._fit_work, str(base_file), drawings, settings, folds, test_data, folder)
+            return functools.partial(self._fit_work, base, str(base_file), drawings, settings, folds, test_data, folder)
 
         yield from self._slot(owner, "fit-to-hand", prepare)
 
@@ -304,12 +302,12 @@ class Trainer:
         finally:
             torch.set_num_threads(threads)
 
-    def _fit_work(self, base: str, drawings: Split, settings: FitSettings, folds: int, test_data: Split,
-                  folder: Path, stop: _Stop, put: Callable[[Any], None]) -> None:
+    def _fit_work(self, base: Reader, base_file: str, drawings: Split, settings: FitSettings, folds: int,
+                  test_data: Split, folder: Path, stop: _Stop, put: Callable[[Any], None]) -> None:
         """A fit and its assessment in a process of their own (so they share one load of MNIST and the pen
         samples), or in this process when the settings say trainings run here (tests, debugging)."""
         s = self.settings
-        args = (base, drawings, settings, str(s.resolved_data_dir()), str(stop.file.path))
+        args = (base_file, drawings, settings, str(s.resolved_data_dir()), str(stop.file.path))
         # On a ZeroGPU Space too: a fit is a CPU-sized job (tens of seconds), not worth a GPU worker's quota.
         if s.train_in_process:
             events = finetune_and_assess_elsewhere(*args, threads=torch.get_num_threads(), folds=folds)
@@ -318,16 +316,19 @@ class Trainer:
         for event in events:
             if isinstance(event, TrainingDone):
                 name = event.loaded.name if event.loaded is not None else "model"
-                put(self._report(name, event, test_data, folder / f"{name}-fitted-to-your-hand.safetensors"))
+                put(self._report(name, event, test_data, folder / f"{name}-fitted-to-your-hand.safetensors", base))
             else:
                 put(event)
 
-    def _report(self, model: str, done: TrainingDone, test_data: Split, path: Path) -> TrainingReport:
+    def _report(self, model: str, done: TrainingDone, test_data: Split, path: Path, base: Reader | None = None
+                ) -> TrainingReport:
+        """`base`: the reader a fit started from; its file is then the fitted reader's, stroke reader and all."""
         report = TrainingReport(model, done.history, done.stopped, done.loaded, notes=list(done.notes))
         if done.loaded is not None:
             device = next(done.loaded.model.parameters()).device
             # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
             report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
             report.test_data = test_data
-            report.weights_file = done.save(path, with_optimizer=False)
+            report.weights_file = (base.with_picture(done.loaded).save(path) if base is not None
+                                   else done.save(path, with_optimizer=False))
         return report

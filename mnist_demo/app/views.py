@@ -10,10 +10,11 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from mnist_demo.models import get_spec
-from mnist_demo.training.plots import misclassified_figure
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.models.registry import get_spec
 from mnist_demo.training.engine import EpochResult, Progress
+from mnist_demo.training.plots import misclassified_figure
+
 
 @dataclass(frozen=True)
 class TrainField:

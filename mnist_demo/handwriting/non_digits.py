@@ -21,10 +21,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS, TRAINING_GLYPHS
+from mnist_demo.handwriting.pen_digits import random_placement, stacked, training_image
 from mnist_demo.handwriting.variation import vary_strokes
-from mnist_demo.mnist import OTHER_CLASS
-from mnist_demo.pen_digits import random_placement, stacked, training_image
 from mnist_demo.reading.sketch import CANVAS, Sketch, Stroke
 
 Point = tuple[float, float]

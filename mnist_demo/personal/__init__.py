@@ -6,11 +6,20 @@
   (`finetune` yields the engine's events, `fit` returns the model, `finetune_elsewhere`
   runs in another process as the app's trainings do).
 - `assess`: the visitor's accuracy before and after, on drawings kept out of the fit.
-- `command`: `python -m mnist_demo.personal finetune --collection FILE` (the same from a shell).
+- `command`: `mnist-demo finetune --collection FILE`, the same from a shell.
 """
 
-from mnist_demo.personal.collection import (MAX_DRAWINGS, MAX_FILE_BYTES, Collection, CollectionError, Drawing,
-                                            dumps, load, loads, save)
+from mnist_demo.personal.collection import (
+                                            MAX_DRAWINGS,
+                                            MAX_FILE_BYTES,
+                                            Collection,
+                                            CollectionError,
+                                            Drawing,
+                                            dumps,
+                                            load,
+                                            loads,
+                                            save,
+)
 
 __all__ = ["MAX_DRAWINGS", "MAX_FILE_BYTES", "Collection", "CollectionError", "Drawing", "dumps", "load", "loads",
            "save"]

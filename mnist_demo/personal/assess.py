@@ -13,26 +13,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from mnist_demo.mnist import normalize
+from mnist_demo.base.mnist import normalize
+from mnist_demo.models.checkpoint import PICTURE, LoadedModel
 from mnist_demo.personal.collection import Collection, CollectionError
-from mnist_demo.personal.finetune import Base, FitSettings, as_split, fit, load_base
+from mnist_demo.personal.finetune import Base, FitSettings, as_split, finetune_elsewhere, fit, load_base
+from mnist_demo.reading.calibration import Calibration, calibrations_of
 from mnist_demo.training.data import Split
+from mnist_demo.training.remote import StopFile
 
 
-def accuracy(model: torch.nn.Module, split: Split) -> float:
-    """Share of `split` whose top output is its label; any outputs past 9 (e.g. "not a digit") count as wrong."""
+def accuracy(model: LoadedModel, split: Split) -> float:
+    """Share of `split` whose top answer, read as a picture (`Calibration.scores`), is its label; "not a digit"
+    counts as wrong."""
     if len(split) == 0:
         return float("nan")
-    device = next(model.parameters()).device
-    model.eval()
+    device = next(model.model.parameters()).device
+    model.model.eval()
     with torch.inference_mode():
         x = normalize(split.images.float().div(255).unsqueeze(1)).to(device)
-        return (model(x).argmax(1).cpu() == split.labels).float().mean().item()
+        scores = calibrations_of(model.info).get(PICTURE, Calibration()).scores(model.model(x).cpu())
+    return (scores.argmax(1) == split.labels).float().mean().item()
 
 
 def folds(labels: Sequence[int], k: int, seed: int = 0) -> list[list[int]]:
@@ -84,7 +90,8 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
     else:
         groups = folds(labels, max(2, round(1 / held_out)), settings.seed)[:1]
         method = f"{round(100 * len(groups[0]) / n)}% held out"
-    base_model = load_base(base)
+    reader = load_base(base)
+    base_model = reader.picture
     right_before = right_after = measured = 0
     for test_idx in groups:
         keep = torch.ones(n, dtype=torch.bool)
@@ -92,9 +99,9 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
         test = Split(split.images[test_idx], split.labels[test_idx])
         kwargs.setdefault("probe_seconds", None)  # nobody watches these fits' curves
         kwargs.setdefault("confidence", False)  # only their top answers on the drawings' pictures are measured
-        fitted = fit(base_model, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
-        right_before += round(accuracy(base_model.model, test) * len(test))
-        right_after += round(accuracy(fitted.model, test) * len(test))
+        fitted = fit(reader, Split(split.images[keep], split.labels[keep]), settings, **kwargs)
+        right_before += round(accuracy(base_model, test) * len(test))
+        right_after += round(accuracy(fitted, test) * len(test))
         measured += len(test)
     return Assessment(n, measured, method, right_before / measured, right_after / measured, len(groups),
                       time.perf_counter() - started)
@@ -108,11 +115,6 @@ def finetune_and_assess_elsewhere(base: str, drawings: Split, settings: FitSetti
     One process for both, because the MNIST and pen-digit samples the fits share are loaded and
     rendered once per process (~5 s); the fitted model reaches the parent before the assessment starts.
     """
-    from pathlib import Path
-
-    from mnist_demo.personal.finetune import finetune_elsewhere
-    from mnist_demo.training.remote import StopFile
-
     yield from finetune_elsewhere(base, drawings, settings, data_dir, stop_path, threads)
     stop = StopFile(Path(stop_path))
     if folds < 2 or len(drawings) < 2 or stop.is_set():

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import torch
 
-from mnist_demo.mnist import SIZE
+from mnist_demo.base.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.sketch import Sketch, SketchError, parse_sketch
 

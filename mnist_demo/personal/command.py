@@ -1,9 +1,8 @@
 """`finetune` on the command line: fit a model to a saved collection of drawings, as the Train tab does.
 
-    python -m mnist_demo.personal finetune --collection mine.json.gz [--weights FILE] [--out FILE] [--assess]
+    mnist-demo finetune --collection mine.json.gz [--weights FILE] [--out FILE] [--assess]
 
-Written as a subcommand the main CLI can register (`add_parser(sub)`), and
-runnable on its own through `python -m mnist_demo.personal` meanwhile.
+A subcommand the main CLI registers (`add_parser(sub)`), its flags beside the fit's code.
 """
 
 from __future__ import annotations
@@ -15,10 +14,11 @@ from pathlib import Path
 
 import torch
 
-from mnist_demo.checkpoint import load_weights
-from mnist_demo.personal.collection import load
 from mnist_demo.personal.assess import MAX_CROSS_VALIDATED, assess
+from mnist_demo.personal.collection import load
 from mnist_demo.personal.finetune import FitSettings, finetune
+from mnist_demo.reading.reader import Reader
+from mnist_demo.reading.weights import Weights
 from mnist_demo.training.engine import EpochResult, TrainingDone
 
 SETTING_HELP = {
@@ -34,8 +34,6 @@ SETTING_HELP = {
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `finetune` on a subparsers object; the parsed args carry `func`."""
-    from mnist_demo.weights import Weights
-
     f = sub.add_parser("finetune", help="fit a model to a collection of your drawings (saved from the Draw tab)")
     f.add_argument("--collection", required=True, help="a collection file (.json.gz) downloaded from the Draw tab")
     f.add_argument("--weights", default=str(Weights.DEFAULT.file), help="the model to start from (default: the "
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     collection = load(args.collection)
     counts = ", ".join(f"{d}: {n}" for d, n in collection.counts().items() if n)
     print(f"{len(collection)} drawings ({counts}); fitting {args.weights} with {settings}")
-    base = load_weights(args.weights, "cpu")
+    base = Reader.load(args.weights, "cpu")
     done = None
     for event in finetune(base, collection, settings, data_dir=args.data_dir, device=args.device,
                           probe_seconds=None):
@@ -81,18 +79,14 @@ def run(args: argparse.Namespace) -> int:
             print(event.summary())
         elif isinstance(event, TrainingDone):
             done = event
-    path = done.print_and_save(out)
-    if path is None:
+    for note in done.notes:
+        print(f"note: {note}")
+    if done.loaded is None:
+        print("stopped before the first epoch ended: nothing saved")
         return 1
-    print(f"saved {path}")
+    print(f"saved {base.with_picture(done.loaded).save(out)}")
     if args.assess:
         result = assess(base, collection, settings, k=args.folds, data_dir=args.data_dir, device=args.device)
         print(result.summary() + f" ({result.fits} fits, {result.seconds:.0f} s)")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m mnist_demo.personal finetune ...`: the same as `python -m mnist_demo finetune ...`."""
-    from mnist_demo.cli import main as cli_main
-
-    return cli_main(argv)

@@ -29,16 +29,26 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import LoadedModel, load_weights
-from mnist_demo.models import get_spec
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.handwriting.pen_digits import (
+    TRAIN_WRITERS,
+    default_path,
+    load_pen_digits,
+    pen_digits_file,
+    pen_training_images,
+)
+from mnist_demo.models.checkpoint import LoadedModel
+from mnist_demo.models.registry import get_spec, output_count
 from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.reading.reader import Reader
+from mnist_demo.training.calibration_data import calibration_data, recalibrate
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_cache import cached
-from mnist_demo.training.pairing import refit_confidence
+from mnist_demo.training.drawn_data import drawn_data
 from mnist_demo.training.engine import STARTED_FROM, Event, TrainConfig, TrainingDone, train
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.training.remote import StopFile, portable
 
-Base = str | os.PathLike | LoadedModel  # a weights file, or a model already loaded (the visitor's own)
+Base = str | os.PathLike | Reader  # a weights file, or a reader already loaded (the visitor's own)
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,6 @@ def _pen_sample(n: int, seed: int) -> Split:
     """`n` pen digits of pendigits' training writers, one rendering each (1.5 s a thousand, so kept in memory
     and on disk: a fit in the app runs in a new process). They ship with the package; without them
     `PenDigitsUnavailable` says where they should be."""
-    from mnist_demo.pen_digits import TRAIN_WRITERS, default_path, load_pen_digits, pen_digits_file, pen_training_images
-
     pen_digits_file()  # missing strokes are an error even where the cache holds a sample
 
     def render() -> Split:
@@ -118,15 +126,11 @@ def draw_ahead(base: Base, settings: FitSettings = FitSettings()) -> None:
     pen sample, its made-up non-digits, and the calibration writers' drawings its confidence is fitted on.
     A fit in the app runs in a process of its own, so without this the first one on a fresh server draws
     them itself (about 15 s more on two cores)."""
-    from mnist_demo.models import output_count
-    from mnist_demo.training.drawn_data import drawn_data
-    from mnist_demo.training.pairing import pairing_data
-
-    loaded = load_base(base)
+    picture = load_base(base).picture
     if settings.pen > 0:
         _pen_sample(settings.pen, settings.seed)
-    drawn_data(fit_recipe(loaded, settings), settings.training_seed, output_count(loaded.model), [])
-    pairing_data(settings.seed)
+    drawn_data(fit_recipe(picture, settings), settings.training_seed, output_count(picture.model), [])
+    calibration_data(settings.seed)
 
 
 def as_split(drawings: Collection | Split) -> Split:
@@ -136,8 +140,8 @@ def as_split(drawings: Collection | Split) -> Split:
 # ------------------------------------------------------------ the fit
 
 
-def load_base(base: Base) -> LoadedModel:
-    return base if isinstance(base, LoadedModel) else load_weights(base, "cpu")
+def load_base(base: Base) -> Reader:
+    return base if isinstance(base, Reader) else Reader.load(base, "cpu")
 
 
 def fit_recipe(base: LoadedModel, settings: FitSettings) -> Recipe:
@@ -160,17 +164,18 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
              confidence: bool = True) -> Iterator[Event]:
     """Fit `base` to the drawings; yields the engine's Progress, EpochResult and TrainingDone.
 
-    The TrainingDone's model is a new one (`base` and its file are untouched); its
+    The TrainingDone's picture model is a new one (`base` and its file are untouched); its
     info says what it was fitted from under "finetuned_from". `probe_seconds`: how often
     the live plot gets an accuracy on 1,000 test digits (None: never, for fits nobody watches).
-    `confidence`: fit the fitted model's confidence anew (`training.pairing.refit_confidence`: its calibration,
-    and its pairing with the stroke reader its base reads beside, so it reads the pad's paths too; a second or
-    two); else it carries its base's calibration over.
+    `confidence`: fit the fitted model's calibrations anew (`training.calibration_data.recalibrate`: read alone,
+    and beside the stroke reader its base reads with, so it reads the pad's paths too; a second or two); else
+    it carries its base's over. `Reader.with_picture` makes the fitted model the base reader's.
     """
     split = as_split(drawings)
     if len(split) == 0:
         raise CollectionError("there are no drawings to fit the model to: correct or confirm a few readings first")
-    loaded = load_base(base)
+    reader = load_base(base)
+    loaded = reader.picture
     mnist_train, mnist_test = mnist or _mnist(None if data_dir is None else str(data_dir))
     train_data, notes = training_split(split, settings, mnist_train)
     recipe = fit_recipe(loaded, settings)
@@ -178,22 +183,21 @@ def finetune(base: Base, drawings: Collection | Split, settings: FitSettings = F
                          seed=settings.training_seed, device=device, init_from=loaded, probe_seconds=probe_seconds)
     for event in train(config, train_data=train_data, test_data=mnist_test.subset(settings.test_digits), stop=stop):
         if isinstance(event, TrainingDone):
-            source_name = Path(base).name if not isinstance(base, LoadedModel) else f"the visitor's {loaded.name}"
+            source_name = Path(base).name if not isinstance(base, Reader) else f"the visitor's {loaded.name}"
             # The engine knows only "a loaded drawnet"; this names the file, or says it was the visitor's.
             event.notes[:] = notes + [f"fine-tune: {STARTED_FROM} {source_name}" if n.startswith(STARTED_FROM) else n
                                       for n in event.notes]
             if event.loaded is not None:
-                source = None if isinstance(base, LoadedModel) else base
                 if confidence:
-                    refit_confidence(event.loaded, loaded, settings.seed, event.notes)
-                elif "calibration" in loaded.info and "calibration" not in event.loaded.info:
+                    recalibrate(event.loaded, reader, settings.seed, event.notes)
+                elif "calibrations" in loaded.info:
                     # A short low-rate fit with the same label smoothing keeps the base's confidence scale
                     # closely enough for what it is used for (a before/after of top answers).
-                    event.loaded.info["calibration"] = loaded.info["calibration"]
-                    event.notes.append("fine-tune: calibration carried over from the base model")
+                    event.loaded.info["calibrations"] = loaded.info["calibrations"]
+                    event.notes.append("fine-tune: calibrations carried over from the base model")
                 event.loaded.info["notes"] = list(event.notes)
                 event.loaded.info["finetuned_from"] = {
-                    "model": loaded.name, "file": None if source is None else Path(source).name,
+                    "model": loaded.name, "file": None if isinstance(base, Reader) else Path(base).name,
                     "test_accuracy": loaded.test_accuracy, "drawings": len(split),
                     "repeats": settings.repeats(len(split)), "settings": asdict(settings)}
         yield event
@@ -214,8 +218,6 @@ def finetune_elsewhere(base: str, drawings: Split, settings: FitSettings, data_d
                        threads: int = 1) -> Iterator[Event]:
     """`finetune` for another process (a process of our own, or a ZeroGPU worker; `training.remote`):
     arguments that pickle (a weights path, the drawings' tensors), a stop file, portable events."""
-    from mnist_demo.training.remote import StopFile, portable
-
     torch.set_num_threads(threads)
     for event in finetune(base, drawings, settings, data_dir=data_dir, stop=StopFile(Path(stop_path))):
         yield portable(event)

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+from mnist_demo.base.status import Problem
 from mnist_demo.reading.images import gray
-from mnist_demo.reading.status import Problem
 
 INK_LEVEL = 128  # an ink map value >= this is ink (half intensity)
 MIN_CONTRAST = 24  # gray levels; below this between ink and background the image is uniform

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from mnist_demo.mnist import BOX, CENTER, SIZE
+from mnist_demo.base.mnist import BOX, CENTER, SIZE
 from mnist_demo.reading.morphology import pad
 
 

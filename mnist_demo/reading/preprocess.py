@@ -46,14 +46,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mnist_demo.mnist import BOX, SIZE, normalize
+from mnist_demo.base.mnist import BOX, SIZE, normalize
+from mnist_demo.base.status import Problem, Status
 from mnist_demo.reading.images import gray, to_array, to_uint8
 from mnist_demo.reading.ink import INK_LEVEL, NotADrawing, border, ink_from_image
 from mnist_demo.reading.mnist_box import fit_mnist_box
 from mnist_demo.reading.morphology import dilate, erode, pad, stroke_width
 from mnist_demo.reading.sketch import Sketch
 from mnist_demo.reading.sketchpad import sketchpad_ink
-from mnist_demo.reading.status import Problem, Status
 
 WORK = 80  # longer side of the working crop: 4x the 20 px box, so 1 working px = 0.25 final px
 PAD = 12  # zero border around the working crop, room for dilation

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnist_demo.mnist import MEAN, SIZE, STD
+from mnist_demo.base.mnist import MEAN, SIZE, STD
 
 STEPS = 2  # points on the path from the blank field; 4 gain nothing measurable and cost 1.5 ms more
 BLANK = -MEAN / STD  # a black pixel, normalised: the background the model was trained on

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_demo.pen_digits import HELD_OUT_WRITERS, PenDigit, centred, load_pen_digits
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, PenDigit, centred, load_pen_digits
 
 
 def held_out_digits(labels: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), per_label: int = 1) -> list[PenDigit]:

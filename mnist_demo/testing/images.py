@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from mnist_demo.pen_digits import PadPlacement
+from mnist_demo.handwriting.pen_digits import PadPlacement
 from mnist_demo.reading.sketchpad import sketchpad_value
 
 SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnist_demo.pen_digits import PadPlacement, Strokes
+from mnist_demo.handwriting.pen_digits import PadPlacement, Strokes
 from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS
 from mnist_demo.reading.sketchpad import sketchpad_value
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-
 DATA_DIR_ENV = "MNIST_DATA_DIR"
 
 

@@ -30,15 +30,15 @@ from typing import Any, Callable
 import torch
 from safetensors.torch import load_file, save_file
 
-from mnist_demo.reading.strokes import FEATURES, POINTS
+from mnist_demo.base.strokes import FEATURES, POINTS
 from mnist_demo.training.data import Split
 
 CACHE_ENV = "MNIST_DEMO_CACHE"
 PACKAGE = Path(__file__).resolve().parent.parent
 # In the package: what draws the images, and the two modules that say what to draw (drawn_data: a
 # training's sets; finetune: a fit's pen sample).
-SOURCES = ("mnist.py", "pen_digits.py", "handwriting", "reading", "training/drawn_data.py",
-           "training/stroke_data.py", "training/pairing.py", "personal/finetune.py")
+SOURCES = ("base", "handwriting", "reading", "training/drawn_data.py", "training/stroke_data.py",
+           "training/calibration_data.py", "personal/finetune.py")
 IMAGES = (torch.uint8, (28, 28))  # what a set holds, each item: 28x28 pictures (the default)...
 STROKES = (torch.float32, (POINTS, FEATURES))  # ...or pen paths (reading.strokes)
 KEEP = 10  # files; a drawnet training uses two (pen digits, non-digits), ~35 MB together, a fit five (three tiny)

@@ -8,10 +8,18 @@ import functools
 
 import torch
 
-from mnist_demo.mnist import OTHER_CLASS
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.handwriting.non_digits import non_digit_training_images
+from mnist_demo.handwriting.pen_digits import (
+    COLLECTIONS,
+    PenDigitsUnavailable,
+    pen_digits_file,
+    pen_training_images,
+    writer_ranges,
+)
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import cache_path, cached
-from mnist_demo.training.recipes import Recipe
 
 
 def _pen_set(seed: int, renders: int) -> tuple[str, dict[str, int]]:
@@ -26,7 +34,6 @@ def _non_digit_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
 @functools.lru_cache(maxsize=2)
 def _pen_training_split(seed: int, renders: int) -> Split:
     """Rendered pen digits of every collection's training writers."""
-    from mnist_demo.pen_digits import COLLECTIONS, pen_training_images
 
     def render() -> Split:
         parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
@@ -39,8 +46,6 @@ def _pen_training_split(seed: int, renders: int) -> Split:
 @functools.lru_cache(maxsize=2)
 def _non_digit_split(seed: int, n: int) -> Split:
     """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
-    from mnist_demo.handwriting.non_digits import non_digit_training_images
-    from mnist_demo.pen_digits import COLLECTIONS
 
     def render() -> Split:
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
@@ -52,7 +57,6 @@ def _non_digit_split(seed: int, n: int) -> Split:
 def pen_files() -> tuple[str, ...]:
     """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here, before
     any cache is looked at (without parsing them: a set read back from the cache needs no strokes)."""
-    from mnist_demo.pen_digits import COLLECTIONS, pen_digits_file
 
     for c in COLLECTIONS.values():
         pen_digits_file(c.path())
@@ -62,7 +66,6 @@ def pen_files() -> tuple[str, ...]:
 def already_drawn(recipe: Recipe, seed: int) -> bool:
     """Whether every drawn set the recipe adds is in the cache already, so that preparing a training
     takes seconds, not the minute or two rendering takes (False when the pen digits cannot be had)."""
-    from mnist_demo.pen_digits import PenDigitsUnavailable
 
     wanted = ([_pen_set(seed, recipe.pen_renders)] if recipe.pen_digits else []) + (
         [_non_digit_set(seed, recipe.non_digits)] if recipe.non_digits else [])
@@ -77,7 +80,6 @@ def already_drawn(recipe: Recipe, seed: int) -> bool:
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
     """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
     not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
-    from mnist_demo.pen_digits import writer_ranges
 
     parts = []
     if recipe.pen_digits:

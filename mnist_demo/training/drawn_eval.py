@@ -5,7 +5,7 @@ calibration) is put on the pad as a visitor would draw it
 (`pen_digits.random_placement`: the pad's default pen mostly, else any width
 its slider allows, any height and place, the wobble of a stylus, a mouse or a
 finger), turned into the pad's JSON, and read by the same code as the app's
-`/predict`: `parse_sketch`, then `Predictor.predict_batch` (preprocess and model).
+`/predict`: `parse_sketch`, then `Reader.read_batch` (preprocess and models).
 The same drawings also go through the naive resize most demos use (the pad's
 canvas squashed to 28x28), so the two compare like for like.
 
@@ -26,12 +26,18 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from mnist_demo.checkpoint import LoadedModel
-from mnist_demo.pen_digits import PENDIGITS, PadPlacement, PenCollection, Writer, load_pen_digits, random_placement
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.base.status import Status
+from mnist_demo.handwriting.pen_digits import (
+    PENDIGITS,
+    PadPlacement,
+    PenCollection,
+    Writer,
+    load_pen_digits,
+    random_placement,
+)
 from mnist_demo.reading.preprocess import naive_resize
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.sketch import parse_sketch
-from mnist_demo.reading.status import Status
 
 BATCH = 256
 BRUSH_BUCKETS = ((0, 15, "thin (r < 15)"), (15, 21.5, "medium (15-21)"), (21.5, 22.5, "the pad's default (22)"),
@@ -134,10 +140,6 @@ class DrawnReport:
         return "\n".join(lines)
 
 
-def _as_predictor(model: LoadedModel | Predictor | str | os.PathLike) -> Predictor:
-    return model if isinstance(model, Predictor) else Predictor(model)
-
-
 def _add(buckets: dict, key, reading: Reading, naive_ok: bool) -> None:
     _count(buckets.setdefault(key, Bucket()), reading, naive_ok)
 
@@ -153,7 +155,7 @@ def _count(b: Bucket, reading: Reading, naive_ok: bool) -> None:
         b.unsure += 1
 
 
-def evaluate_drawn(loaded_or_predictor: LoadedModel | Predictor | str | os.PathLike,
+def evaluate_drawn(reader: Reader,
                    collection: PenCollection | str | os.PathLike = PENDIGITS, *,
                    writers: Iterable[Writer] | None = None, renders_per_digit: int = 1, seed: int = 0,
                    limit: int | None = None,
@@ -164,7 +166,6 @@ def evaluate_drawn(loaded_or_predictor: LoadedModel | Predictor | str | os.PathL
 
     `limit`: at most this many drawings (the first digits of the file).
     """
-    predictor = _as_predictor(loaded_or_predictor)
     if isinstance(collection, PenCollection):
         name, all_digits = collection.name, collection.digits()
         writers = collection.held_out_writers if writers is None else writers
@@ -183,8 +184,8 @@ def evaluate_drawn(loaded_or_predictor: LoadedModel | Predictor | str | os.PathL
     for start in range(0, len(jobs), BATCH):
         chunk = jobs[start:start + BATCH]
         sketches = [parse_sketch(p.sketch(d.strokes).to_json()) for d, p in chunk]  # what /predict receives
-        results = predictor.predict_batch(sketches)
-        naive = predictor.probabilities(torch.cat([naive_resize(s) for s in sketches]))[:, :10].argmax(1)
+        results = reader.read_batch(sketches)
+        naive = reader.probabilities(torch.cat([naive_resize(s) for s in sketches]))[:, :10].argmax(1)
         for (digit, placed), result, naive_digit in zip(chunk, results, naive):
             reading = Reading(digit.label, result.digit, result.top[0][1] if result.top else 0.0, result.status)
             naive_ok = int(naive_digit) == digit.label

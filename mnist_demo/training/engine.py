@@ -23,18 +23,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_demo.base.devices import pick_device
+from mnist_demo.base.mnist import normalize
+from mnist_demo.base.recipe import Recipe, make_optimizer, make_schedule
+from mnist_demo.base.strokes import STROKE_FEATURES_VERSION
+from mnist_demo.models.checkpoint import (
+    PICTURE,
+    LoadedModel,
+    load_models,
+    load_optimizer_state,
+    load_weights,
+    make_info,
+    save_weights,
+)
+from mnist_demo.models.registry import DEFAULT_MODEL, Inputs, get_spec, output_count
+from mnist_demo.reading.calibration import Calibration, calibrations_of
 from mnist_demo.training.augment import DrawnAugment
-from mnist_demo.training.drawn_data import drawn_data
-from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
-from mnist_demo.training.stroke_data import stroke_splits
-from mnist_demo.checkpoint import LoadedModel, load_optimizer_state, load_weights, make_info, save_weights
-from mnist_demo.mnist import normalize
+from mnist_demo.training.calibration_data import calibrate_trained
 from mnist_demo.training.data import Split, load_mnist
-from mnist_demo.devices import pick_device
+from mnist_demo.training.drawn_data import drawn_data
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.filters import first_layer_filters
-from mnist_demo.models import DEFAULT_MODEL, Inputs, get_spec, output_count
-from mnist_demo.training.recipes import Recipe, make_optimizer, make_schedule
+from mnist_demo.training.stroke_data import stroke_splits
 
 
 @dataclass
@@ -177,10 +187,12 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
     torch.manual_seed(config.seed)
     start = resumed = None
     if config.init_from is not None:
-        start = config.init_from if isinstance(config.init_from, LoadedModel) else \
-            load_weights(config.init_from, "cpu", expect_model=config.model)
-        if start.name != config.model:
-            raise ValueError(f"init_from holds a {start.name}, not a {config.model}")
+        # A file may be a bundle (the Draw tab's reader): its model of this name.
+        found = [config.init_from] if isinstance(config.init_from, LoadedModel) else \
+            list(load_models(config.init_from, "cpu").values())
+        start = next((m for m in found if m.name == config.model), None)
+        if start is None:
+            raise ValueError(f"init_from holds {' and '.join(m.name for m in found)}, not a {config.model}")
     # A run from given weights is that model, with the arguments it was made with unless told otherwise.
     given_args = start.info.get("model_args", {}) if start is not None else {}
     model_args = {**spec.default_args, **given_args, **config.model_args}
@@ -192,6 +204,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             raise ValueError(f"init_from's {start.name} was made with other arguments than {model_args}: "
                              f"{str(e).splitlines()[0]}") from None
         notes.append(f"{STARTED_FROM} {_name_of(config.init_from)}")
+    # Pictures are read with "not a digit" lowered as the start's calibration says (`reading.calibration`).
+    offset = calibrations_of(start.info).get(PICTURE, Calibration()).other_offset if start else 0.0
     classes = output_count(model)
     extra = drawn_data(recipe, config.seed, classes, notes) if pictures else []
     if extra:
@@ -272,7 +286,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
                 clock, last_report = now, now
                 probed = None
                 if config.probe_seconds is not None and now - last_probe >= config.probe_seconds:
-                    probed, last_probe = evaluate(model, probe, device, recipe.test_batch_size).accuracy, now
+                    probed = evaluate(model, probe, device, recipe.test_batch_size, other_offset=offset).accuracy
+                    last_probe = now
                     model.train()
                 yield Progress(epoch, b + 1, steps_per_epoch, running.item() / seen, correct.item() / seen,
                                clock, probed, first_layer_filters(model) if probed is not None else None, model)
@@ -283,7 +298,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None and not per_batch:
             scheduler.step()
-        test = evaluate(model, test_data, device, recipe.test_batch_size)
+        test = evaluate(model, test_data, device, recipe.test_batch_size, other_offset=offset)
         val_loss = evaluate(model, val_data, device, recipe.test_batch_size).loss if val_data else None
         # With a validation split keep the best validation loss (unless the recipe keeps the last); without
         # one, the latest epoch.
@@ -303,21 +318,15 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         model.eval()
         best = history[best_epoch - 1]
         extra_info: dict[str, Any] = {}
-        carried = None  # the lowering of "not a digit" the weights this run started from hold
-        if not pictures:  # a stroke reader reads beside the shipped image model: fit the pair's confidence
-            from mnist_demo.training.pairing import pair_with_shipped
-
-            extra_info.update(pair_with_shipped(model, config.seed, notes),
-                              stroke_features_version=STROKE_FEATURES_VERSION)
-        elif recipe.pen_digits:  # the calibration writers come with the pen digits
-            from mnist_demo.training.calibration import fit_confidence
-
-            carried = next((w.info["other_offset"] for w in (start, resumed) if w and "other_offset" in w.info), None)
-            extra_info.update(fit_confidence(model, config.seed, val_data, notes, recipe.other_offset, carried))
         test_accuracy, per_class = best.test_accuracy, best.per_class_accuracy
-        if extra_info.get("other_offset", carried) is not carried:  # lowered now: read the test set anew
-            best_eval = evaluate(model, test_data, device, recipe.test_batch_size)
-            test_accuracy, per_class = best_eval.accuracy, best_eval.per_class
+        if not pictures:
+            extra_info["stroke_features_version"] = STROKE_FEATURES_VERSION
+        elif recipe.pen_digits:  # the calibration writers come with the pen digits
+            extra_info.update(calibrate_trained(model, config.seed, val_data, recipe.other_offset or offset, notes))
+            lowered = extra_info["calibrations"][PICTURE]["other_offset"]
+            if lowered != offset:  # read MNIST's digits anew, as pictures are read from now on
+                best_eval = evaluate(model, test_data, device, recipe.test_batch_size, other_offset=lowered)
+                test_accuracy, per_class = best_eval.accuracy, best_eval.per_class
         info = make_info(config.model, model_args, test_accuracy=test_accuracy,
                          test_samples=len(test_data), per_class_accuracy=per_class,
                          epochs=len(history), best_epoch=best_epoch, recipe=recipe.to_dict(), seed=config.seed,

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.mnist import DIGITS
-from mnist_demo.models import inputs_of
+from mnist_demo.base.mnist import DIGITS, OTHER_CLASS
+from mnist_demo.models.registry import inputs_of
 from mnist_demo.training.data import Split
 
 
@@ -25,7 +25,8 @@ class EvalResult:
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
-             batch_size: int = 1000) -> EvalResult:
+             batch_size: int = 1000, other_offset: float = 0.0) -> EvalResult:
+    """`other_offset`: "not a digit" lowered by this much before the answer is read (its loss is the model's)."""
     was_training = model.training
     inputs = inputs_of(model)  # pictures, or pen paths for a stroke reader
     model.eval()
@@ -37,6 +38,9 @@ def evaluate(model: nn.Module, split: Split, device: torch.device | str = "cpu",
         out = model(x)
         # Models end in logits or log-probabilities; cross_entropy gives the right loss for both.
         total_loss += F.cross_entropy(out, y, reduction="sum").item()
+        if other_offset and out.shape[1] > OTHER_CLASS:
+            out = out.clone()
+            out[:, OTHER_CLASS] -= other_offset
         preds.append(out.argmax(1).cpu())
     model.train(was_training)
     predictions = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)

@@ -3,7 +3,7 @@ held-out writers, a held-out set of drawings that are not one digit, and how wel
 confidence is calibrated on them. `mnist-demo evaluate --drawings` runs it.
 
 Everything goes through the pad's JSON and the code behind `/predict`
-(`parse_sketch`, `Predictor.predict_batch`), as a visitor's drawing does.
+(`parse_sketch`, `Reader.read_batch`), as a visitor's drawing does.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_demo.base.status import Status
 from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, Family, non_digit_set
-from mnist_demo.pen_digits import COLLECTIONS, PENDIGITS, PenCollection
-from mnist_demo.reading.predictor import Predictor
+from mnist_demo.handwriting.pen_digits import COLLECTIONS, PENDIGITS, PenCollection
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.sketch import parse_sketch
-from mnist_demo.reading.status import Status
 from mnist_demo.training.calibration import Reliability, reliability
 from mnist_demo.training.drawn_eval import DrawnReport, evaluate_drawn
 
@@ -56,12 +56,12 @@ class NonDigitReport:
         return "\n".join(lines)
 
 
-def evaluate_non_digits(predictor: Predictor, per_family: int = NON_DIGITS_PER_FAMILY, seed: int = 0,
+def evaluate_non_digits(reader: Reader, per_family: int = NON_DIGITS_PER_FAMILY, seed: int = 0,
                         families: tuple[Family, ...] = HELD_OUT_FAMILIES) -> NonDigitReport:
     """How often drawings of the held-out non-digit families get "not sure" (or nothing read)."""
     held = [d for c in COLLECTIONS.values() for d in c.digits(c.held_out_writers)]
     drawings = non_digit_set(families, per_family, seed, held)
-    results = predictor.predict_batch([parse_sketch(d.sketch.to_json()) for d in drawings])
+    results = reader.read_batch([parse_sketch(d.sketch.to_json()) for d in drawings])
     report = NonDigitReport()
     for drawing, result in zip(drawings, results):
         not_sure = result.status is not Status.OK
@@ -123,7 +123,7 @@ class ReadingEvaluation:
         return "\n\n".join(parts)
 
 
-def evaluate_readings(predictor: Predictor, seed: int = 0,
+def evaluate_readings(reader: Reader, seed: int = 0,
                       collections: tuple[PenCollection, ...] = tuple(COLLECTIONS.values()),
                       non_digits_per_family: int = NON_DIGITS_PER_FAMILY, placements: int = 1) -> ReadingEvaluation:
     """`placements`: each held-out digit placed on the pad this many times more than `RENDERS` says, so that
@@ -131,13 +131,13 @@ def evaluate_readings(predictor: Predictor, seed: int = 0,
     about 0.15 points)."""
     if placements < 1:
         raise ValueError(f"placements must be at least 1, not {placements}")
-    drawn = {c.name: evaluate_drawn(predictor, c, renders_per_digit=RENDERS.get(c.name, 1) * placements, seed=seed)
+    drawn = {c.name: evaluate_drawn(reader, c, renders_per_digit=RENDERS.get(c.name, 1) * placements, seed=seed)
              for c in collections}
     readings = [r for report in drawn.values() for r in report.readings]
     confidence = np.array([r.confidence for r in readings])
     right = np.array([r.top == r.label for r in readings])
     sure = np.array([r.status is Status.OK for r in readings])
-    return ReadingEvaluation(drawn, evaluate_non_digits(predictor, non_digits_per_family, seed),
+    return ReadingEvaluation(drawn, evaluate_non_digits(reader, non_digits_per_family, seed),
                              reliability(confidence, right), float(right[sure].mean()) if sure.any() else 0.0,
                              float(sure.mean()) if len(sure) else 0.0)
 

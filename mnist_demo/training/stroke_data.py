@@ -14,20 +14,27 @@ paths, so a stroke reader never sees it. Both sets are kept on disk
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from mnist_demo.mnist import OTHER_CLASS
-from mnist_demo.reading.strokes import path_features
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.base.strokes import path_features
+from mnist_demo.handwriting.non_digits import training_non_digits
+from mnist_demo.handwriting.pen_digits import (
+    COLLECTIONS,
+    PenCollection,
+    Writer,
+    placed_as_drawn,
+    random_placement,
+    writer_ranges,
+)
+from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import STROKES, cached
 from mnist_demo.training.drawn_data import pen_files
-from mnist_demo.training.recipes import Recipe
-
-if TYPE_CHECKING:
-    from mnist_demo.pen_digits import PenCollection, Writer
 
 P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
 P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
@@ -54,9 +61,6 @@ def training_paths(seed: int, renders: int, non_digits: int,
                    writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.train_writers) -> Split:
     """Each collection's `writers`' digits as varied paths on the pad, `renders` times (times the collection's
     weight), and made-up non-digits drawn with those writers' digits (see the module docstring)."""
-    from mnist_demo.handwriting.non_digits import training_non_digits
-    from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
-    from mnist_demo.pen_digits import COLLECTIONS, random_placement
 
     rng = np.random.default_rng(seed)
     paths, labels, digits = [], [], []
@@ -79,10 +83,9 @@ def training_paths(seed: int, renders: int, non_digits: int,
 def placed_paths(seed: int, renders: int,
                  writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.calibration_writers) -> Split:
     """Each collection's `writers`' digits as they drew them, placed on the pad `renders` times each."""
-    from mnist_demo.pen_digits import COLLECTIONS, placed_as_drawn
 
     digits = [d for c in COLLECTIONS.values() for d in c.digits(writers(c))]
-    placed = list(placed_as_drawn(digits, renders, np.random.default_rng(seed + 7919)))  # as the pairing's are
+    placed = list(placed_as_drawn(digits, renders, np.random.default_rng(seed + 7919)))  # as the calibration drawings are
     return _stacked([path_features([s.points for s in sketch.strokes]) for _, sketch in placed],
                     [d.label for d, _ in placed])
 
@@ -103,7 +106,6 @@ def stroke_test_split(seed: int) -> Split:
 
 def stroke_splits(recipe: Recipe, seed: int, notes: list[str]) -> tuple[Split, Split]:
     """(training, test) sets of a stroke reader's recipe; it needs the pen digits."""
-    from mnist_demo.pen_digits import writer_ranges
 
     if not recipe.pen_digits:
         raise ValueError("a stroke reader learns from the pen digits' paths only (MNIST has none): it needs "

@@ -31,15 +31,14 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from mnist_demo.base.mnist import SIZE
 from mnist_demo.handwriting.variation import vary_strokes
 from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
-from mnist_demo.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess_ink
 from mnist_demo.reading.sketch import BRUSH_RADIUS, CANVAS, PAD_BRUSH_RANGE, Point, Sketch, Stroke, path_box
 
 PATH_ENV = "DRAWN_DIGITS_PATH"  # a pendigits .jsonl(.gz) to use instead of the shipped copy
-BUNDLED = Path(__file__).resolve().parent / "data" / "pen_digits"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "pen_digits"
 
 Writer = int | str
 Strokes = Sequence[Sequence[Point]]

@@ -38,9 +38,9 @@ class Recipe:
                               "best validation loss is kept (unless --keep last)")
     keep: str = _field("best", "Keep", "with a validation split, the epoch kept: best (least validation loss) or "
                        "last (a one-cycle schedule ends where it is meant to)", choices=KEEPS, app=False)
-    other_offset: float = _field(0.0, "'Not a digit' lowered by", "after training, lower a model's 11th output "
-                                 "('not a digit') by this much; with --val-split it is fitted on the digits held "
-                                 "out instead (and printed)", app=False)
+    other_offset: float = _field(0.0, "'Not a digit' lowered by", "a model with an 11th output ('not a digit') "
+                                 "reads pictures with it lowered by this much (its calibration's other_offset); "
+                                 "with --val-split it is fitted on the digits held out instead", app=False)
     augment: str = _field("none", "Augmentation", "batch augmentation: drawn adds what drawings do and MNIST "
                           "lacks", choices=AUGMENTS)
     label_smoothing: float = _field(0.0, "Label smoothing", "label smoothing of the loss, in [0, 1)")

@@ -14,13 +14,10 @@ pen is down.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
-
-from mnist_demo.mnist import OTHER_CLASS
 
 POINTS = 64
 FEATURES = 5  # x, y, dx, dy, pen down
@@ -62,44 +59,3 @@ def strokes_tensor(drawings: Sequence[Sequence[Sequence[Point]]]) -> torch.Tenso
     if not drawings:
         return torch.zeros(0, POINTS, FEATURES)
     return torch.from_numpy(np.stack([path_features(d) for d in drawings]))
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """How a stroke reader's answer joins an image model's (`combine`), fitted for that one image model
-    on the calibration writers (`training.pairing`). It travels in the stroke reader's weights file (the
-    shipped pair), or in the image model's (a model fitted to a visitor's hand, read with the shipped
-    stroke reader)."""
-
-    image_digest: str  # `checkpoint.model_digest` of the image model it was fitted with
-    weight: float  # of the stroke reader's log-probabilities, the image model's counting 1
-    temperature: float  # of the joined log-probabilities
-    min_top: float  # a joined reading is sure when its digit's probability reaches this
-    drawings: int
-    fitted_on: str
-    strokes_digest: str = ""  # of the stroke reader; needed where the pairing travels in the image model's file
-    # The image model's "not a digit" lowering (`calibration.lower_other`), added back before joining: the
-    # lowering is fitted for pictures read alone (MNIST's digits), while the pad's drawings, path and picture
-    # together, read best with that output as trained (`training.pairing`).
-    image_offset: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Pairing":
-        return cls(str(values["image_digest"]), float(values["weight"]), float(values["temperature"]),
-                   float(values["min_top"]), int(values.get("drawings", 0)), str(values.get("fitted_on", "")),
-                   str(values.get("strokes_digest", "")), float(values.get("image_offset", 0.0)))
-
-
-def combine(image_out: torch.Tensor, stroke_out: torch.Tensor, weight: float,
-            image_offset: float = 0.0) -> torch.Tensor:
-    """Joined log-scores of one drawing read both ways: a product of the two readers' probabilities, the
-    stroke reader's raised to `weight`. Either may end in logits or log-probabilities. `image_offset` is
-    added back to the image model's "not a digit" output first (`Pairing.image_offset`)."""
-    image_out = image_out.double()
-    if image_offset:
-        image_out = image_out.clone()
-        image_out[:, OTHER_CLASS] += image_offset
-    return torch.log_softmax(image_out, 1) + weight * torch.log_softmax(stroke_out.double(), 1)

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_demo.mnist import normalize
-from mnist_demo.reading.strokes import FEATURES, POINTS
-from mnist_demo.training.recipes import Recipe
+from mnist_demo.base.mnist import normalize
+from mnist_demo.base.recipe import Recipe
+from mnist_demo.base.strokes import FEATURES, POINTS
 
 DEFAULT_MODEL = "fastnet"  # what the Train tab and `train` start from: 99% in seconds on a CPU
 
@@ -141,7 +141,7 @@ class StrokeNet(nn.Module):
     the max over the path. About 116k parameters; reading one drawing takes well under a millisecond.
 
     It reads how a digit was drawn, which the picture loses (a flagged 1 and a 7, a 9 with a tiny loop),
-    and reads beside an image model, never alone (`reading.predictor`, `training.pairing`).
+    and reads beside a picture model, never alone (`reading.reader`, `training.calibration_data.pair`).
     """
 
     inputs = Inputs.STROKES

@@ -1,36 +1,40 @@
 """Weights as .safetensors with their metadata; loading never unpickles.
 
-A file holds the model's tensors, optionally the optimizer's tensors (under
-"optimizer/"), and one JSON metadata entry "mnist_demo" with the architecture,
-normalisation, preprocessing version, accuracy, recipe, measured figures
-("metrics", see `mnist_demo.weights`), date and library versions. Loading
-checks the normalisation and the preprocessing version against this version's
-and says which does not match.
+A file holds one model (what a training saves) or a bundle of two (what the
+Draw tab reads with: a picture model and the stroke reader beside it, each
+under its role). Its one JSON metadata entry "mnist_demo" describes it: for a
+model, its architecture and arguments, normalisation, preprocessing version,
+recipe, history, calibrations (`reading.calibration`) and measured figures;
+for a bundle, that of each model under "models", and the bundle's own
+figures. A file may also hold the optimizer's tensors (under "optimizer/") to
+resume a training. Loading checks the normalisation and the preprocessing
+version against this version's and says which does not match.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from . import __version__
-from mnist_demo.mnist import MEAN, PREPROCESSING_VERSION, STD
-from mnist_demo.models import UnknownModel, get_spec
-from mnist_demo.reading.strokes import STROKE_FEATURES_VERSION
+from mnist_demo import __version__
+from mnist_demo.base.mnist import MEAN, PREPROCESSING_VERSION, STD
+from mnist_demo.base.strokes import STROKE_FEATURES_VERSION
+from mnist_demo.models.registry import Inputs, UnknownModel, get_spec, inputs_of
 
-FORMAT = "mnist_demo/1"
+FORMAT = "mnist_demo/1"  # one model
+BUNDLE_FORMAT = "mnist_demo/bundle-1"  # models by role
+PICTURE, STROKES = "picture", "strokes"  # the roles in a bundle
 META_KEY = "mnist_demo"
 OPT_PREFIX = "optimizer/"
 
@@ -51,17 +55,6 @@ class LoadedModel:
     @property
     def test_accuracy(self) -> float | None:
         return self.info.get("test_accuracy")
-
-
-def model_digest(model: nn.Module) -> str:
-    """A short sha256 of a model's tensors (names, dtypes, shapes, values): which weights these are,
-    wherever they were loaded from."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def library_versions() -> dict[str, str]:
@@ -132,7 +125,7 @@ def _open(path: Path):
 
 
 def read_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a weights file, without building the model."""
+    """The metadata of a weights file (one model's, or a bundle's), without building a model."""
     path = Path(path)
     with _open(path) as f:
         raw = (f.metadata() or {}).get(META_KEY)
@@ -142,15 +135,17 @@ def read_info(path: str | os.PathLike) -> dict[str, Any]:
         info = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} has corrupt metadata ({exc})") from exc
-    if not isinstance(info, dict) or "model" not in info:
+    if not isinstance(info, dict) or not ("model" in info or info.get("format") == BUNDLE_FORMAT):
         raise CheckpointError(f"{path} has metadata without a model name")
     return info
 
 
-def _read_tensors(path: Path, prefix_filter: bool) -> dict[str, torch.Tensor]:
+def _read_tensors(path: Path, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The tensors whose names start with `prefix`, that prefix taken off (optimizer state left out)."""
     with _open(path) as f:
         try:
-            return {k: f.get_tensor(k) for k in f.keys() if k.startswith(OPT_PREFIX) == prefix_filter}
+            return {k[len(prefix):]: f.get_tensor(k) for k in f.keys()
+                    if k.startswith(prefix) and not k.startswith(OPT_PREFIX)}
         except Exception as exc:
             raise CheckpointError(f"{path} is corrupt ({exc})") from exc
 
@@ -183,14 +178,9 @@ def update_info(path: str | os.PathLike, changes: dict[str, Any]) -> dict[str, A
     return info
 
 
-def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
-                 expect_model: str | None = None) -> LoadedModel:
-    """Build the model named in the file and load its tensors; the model comes back in eval mode."""
-    path = Path(path)
-    info = read_info(path)
+def _build(path: Path, info: dict[str, Any], tensors: dict[str, torch.Tensor], device: str | torch.device
+           ) -> LoadedModel:
     name = info["model"]
-    if expect_model is not None and name != expect_model:
-        raise CheckpointError(f"{path} holds weights for model {name!r}, not {expect_model!r}")
     check_inputs(info, path)
     try:
         # A file's arguments are complete as `train` saved them, so the builder's own defaults fill the
@@ -200,7 +190,6 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{path} was made for a model this version does not know: {exc}") from exc
     except TypeError as exc:
         raise CheckpointError(f"{path} has model arguments {name!r} does not take ({exc})") from exc
-    tensors = _read_tensors(path, prefix_filter=False)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -209,14 +198,55 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
     return LoadedModel(model, info)
 
 
+def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu",
+                 expect_model: str | None = None) -> LoadedModel:
+    """Build the one model in the file and load its tensors; the model comes back in eval mode."""
+    path = Path(path)
+    info = read_info(path)
+    if "model" not in info:
+        raise CheckpointError(f"{path} is a bundle of {', '.join(info.get('models', {}))}, not one model: "
+                              "read it with mnist_demo.Reader.load")
+    if expect_model is not None and info["model"] != expect_model:
+        raise CheckpointError(f"{path} holds weights for model {info['model']!r}, not {expect_model!r}")
+    return _build(path, info, _read_tensors(path), device)
+
+
+def role_of(model: nn.Module) -> str:
+    """A model's role in a bundle: STROKES for a stroke reader, else PICTURE."""
+    return STROKES if inputs_of(model) is Inputs.STROKES else PICTURE
+
+
+def save_bundle(path: str | os.PathLike, models: Mapping[str, LoadedModel], **fields: Any) -> Path:
+    """Several models in one file, each under its role (`PICTURE`, `STROKES`), with `fields` (e.g. metrics)."""
+    tensors = {f"{role}/{k}": v.detach().cpu().contiguous()
+               for role, loaded in models.items() for k, v in loaded.model.state_dict().items()}
+    info = {"format": BUNDLE_FORMAT, "models": {role: loaded.info for role, loaded in models.items()}, **fields}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write(path, tensors, info)
+
+
+def load_models(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, LoadedModel]:
+    """The models of a file by role: a bundle's, or a one-model file's one (under `role_of` it)."""
+    path = Path(path)
+    info = read_info(path)
+    if "model" in info:
+        loaded = load_weights(path, device)
+        return {role_of(loaded.model): loaded}
+    return {role: _build(path, model_info, _read_tensors(path, f"{role}/"), device)
+            for role, model_info in info.get("models", {}).items()}
+
+
 def load_optimizer_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer, info: dict[str, Any]) -> None:
     """Restore an optimizer saved with `save_weights(..., optimizer=...)`."""
     meta = info.get("optimizer_state")
     if meta is None:
         raise CheckpointError(f"{path} holds no optimizer state to resume from")
     state: dict[int, dict[str, Any]] = {}
-    for key, tensor in _read_tensors(Path(path), prefix_filter=True).items():
-        pid, name = key[len(OPT_PREFIX):].split("/", 1)
+    with _open(Path(path)) as f:
+        saved = {k[len(OPT_PREFIX):]: f.get_tensor(k) for k in f.keys() if k.startswith(OPT_PREFIX)}
+    for key, tensor in saved.items():
+        pid, name = key.split("/", 1)
         state.setdefault(int(pid), {})[name] = tensor
     for pid, values in meta.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(values)

@@ -1,0 +1,1 @@
+"""The networks by name (`registry`) and the weights file format (`checkpoint`)."""

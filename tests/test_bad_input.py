@@ -236,12 +236,12 @@ def test_a_sideways_phone_photo_is_turned_upright(trained, seven):
 def observed() -> list[tuple[str, str, str]]:
     """(input, what the library does, its message) for each bad input, measured now."""
     seven = drawn_seven()
-    predictor = Reader.load(Weights.DEFAULT.file, "cpu")
+    reader = Reader.load(Weights.DEFAULT.file, "cpu")
     kinds = {2: "gray", 3: "RGB", 4: "RGBA"}
 
     def predict(value) -> tuple[str, str]:
         try:
-            p = predictor.read(value)
+            p = reader.read(value)
         except ValueError as exc:
             return "`predict` raises `ValueError`", str(exc)
         return f"`predict`: status {p.status}", p.message

@@ -42,9 +42,9 @@ def test_say_what_a_few_readings_were_fit_and_the_draw_tab_reads_with_the_fitted
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     webapp = WebApp(app_settings(shipped_weights, fit_min_drawings=4, fit_mnist=1000, fit_pen=200, fit_folds=2))
-    answered_by = []  # the visitor's own predictor (None: the shared one) of every reading, in order
-    read = webapp.reader.read
-    webapp.reader.read = lambda value, k=3, own=None: (answered_by.append(own), read(value, k, own))[1]
+    answered_by = []  # the visitor's own reader (None: the shared one) of every reading, in order
+    read = webapp.draw_tab.read
+    webapp.draw_tab.read = lambda value, k=3, own=None: (answered_by.append(own), read(value, k, own))[1]
 
     with served_app(webapp=webapp) as url, sync_playwright() as p:
         browser = launch_chromium(p)
@@ -81,7 +81,7 @@ def test_say_what_a_few_readings_were_fit_and_the_draw_tab_reads_with_the_fitted
         assert "fitted to your handwriting" in page.locator("#model_line").inner_text()
         draw_and_read(page, held_out_digits((3,), per_label=2)[1])
         own = answered_by[-1]
-        assert own is not None and own.loaded.info["finetuned_from"]["drawings"] == 4  # the fitted model read it
+        assert own is not None and own.info["finetuned_from"]["drawings"] == 4 and own.strokes is not None
 
         other = open_page(browser, url)  # another visitor: the shipped model, no drawings
         draw_and_read(other, held_out_digits((3,), per_label=2)[1])

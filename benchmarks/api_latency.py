@@ -1,6 +1,6 @@
 """Round trip of one prediction through the app's API, against a bare Gradio app's floor.
 
-    python benchmarks/api_latency.py [--weights FILE (default: the shipped weights)] [--calls 100] [--warmup 10]
+    python -m benchmarks.api_latency [--weights FILE (default: the shipped weights)] [--calls 100] [--warmup 10]
                                      [--during-training]
 
 Serves two apps, each in its own process as in real use (a client in the
@@ -35,9 +35,10 @@ from mnist_demo.app import page as app  # noqa: E402
 from mnist_demo.app.drawing import preview_html  # noqa: E402
 from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
-from mnist_demo.testing.servers import free_port  # noqa: E402
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
 from mnist_demo.weights import Weights  # noqa: E402
+
+from tests.support.servers import REPO, free_port, repo_on_path  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:
@@ -53,12 +54,12 @@ def bare_app() -> gr.Blocks:
 
 
 def serve_in_subprocess(which: str, weights: str, training: bool) -> tuple[subprocess.Popen, str]:
-    """Start `python api_latency.py --serve which` on a free port; returns (process, URL) once it answers."""
+    """Start `python -m benchmarks.api_latency --serve which` on a free port; returns (process, URL) once it answers."""
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", which, "--port", str(port), "--weights", weights]
+    cmd = [sys.executable, "-m", "benchmarks.api_latency", "--serve", which, "--port", str(port), "--weights", weights]
     if training:
         cmd.append("--during-training")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=repo_on_path(), stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -90,7 +91,7 @@ def p90(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.api_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("MNIST_DEMO_WEIGHTS")
                         or str(Weights.DEFAULT.file))
     parser.add_argument("--calls", type=int, default=100, help="timed calls to each app")

@@ -19,8 +19,6 @@ from gradio_client import Client
 from gradio_client.utils import Status
 from PIL import Image
 
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings, served_app
 from mnist_demo.app.drawing import EMPTY_LABEL, NOT_A_DIGIT_LABEL, UNSURE_LABEL
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.trainer import TrainingRefused
@@ -29,6 +27,9 @@ from mnist_demo.training.data import DataUnavailable
 from mnist_demo.pen_digits import centred
 from mnist_demo.app.handlers import TRAIN_API_OUTPUTS, WebApp
 from mnist_demo.app.views import TRAIN_FIELDS
+
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, served_app
 
 
 @pytest.fixture(scope="module")

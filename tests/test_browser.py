@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, mouse_stroke,
-                                        on_screen, open_app_page, touch_stroke, wait_for_answer)
-from mnist_demo.testing.drawings import held_out_digits
-from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
 from mnist_demo.reading.predictor import Predictor
 from mnist_demo.app.handlers import WebApp
+
+from tests.support.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, mouse_stroke,
+                                  on_screen, open_app_page, touch_stroke, wait_for_answer)
+from tests.support.drawings import held_out_digits
+from tests.support.servers import SCREENSHOTS, app_settings, served_app
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
@@ -266,7 +267,7 @@ def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_w
 
     from mnist_demo.app.drawpad import DrawPad
     from mnist_demo.reading.sketch import parse_sketch
-    from mnist_demo.testing.servers import free_port
+    from tests.support.servers import free_port
 
     received = []  # every drawing the server was sent, parsed
     with gr.Blocks() as demo:

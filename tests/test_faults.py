@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -18,24 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.training.engine import Progress
 from mnist_demo.app.handlers import WebApp
+
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, repo_on_path
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def child_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
-
-
 def kill_when_it_prints(cmd: list[str], text: str, timeout: float = 120) -> None:
     """Run `cmd` (in the repository, output piped) and SIGKILL it once a line of its output holds `text`."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=repo_on_path(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
         deadline = time.monotonic() + timeout

@@ -19,8 +19,9 @@ from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, FIT_API_OUTPUTS
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.checkpoint import load_weights
 from mnist_demo.personal import load
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings, served_app
+
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, served_app
 
 FIT = dict(fit_min_drawings=6, fit_mnist=1000, fit_pen=200, fit_folds=2)
 

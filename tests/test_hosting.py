@@ -96,7 +96,7 @@ def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the
 
 
 def _settings(mnist_dir, **changes):
-    from mnist_demo.testing.servers import app_settings
+    from tests.support.servers import app_settings
     from mnist_demo.weights import Weights
 
     return app_settings(Weights.DEFAULT.file, data_dir=mnist_dir, **changes)

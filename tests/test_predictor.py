@@ -15,7 +15,8 @@ from mnist_demo.reading.predictor import NOT_A_DIGIT, Prediction, Predictor, eul
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, PadPlacement, load_pen_digits
 from mnist_demo.reading.sketch import Sketch
 from mnist_demo.reading.status import Doubt, Problem, Status
-from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+
+from tests.support.sketchpads import sketchpad_drawing as render_drawing
 
 SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down
 

@@ -15,7 +15,8 @@ from mnist_demo.reading.predictor import Predictor
 from mnist_demo.reading.saliency import overlay, saliency
 from mnist_demo.reading.sketch import Sketch, parse_sketch
 from mnist_demo.reading.status import Status
-from mnist_demo.testing.drawings import held_out_digits, pad_value
+
+from tests.support.drawings import held_out_digits, pad_value
 
 BLANK = -MEAN / STD  # a black pixel, normalised
 

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnist_demo.testing.load.server import (MemorySampler, cpu_seconds, descendants, start_server, stop_server,
-                                            tail, wait_until_up)
-from mnist_demo.testing.load.stats import call_counts, over_time, percentile
-from mnist_demo.testing.load.training import TRAIN_EPOCHS, TRAIN_MODEL, Training, batches_between
-from mnist_demo.testing.load.visitors import CALL_TIMEOUT, Call, check_answer, collect, load_process, make_client, pad_json
+from tests.support.load.server import (MemorySampler, cpu_seconds, descendants, start_server, stop_server,
+                                      tail, wait_until_up)
+from tests.support.load.stats import call_counts, over_time, percentile
+from tests.support.load.training import TRAIN_EPOCHS, TRAIN_MODEL, Training, batches_between
+from tests.support.load.visitors import CALL_TIMEOUT, Call, check_answer, collect, load_process, make_client, pad_json
 
 
 def quiet_answers(url: str, digits: list[dict[str, Any]]) -> tuple[list[str | None], list[float]]:

@@ -41,7 +41,7 @@ def drawing_steps(strokes: Sequence[dict[str, Any]], every: int = 2) -> list[lis
 def digits_to_draw(per_label: int = 3) -> list[dict[str, Any]]:
     """Held-out writers' digits (no model trained on them) as {"label", "size", "steps"}; the last step is whole."""
     from mnist_demo.pen_digits import centred
-    from mnist_demo.testing.drawings import held_out_digits
+    from tests.support.drawings import held_out_digits
 
     out = []
     for digit in held_out_digits(per_label=per_label):

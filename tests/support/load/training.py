@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from mnist_demo.testing.load.visitors import make_client
+from tests.support.load.visitors import make_client
 
 TRAIN_MODEL, TRAIN_EPOCHS = "fastnet", 20  # the Train tab's default model, long enough to outlast a run
 PROGRESS_RE = re.compile(r"Epoch (\d+)/\d+: batch (\d+)/(\d+)")

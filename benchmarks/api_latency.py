@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import gradio as gr  # noqa: E402
@@ -38,7 +37,8 @@ from mnist_demo.app.drawpad import DrawPad  # noqa: E402
 from mnist_demo.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
 from mnist_demo.weights import Weights  # noqa: E402
 
-from tests.support.servers import REPO, free_port, repo_on_path  # noqa: E402
+from tests.support.servers import REPO, answers, free_port, repo_on_path  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:
@@ -61,17 +61,18 @@ def serve_in_subprocess(which: str, weights: str, training: bool) -> tuple[subpr
         cmd.append("--during-training")
     proc = subprocess.Popen(cmd, cwd=REPO, env=repo_on_path(), stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"the {which} app did not start (exit code {proc.returncode})")
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the {which} app did not answer within 120 s")
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"the {which} app did not start (exit code {proc.returncode})")
+        return answers(url)
+
+    try:
+        wait_until(up, 120, interval=0.3, message=f"the {which} app did not answer")
+    except AssertionError as exc:
+        proc.kill()
+        raise SystemExit(str(exc)) from None
+    return proc, url
 
 
 def serve(which: str, port: int, weights: str, training: bool) -> None:
@@ -132,8 +133,8 @@ def measure(args: argparse.Namespace, urls: dict[str, str], ours: str) -> dict[s
     if args.during_training:
         trainer = Client(urls[ours], verbose=False)
         training = trainer.submit(model="drawnet", epochs=50, pen_digits="no", api_name="/train")
-        while not any("batch" in str(out[0]) for out in training.outputs()):  # its first batches are done
-            time.sleep(0.1)
+        wait_until(lambda: any("batch" in str(out[0]) for out in training.outputs()), 300, interval=0.1,
+                   message="the training streamed no batch")  # its first batches are done
     value = drawing()
     for i in range(args.warmup + args.calls):
         for name, client in clients.items():  # alternate, so both see the same load

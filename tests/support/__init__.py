@@ -7,6 +7,7 @@ Benchmarks import them too, so they run as modules from the repository root (`py
 - `images`: bad and unusual image files (truncated, headers only, odd modes) of a drawn 7.
 - `sketchpads`: drawings as a `gr.Sketchpad` hands them over (background, layers, composite).
 - `browser`: Debian's Chromium through Playwright, and strokes drawn on a page by mouse or finger.
+- `waiting`: `wait_until`, the one way a test waits for something to happen (never a bare sleep).
 - `load`: `benchmarks/load.py`'s load generator: simulated visitors, the server process, statistics.
 
 Nothing in the app (`mnist_demo`) imports this package; it is not shipped with it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping
@@ -43,6 +44,15 @@ def app_settings(weights: Path, **changes) -> AppSettings:
                   train_threads=1, device="cpu", data_dir=Path(os.environ["MNIST_DATA_DIR"]))
     values.update(changes)
     return AppSettings(**values)
+
+
+def answers(url: str) -> bool:
+    """Whether the app at `url` is up: its config is served."""
+    try:
+        with urllib.request.urlopen(url + "config", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 @contextmanager

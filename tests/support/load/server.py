@@ -9,12 +9,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from tests.support.servers import REPO, free_port, repo_on_path
+from tests.support.servers import REPO, answers, free_port, repo_on_path
+from tests.support.waiting import wait_until
 
 MAX_EPOCHS = 100  # the server lets a load run's training go on longer than any run
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -82,16 +82,14 @@ def start_server(weights: Path, extra_env: dict[str, str] | None = None, tweaks:
 def wait_until_up(server: Server, timeout: float = 120.0) -> float:
     """Seconds until the server's page answers; raises if it exits or takes longer than `timeout`."""
     started = time.time()
-    while time.time() - started < timeout:
+
+    def up() -> bool:
         if server.process.poll() is not None:
             raise RuntimeError(f"the server exited ({server.process.returncode}):\n{tail(server.log)}")
-        try:
-            with urllib.request.urlopen(server.url + "config", timeout=2) as r:
-                if r.status == 200:
-                    return time.time() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{tail(server.log)}")
+        return answers(server.url)
+
+    wait_until(up, timeout, interval=0.2, message=lambda: f"the server did not answer:\n{tail(server.log)}")
+    return time.time() - started
 
 
 def stop_server(server: Server) -> None:

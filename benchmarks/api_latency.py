@@ -1,6 +1,6 @@
 """Round trip of one prediction through the app's API, against a bare Gradio app's floor.
 
-    python benchmarks/api_latency.py [--weights FILE (default: the shipped weights)] [--calls 100] [--warmup 10]
+    python -m benchmarks.api_latency [--weights FILE (default: the shipped weights)] [--calls 100] [--warmup 10]
                                      [--during-training]
 
 Serves two apps, each in its own process as in real use (a client in the
@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import gradio as gr  # noqa: E402
@@ -33,11 +32,17 @@ from gradio_client import Client  # noqa: E402
 
 from mnist_demo.app import page as app  # noqa: E402
 from mnist_demo.app.drawing import preview_html  # noqa: E402
-from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.app.drawpad import DrawPad  # noqa: E402
-from mnist_demo.testing.servers import free_port  # noqa: E402
+from mnist_demo.app.settings import AppSettings  # noqa: E402
 from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits  # noqa: E402
 from mnist_demo.reading.weights import Weights  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    REPO,
+    answers,
+    free_port,  # noqa: E402
+    repo_on_path,
+)
+from tests.support.waiting import wait_until  # noqa: E402
 
 
 def bare_app() -> gr.Blocks:
@@ -53,24 +58,25 @@ def bare_app() -> gr.Blocks:
 
 
 def serve_in_subprocess(which: str, weights: str, training: bool) -> tuple[subprocess.Popen, str]:
-    """Start `python api_latency.py --serve which` on a free port; returns (process, URL) once it answers."""
+    """Start `python -m benchmarks.api_latency --serve which` on a free port; returns (process, URL) once it answers."""
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve", which, "--port", str(port), "--weights", weights]
+    cmd = [sys.executable, "-m", "benchmarks.api_latency", "--serve", which, "--port", str(port), "--weights", weights]
     if training:
         cmd.append("--during-training")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=repo_on_path(), stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"the {which} app did not start (exit code {proc.returncode})")
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"the {which} app did not answer within 120 s")
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise SystemExit(f"the {which} app did not start (exit code {proc.returncode})")
+        return answers(url)
+
+    try:
+        wait_until(up, 120, interval=0.3, message=f"the {which} app did not answer")
+    except AssertionError as exc:
+        proc.kill()
+        raise SystemExit(str(exc)) from None
+    return proc, url
 
 
 def serve(which: str, port: int, weights: str, training: bool) -> None:
@@ -90,7 +96,7 @@ def p90(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.api_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("MNIST_DEMO_WEIGHTS")
                         or str(Weights.DEFAULT.file))
     parser.add_argument("--calls", type=int, default=100, help="timed calls to each app")
@@ -131,8 +137,8 @@ def measure(args: argparse.Namespace, urls: dict[str, str], ours: str) -> dict[s
     if args.during_training:
         trainer = Client(urls[ours], verbose=False)
         training = trainer.submit(model="drawnet", epochs=50, pen_digits="no", api_name="/train")
-        while not any("batch" in str(out[0]) for out in training.outputs()):  # its first batches are done
-            time.sleep(0.1)
+        wait_until(lambda: any("batch" in str(out[0]) for out in training.outputs()), 300, interval=0.1,
+                   message="the training streamed no batch")  # its first batches are done
     value = drawing()
     for i in range(args.warmup + args.calls):
         for name, client in clients.items():  # alternate, so both see the same load

@@ -1,6 +1,6 @@
 """From the end of a stroke to the answer on the page, in a real browser: our app against a bare Sketchpad.
 
-    python benchmarks/browser_latency.py [--strokes 24] [--json benchmarks/results/browser_latency.json]
+    python -m benchmarks.browser_latency [--strokes 24] [--json benchmarks/results/browser_latency.json]
 
 Serves two apps in this process: the real one (`app.build_app`, shipped
 weights) and a bare Gradio 6 `gr.Sketchpad` (its defaults) whose function
@@ -31,9 +31,9 @@ from playwright.sync_api import sync_playwright
 from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, load_pen_digits
-from mnist_demo.testing.browser import launch_chromium, mouse_stroke, on_screen, open_app_page, wait_for_answer
-from mnist_demo.testing.servers import free_port
 from mnist_demo.reading.weights import Weights
+from tests.support.browser import launch_chromium, mouse_stroke, on_screen, open_app_page, wait_for_answer
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -156,7 +156,7 @@ def stats(ms: list[float]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.browser_latency", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=os.environ.get("MNIST_DEMO_WEIGHTS")
                         or str(Weights.DEFAULT.file))
     parser.add_argument("--strokes", type=int, default=24, help="at least this many strokes on each app")

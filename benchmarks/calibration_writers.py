@@ -1,6 +1,6 @@
 """How a stroke reader's pair reads a calibration writer it was not fitted on.
 
-    python benchmarks/calibration_writers.py --strokes weights/strokenet-v3.safetensors weights/strokenet-v4.safetensors \
+    python -m benchmarks.calibration_writers --strokes weights/strokenet-v3.safetensors weights/strokenet-v4.safetensors \
         [--seeds 1 3] [--json benchmarks/results/calibration_writers.json]
 
 The pairing (`training/pairing.py`) is fitted on the calibration writers, so
@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnist_demo.models.checkpoint import load_weights
 from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.base.strokes import combine
+from mnist_demo.models.checkpoint import load_weights
+from mnist_demo.reading.weights import Weights
 from mnist_demo.training.calibration import log_loss, logits_of, recorded_offset, sure_threshold_of
 from mnist_demo.training.calibration_data import NOT_A_WRITER, pairing_data, pairing_of_outputs
-from mnist_demo.reading.weights import Weights
 
 THRESHOLDS = ("writer by writer", "over all drawings")
 
@@ -67,7 +67,8 @@ def left_out(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, writers: to
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.calibration_writers",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--strokes", nargs="+", required=True, help="stroke readers' weights files")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 3], help="placement seeds of the drawings")
     parser.add_argument("--json", type=Path)
@@ -86,7 +87,7 @@ def main() -> None:
             print(f"{Path(path).name} seed {seed}: log loss {r['mean_log_loss']:.4f}, {r['errors']} errors; {shown}",
                   flush=True)
     if args.json:
-        command = "python benchmarks/calibration_writers.py --strokes " + " ".join(args.strokes) + " --seeds " + \
+        command = "python -m benchmarks.calibration_writers --strokes " + " ".join(args.strokes) + " --seeds " + \
             " ".join(map(str, args.seeds))
         args.json.write_text(json.dumps({"image": Weights.DEFAULT.file.name, "command": command,
                                          "results": results}, indent=1) + "\n")

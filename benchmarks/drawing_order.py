@@ -1,6 +1,6 @@
 """Does reading the pen's path break for people who draw in another direction or order?
 
-    python benchmarks/drawing_order.py [--seed 11] [--json benchmarks/results/drawing_order.json]
+    python -m benchmarks.drawing_order [--seed 11] [--json benchmarks/results/drawing_order.json]
 
 The stroke reader learned from writers who mostly draw a 0 counter-clockwise,
 a 7 from its top left, a 4's strokes in one order. A visitor may not. This
@@ -22,10 +22,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from mnist_demo.base.status import Status
 from mnist_demo.handwriting.pen_digits import COLLECTIONS, random_placement
 from mnist_demo.reading.reader import Predictor
 from mnist_demo.reading.sketch import parse_sketch
-from mnist_demo.base.status import Status
 from mnist_demo.reading.weights import Weights
 
 Strokes = Sequence[Sequence[tuple[float, float]]]
@@ -44,7 +44,7 @@ CHANGES: dict[str, Callable[[Strokes], Strokes]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drawing_order", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=11, help="placements on the pad")
     parser.add_argument("--json", help="save the figures here")
     args = parser.parse_args(argv)

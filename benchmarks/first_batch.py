@@ -1,7 +1,7 @@
 """From "Train" to the first batch of drawnet, in a new process as the app runs each training: with the
 rendered pen digits and non-digits on disk (training/drawn_cache.py) and without.
 
-    python benchmarks/first_batch.py [--model drawnet] [--data-dir ../shared/mnist] [--runs 2]
+    python -m benchmarks.first_batch [--model drawnet] [--data-dir ../shared/mnist] [--runs 2]
 
 Each run starts a fresh Python process that runs the engine with the model's own recipe until its
 first Progress event, and reports the seconds from the process's start. The reference in the same run:
@@ -43,7 +43,7 @@ def one_run(model: str, data_dir: str | None, cache: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.first_batch", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="drawnet")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--runs", type=int, default=2)

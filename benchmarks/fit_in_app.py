@@ -1,6 +1,6 @@
 """Fit to my hand, as the app runs it: from the click to the fitted model, and to the before/after.
 
-    python benchmarks/fit_in_app.py [--writer 28] [--drawings 20] [--folds 3] [--runs 2] [--draw-ahead]
+    python -m benchmarks.fit_in_app [--writer 28] [--drawings 20] [--folds 3] [--runs 2] [--draw-ahead]
 
 A held-out pendigits writer's first `drawings` digits (placed on the pad as
 visitors draw) become a visitor's collection; the app's `Trainer.fit` runs
@@ -29,12 +29,12 @@ from mnist_demo.handwriting.pen_digits import PENDIGITS, random_placement
 from mnist_demo.personal import Collection
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings, draw_ahead, fit
-from mnist_demo.training.remote import start_training_server
 from mnist_demo.reading.weights import Weights
+from mnist_demo.training.remote import start_training_server
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_in_app", description=__doc__.splitlines()[0])
     parser.add_argument("--writer", type=int, default=28)
     parser.add_argument("--drawings", type=int, default=20)
     parser.add_argument("--folds", type=int, default=3)

@@ -1,6 +1,6 @@
 """Latency of reading one drawing: preprocess + predict of an 800x800 drawing, one call at a time.
 
-    python benchmarks/latency.py [--weights FILE (default: the shipped weights)] [--n 300] [--threads N]
+    python -m benchmarks.latency [--weights FILE (default: the shipped weights)] [--n 300] [--threads N]
 
 Places `n` varied pen digits on the pad (seeded: pen widths, sizes, places, as
 `pen_digits.random_placement` draws them), then times, per drawing, what the app
@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from mnist_demo.app.drawing import DrawingReader  # noqa: E402
-from mnist_demo.reading.reader import Predictor  # noqa: E402
-from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
-from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
 from mnist_demo.handwriting.pen_digits import load_pen_digits, random_placement  # noqa: E402
+from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
+from mnist_demo.reading.reader import Predictor  # noqa: E402
+from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
 from mnist_demo.reading.weights import Weights  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def time_each(fn: Callable[[Any], Any], inputs: Sequence[Any], warmup: int = 10)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(Weights.DEFAULT.file))
     parser.add_argument("--n", type=int, default=300, help="drawings to time")
     parser.add_argument("--threads", type=int, default=None,

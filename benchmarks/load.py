@@ -1,6 +1,6 @@
 """Many visitors drawing at once: predictions per second, latency, errors and memory of the app under load.
 
-    python benchmarks/load.py [--visitors 20] [--seconds 60] [--scenarios idle,training]
+    python -m benchmarks.load [--visitors 20] [--seconds 60] [--scenarios idle,training]
                               [--procs 2] [--think-ms 0,150] [--server-env KEY=VALUE ...]
                               [--inference-threads N] [--predict-concurrency N] [--max-threads N]
                               [--switch-interval-ms MS] [--status-update-rate S] [--poll-ms MS]
@@ -49,7 +49,7 @@ at the end, also on Ctrl-C.
 
 This file is the command line, the scenarios and the report; the load
 generator itself (visitors, the server process, statistics, one scenario) is
-mnist_demo.testing.load, which tests/test_load.py runs small.
+tests.support.load, which tests/test_load.py runs small.
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-from mnist_demo.testing.load.scenario import run_scenario
-from mnist_demo.testing.load.training import TRAIN_EPOCHS, TRAIN_MODEL
-from mnist_demo.testing.load.server import check_loopback
-from mnist_demo.testing.load.visitors import VISITORS, digits_to_draw
-from mnist_demo.testing.servers import REPO
 from mnist_demo.reading.weights import Weights
+from tests.support.load.scenario import run_scenario
+from tests.support.load.server import check_loopback
+from tests.support.load.training import TRAIN_EPOCHS, TRAIN_MODEL
+from tests.support.load.visitors import VISITORS, digits_to_draw
+from tests.support.servers import REPO
 
 RESULTS = REPO / "benchmarks" / "results" / "load.json"
 
@@ -130,7 +130,7 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=20, help=f"concurrent visitors (at most {MAX_VISITORS})")
     parser.add_argument("--seconds", type=float, default=60, help=f"how long they draw (at most {MAX_SECONDS})")
     parser.add_argument("--scenarios", default="idle,training",

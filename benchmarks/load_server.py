@@ -1,6 +1,6 @@
 """app.py's page, with the server tweaks benchmarks/load.py can try without editing the app.
 
-    LOAD_INFERENCE_THREADS=1 python benchmarks/load_server.py
+    LOAD_INFERENCE_THREADS=1 python -m benchmarks.load_server
 
 benchmarks/load.py starts this instead of `python app.py` when it is given any of
 --inference-threads, --predict-concurrency, --max-threads, --switch-interval-ms or

@@ -1,6 +1,6 @@
 """Every registry model with its tutorial recipe on full MNIST: parameters, epochs, accuracy, seconds per epoch.
 
-    python benchmarks/models.py [--models mlp-50 lenet5 ...] [--max-epochs N] [--threads 2]
+    python -m benchmarks.models [--models mlp-50 lenet5 ...] [--max-epochs N] [--threads 2]
 
 Results are merged into benchmarks/results/models.json (one entry per model) and
 printed as the README's markdown table.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from mnist_demo.training.data import load_mnist
 from mnist_demo.models.registry import REGISTRY, image_models
+from mnist_demo.training.data import load_mnist
 from mnist_demo.training.engine import EpochResult, TrainConfig, TrainingDone, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
@@ -56,7 +56,8 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m benchmarks.models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", default=[n for n in image_models() if n != "drawnet"],
                    help="default: the MNIST models but drawnet, whose row is the shipped model's own training run")
     p.add_argument("--max-epochs", type=int, help="cap each recipe's epochs (the table says so)")

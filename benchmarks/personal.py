@@ -1,6 +1,6 @@
 """Fit to my hand: held-out pen writers play visitors who correct readings, then fit the model to them.
 
-    python benchmarks/personal.py [--writers 21 22 ...] [--weights FILE] [--threads 2] [--seed 0]
+    python -m benchmarks.personal [--writers 21 22 ...] [--weights FILE] [--threads 2] [--seed 0]
                                   [--mnist 6000 --pen 1500 --share 0.2 --epochs 2 --lr 0.02]
 
 For each writer of the held-out pendigits writers (21-30 by default; no shipped
@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnist_demo.models.checkpoint import load_weights
 from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
-from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.models.checkpoint import load_weights
 from mnist_demo.personal.assess import accuracy, folds
+from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, fit
 from mnist_demo.reading.reader import Predictor
+from mnist_demo.reading.weights import Weights
 from mnist_demo.training.data import Split
 from mnist_demo.training.evaluation import evaluate
-from mnist_demo.reading.weights import Weights
 
 RESULTS = Path(__file__).resolve().parent / "results" / "personal.json"
 
@@ -82,7 +82,7 @@ def pad_accuracy(predictor: Predictor, drawings: Collection) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.personal", description=__doc__.splitlines()[0])
     p.add_argument("--writers", type=int, nargs="+", default=list(HELD_OUT_WRITERS))
     p.add_argument("--weights", default=str(Weights.DEFAULT.file))
     p.add_argument("--data-dir")

@@ -1,6 +1,6 @@
 """Time to 99.0% MNIST test accuracy: our quick default beside a published fast recipe and PyTorch's example.
 
-    python benchmarks/time_to_99.py [--threads 2] [--eval-every 50] [--ref-epochs 1] [--models fastnet drawnet]
+    python -m benchmarks.time_to_99 [--threads 2] [--eval-every 50] [--ref-epochs 1] [--models fastnet drawnet]
                                     [--max-epochs 2]
 
 All in one run, on the same cores, each evaluated on the full test set:
@@ -162,7 +162,8 @@ def table(runs: list[dict]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                prog="python -m benchmarks.time_to_99")
     p.add_argument("--models", nargs="*", default=[DEFAULT_MODEL], help="registry models to time (default recipes)")
     p.add_argument("--max-epochs", type=int, default=2,
                    help="a recipe longer than this stops at 99%% or after this many epochs")

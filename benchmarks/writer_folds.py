@@ -1,10 +1,10 @@
 """Does a way writers vary (`handwriting.variation`), or a change to the model, help the stroke reader read
 writers it never saw?
 
-    python benchmarks/writer_folds.py --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
-    python benchmarks/writer_folds.py --model-arg recurrent=true --fold 0 --folds 3
-    python benchmarks/writer_folds.py --recipe-arg pen_renders=24 --fold 0 --folds 3
-    python benchmarks/writer_folds.py --off P_WARP --fold 0 --folds 3 --arms with   # the recipe's arm stored here
+    python -m benchmarks.writer_folds --off P_SLASH_ON_0 --fold 0 --folds 3 [--seed 1] [--json out.json]
+    python -m benchmarks.writer_folds --model-arg recurrent=true --fold 0 --folds 3
+    python -m benchmarks.writer_folds --recipe-arg pen_renders=24 --fold 0 --folds 3
+    python -m benchmarks.writer_folds --off P_WARP --fold 0 --folds 3 --arms with   # the recipe's arm stored here
 
 A new variation is usually suggested by the errors on some writers, so those
 writers cannot judge it. Here the judges are training writers: fold `i` of
@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
+from mnist_demo.base.recipe import Recipe
 from mnist_demo.handwriting import variation
+from mnist_demo.training import stroke_data
 from mnist_demo.training.calibration import log_loss, logits_of
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
-from mnist_demo.base.recipe import Recipe
-from mnist_demo.training import stroke_data
 from mnist_demo.training.stroke_data import placed_paths, training_paths
 
 MODEL = "strokenet"
@@ -142,7 +142,7 @@ def _model_arg(text: str) -> tuple[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.writer_folds", description=__doc__.splitlines()[0])
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--off", help="a variation's probability in handwriting/variation.py or "
                       "training/stroke_data.py")

@@ -1,6 +1,6 @@
 """Shared fixtures: MNIST from $MNIST_DATA_DIR (CI and this repo's machines: ../shared/mnist); browser tests are slow.
 
-Helpers the tests share live in mnist_demo.testing (servers, drawings, browser, load, ...), not here.
+Helpers the tests share live in tests.support (servers, drawings, browser, load, ...), not here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_demo.testing.servers import REPO
+from tests.support.servers import REPO
 
 SHARED_MNIST = REPO.parent / "shared" / "mnist"
 

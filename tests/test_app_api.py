@@ -19,17 +19,18 @@ from gradio_client import Client
 from gradio_client.utils import Status
 from PIL import Image
 
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings, served_app
 from mnist_demo.app.drawing import EMPTY_LABEL, NOT_A_DIGIT_LABEL, UNSURE_LABEL
-from mnist_demo.app.settings import AppSettings, SettingsError
-from mnist_demo.app.trainer import TrainingRefused
-from mnist_demo.models.checkpoint import load_weights
-from mnist_demo.training.data import DataUnavailable
-from mnist_demo.handwriting.pen_digits import centred
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.app.outputs import TRAIN_API_OUTPUTS
+from mnist_demo.app.settings import AppSettings, SettingsError
+from mnist_demo.app.trainer import TrainingRefused
 from mnist_demo.app.views import TRAIN_FIELDS
+from mnist_demo.handwriting.pen_digits import centred
+from mnist_demo.models.checkpoint import load_weights
+from mnist_demo.training.data import DataUnavailable
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, served_app
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +65,20 @@ def epoch_rows(output) -> list:
     return table.get("data", []) if isinstance(table, dict) and "headers" in table else []
 
 
-def wait_for(job, condition, timeout: float = 120.0):
-    """Poll a streaming job until `condition(outputs)` holds; returns the outputs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        outputs = job.outputs()
-        if condition(outputs):
-            return outputs
-        if job.done():
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met; last outputs: {[named(o)['status'] for o in job.outputs()]}")
+def statuses(job) -> list[str]:
+    return [named(o)["status"] for o in job.outputs()]
+
+
+def wait_for(job, condition, timeout: float = 120.0) -> None:
+    """Wait until a streaming job's outputs so far meet `condition(outputs)`; fails at once if it ends without."""
+    def met() -> bool:
+        ended = job.done()  # before the outputs: a job that ended has streamed them all
+        if condition(job.outputs()):
+            return True
+        assert not ended, f"the job ended, the condition not met; its statuses: {statuses(job)}"
+        return False
+
+    wait_until(met, timeout, message=lambda: f"condition not met; statuses so far: {statuses(job)}")
 
 
 # ---------------------------------------------------------------- predict
@@ -221,10 +225,8 @@ def test_a_second_visitor_waits_in_the_queue_and_stop_keeps_the_best_model_so_fa
 
     # One training at a time: the second visitor's waits in the queue...
     queued = second.submit(model="mlp-50", epochs=1, api_name="/train")
-    deadline = time.monotonic() + 30
-    while queued.status().code != Status.IN_QUEUE and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert queued.status().code == Status.IN_QUEUE
+    wait_until(lambda: queued.status().code == Status.IN_QUEUE, 30,
+               message=lambda: f"the second training is not waiting in the queue: {queued.status().code}")
     # ...while drawing predictions are still answered, and quickly.
     value = pad_value(held_out_digits((4,))[0])
     started = time.perf_counter()

@@ -24,13 +24,23 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from mnist_demo.reading.reader import Reader
-from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.base.status import Problem
-from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
+from mnist_demo.reading.images import (
+    DAMAGED,
+    EMPTY_FILE,
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    NO_FILE,
+    NON_FINITE,
+    NOT_AN_IMAGE,
+    TRANSPARENT,
+    UploadRejected,
+    read_image,
+)
+from mnist_demo.reading.preprocess import preprocess
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.weights import Weights
-from mnist_demo.reading.images import (DAMAGED, EMPTY_FILE, MAX_PIXELS, MAX_UPLOAD_BYTES, NO_FILE,
-                                       NON_FINITE, NOT_AN_IMAGE, TRANSPARENT, UploadRejected, read_image)
+from tests.support.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,11 +18,12 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import app_settings, served_app
-from mnist_demo.testing.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
-from mnist_demo.reading import sketch, images as uploads
+from mnist_demo.reading import images as uploads
+from mnist_demo.reading import sketch
 from mnist_demo.reading.weights import Weights
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.images import drawn_seven, encoded, png_declaring, truncated_png, unusual_formats
+from tests.support.servers import app_settings, served_app
 
 LIMIT_MB = 1  # the test server's upload limit, so the over-limit file stays small
 

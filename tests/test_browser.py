@@ -13,12 +13,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, mouse_stroke,
-                                        on_screen, open_app_page, touch_stroke, wait_for_answer)
-from mnist_demo.testing.drawings import held_out_digits
-from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
-from mnist_demo.reading.reader import Reader
 from mnist_demo.app.handlers import WebApp
+from mnist_demo.reading.reader import Reader
+from tests.support.browser import (
+    CANVAS,
+    CHROMIUM,
+    PAD,
+    draw_with_mouse,
+    launch_chromium,
+    mouse_stroke,
+    on_screen,
+    open_app_page,
+    touch_stroke,
+    wait_for_answer,
+)
+from tests.support.drawings import held_out_digits
+from tests.support.servers import SCREENSHOTS, app_settings, served_app
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
@@ -58,16 +69,15 @@ def answered(page) -> str:
     """Wait until the page shows the answer to the pad's latest drawing; returns the status line."""
     wait_for_answer(page)
     # The status line is Markdown, which Gradio renders a moment after the preview's HTML: on a busy
-    # machine the previous answer's line can still be showing. Read it once it has settled.
-    status, settled = page.locator("#status").inner_text(), 0
-    for _ in range(20):
-        page.wait_for_timeout(100)
-        now = page.locator("#status").inner_text()
-        settled = settled + 1 if now == status else 0
-        status = now
-        if settled >= 3:
-            break
-    return status
+    # machine the previous answer's line can still be showing. Read it once it has settled: the same
+    # four times running, 100 ms apart.
+    readings = [page.locator("#status").inner_text()]
+
+    def settled() -> str:
+        readings.append(page.locator("#status").inner_text())
+        return readings[-1] if readings[-4:] == readings[-1:] * 4 else ""
+
+    return wait_until(settled, 10, interval=0.1, message=lambda: f"the status line did not settle: {readings[-4:]}")
 
 
 def headline(page) -> str:
@@ -254,10 +264,8 @@ def test_a_visitor_who_closes_the_tab_mid_training_frees_the_training_slot(brows
         page.wait_for_function("() => /batch/.test(document.querySelector('#progress').innerText)")
         assert webapp.trainer.busy
         page.context.close()
-        deadline = time.monotonic() + 60
-        while webapp.trainer.busy and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not webapp.trainer.busy
+        wait_until(lambda: not webapp.trainer.busy, 60, interval=0.2,
+                   message="the training slot is still taken after the visitor closed the tab")
 
 
 def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_weights):
@@ -266,7 +274,7 @@ def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_w
 
     from mnist_demo.app.drawpad import DrawPad
     from mnist_demo.reading.sketch import parse_sketch
-    from mnist_demo.testing.servers import free_port
+    from tests.support.servers import free_port
 
     received = []  # every drawing the server was sent, parsed
     with gr.Blocks() as demo:
@@ -280,9 +288,8 @@ def test_a_pad_of_another_size_sends_its_strokes_in_that_size(browser, shipped_w
         box = page.locator(CANVAS).bounding_box()
         draw_with_mouse(page, digit.strokes, box)  # the digit 0.5 of the pad's height, centred
         sent = int(page.locator(PAD).get_attribute("data-version"))
-        deadline = time.monotonic() + SLOW / 1000
-        while not (received and received[-1].version == sent) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: received and received[-1].version == sent, SLOW / 1000,
+                   message=lambda: f"the server never got drawing {sent}; it got {[s.version for s in received]}")
         page.context.close()
     finally:
         demo.close()

@@ -10,10 +10,17 @@ from __future__ import annotations
 import pytest
 
 from mnist_demo.app.handlers import WebApp
-from mnist_demo.testing.browser import (CANVAS, CHROMIUM, PAD, draw_with_mouse, launch_chromium, open_app_page,
-                                        wait_for_answer)
-from mnist_demo.testing.drawings import held_out_digits
-from mnist_demo.testing.servers import SCREENSHOTS, app_settings, served_app
+from tests.support.browser import (
+    CANVAS,
+    CHROMIUM,
+    PAD,
+    draw_with_mouse,
+    launch_chromium,
+    open_app_page,
+    wait_for_answer,
+)
+from tests.support.drawings import held_out_digits
+from tests.support.servers import SCREENSHOTS, app_settings, served_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]

@@ -4,8 +4,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mnist_demo.models.checkpoint import (CheckpointError, load_optimizer_state, load_weights, make_info, read_info,
-                                   save_weights)
+from mnist_demo.models.checkpoint import (
+    CheckpointError,
+    load_optimizer_state,
+    load_weights,
+    make_info,
+    read_info,
+    save_weights,
+)
 from mnist_demo.models.registry import build_model
 
 

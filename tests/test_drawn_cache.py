@@ -11,7 +11,7 @@ import torch
 
 from mnist_demo.training import drawn_cache
 from mnist_demo.training.data import Split
-from mnist_demo.training.drawn_cache import CACHE_ENV, cached
+from mnist_demo.training.drawn_cache import CACHE_ENV, cache_path, cached
 
 
 class Renderer:
@@ -104,11 +104,11 @@ def test_only_the_most_recently_used_sets_are_kept_and_nothing_else_is_touched(f
     mine.write_bytes(b"a user's weights")
     os.utime(mine, (1, 1))  # older than everything
     render = Renderer(n=5)
-    for seed in range(3):
+    for seed in range(3):  # used minutes apart, seed 0 first
         cached("pen-digits", {"seed": seed}, render)
-        time.sleep(0.02)
+        used = time.time() - 60 * (3 - seed)
+        os.utime(cache_path("pen-digits", {"seed": seed}), (used, used))
     cached("pen-digits", {"seed": 0}, render)  # used again: now the newest
-    time.sleep(0.02)
     cached("pen-digits", {"seed": 3}, render)  # a fourth: the least recently used (seed 1) goes
     assert len(list(folder.glob("pen-digits-*.safetensors"))) == 3 and render.calls == 4
     assert mine.read_bytes() == b"a user's weights"
@@ -120,8 +120,8 @@ def test_only_the_most_recently_used_sets_are_kept_and_nothing_else_is_touched(f
 
 @pytest.mark.slow
 def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_rendered(folder, monkeypatch):
-    from mnist_demo.training import drawn_data as dd
     from mnist_demo.base.recipe import Recipe
+    from mnist_demo.training import drawn_data as dd
 
     recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60)
     dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()

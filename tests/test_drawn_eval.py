@@ -7,10 +7,10 @@ import torch
 from torch import nn
 
 from mnist_demo.handwriting import pen_digits as strokes
-from mnist_demo.models.checkpoint import LoadedModel
-from mnist_demo.training.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
-from mnist_demo.reading.reader import Reader
 from mnist_demo.handwriting.pen_digits import load_pen_digits
+from mnist_demo.models.checkpoint import LoadedModel
+from mnist_demo.reading.reader import Reader
+from mnist_demo.training.drawn_eval import BRUSH_BUCKETS, DrawnReport, brush_bucket, evaluate_drawn
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,32 +20,38 @@ import pytest
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.models.checkpoint import load_weights, save_weights
 from mnist_demo.reading.reader import Reader
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings
 from mnist_demo.training.engine import Progress
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, repo_on_path
+from tests.support.waiting import wait_until
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def child_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
-
-
 def kill_when_it_prints(cmd: list[str], text: str, timeout: float = 120) -> None:
     """Run `cmd` (in the repository, output piped) and SIGKILL it once a line of its output holds `text`."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=repo_on_path(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # universal newlines: each of tqdm's "\r" updates is a line
+    lines: list[str] = []
+
+    def read() -> None:  # in a thread, so that a child that prints nothing cannot block the wait
+        for line in proc.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def printed() -> bool:
+        ended = not reader.is_alive()  # before the lines: once ended, every line is in
+        if any(text in line for line in lines):
+            return True
+        assert not ended, f"the child ended (exit {proc.wait(timeout=30)}) before printing {text!r}: {lines[-3:]}"
+        return False
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
-            line = proc.stdout.readline()
-            if text in line:
-                break
-            if not line and proc.poll() is not None:
-                raise AssertionError(f"the child ended (exit {proc.returncode}) before printing {text!r}")
+        wait_until(printed, timeout, message=lambda: f"the child did not print {text!r}: {lines[-3:]}")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

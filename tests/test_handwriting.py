@@ -5,13 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS, TRAINING_GLYPHS
-from mnist_demo.handwriting.non_digits import (HELD_OUT_FAMILIES, TRAINING_FAMILIES, Family, make_non_digit,
-                                               non_digit_set, non_digit_training_images, off_pad)
+from mnist_demo.handwriting.non_digits import (
+    HELD_OUT_FAMILIES,
+    TRAINING_FAMILIES,
+    Family,
+    make_non_digit,
+    non_digit_set,
+    non_digit_training_images,
+    off_pad,
+)
+from mnist_demo.handwriting.pen_digits import PENDIGITS
 from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.handwriting.wobble import Hand, Wobble, hand_wobble, resample
-from mnist_demo.base.mnist import OTHER_CLASS
-from mnist_demo.handwriting.pen_digits import PENDIGITS
 from mnist_demo.reading.reader import OFF_PAD_SHARE
 from mnist_demo.reading.sketch import parse_sketch
 

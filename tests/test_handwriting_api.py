@@ -19,8 +19,9 @@ from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, FIT_API_OUTPUTS
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.personal import load
 from mnist_demo.reading.reader import Reader
-from mnist_demo.testing.drawings import held_out_digits, pad_value
-from mnist_demo.testing.servers import REPO, app_settings, served_app
+from tests.support.drawings import held_out_digits, pad_value
+from tests.support.servers import REPO, app_settings, served_app
+from tests.support.waiting import wait_until
 
 FIT = dict(fit_min_drawings=6, fit_mnist=1000, fit_pen=200, fit_folds=2)
 
@@ -309,20 +310,21 @@ def test_a_drawing_clicked_in_the_gallery_is_selected_with_what_can_be_done_to_i
 
 def test_keeping_drawings_starts_drawing_a_fits_data_ahead_once_where_fits_are_allowed(settings, monkeypatch):
     import dataclasses
-    import time
+    import threading
 
     started = []
     monkeypatch.setattr("mnist_demo.app.trainer.draw_ahead", lambda base, fit: started.append((base, fit)))
+    before = set(threading.enumerate())
     app = WebApp(settings)
     for _ in range(3):
         app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6)
-    deadline = time.monotonic() + 10
-    while not started and time.monotonic() < deadline:  # it runs in a thread of its own
-        time.sleep(0.02)
-    assert started == [(settings.weights, app.handwriting.fit_settings())]
+    wait_until(lambda: started, 10, message="no drawing ahead started")  # it runs in a thread of its own
 
     off = WebApp(dataclasses.replace(settings, allow_training=False))
     off.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6)
     assert not off.trainer.draw_ahead(settings.weights, off.handwriting.fit_settings())
-    time.sleep(0.1)
-    assert len(started) == 1
+    # Every drawing-ahead thread these keeps started has run: only then is one start all there is.
+    ours = [t for t in threading.enumerate() if t.name == "mnist_demo-draw-ahead" and t not in before]
+    wait_until(lambda: not any(t.is_alive() for t in ours), 10,
+               message=lambda: f"drawing-ahead threads still running: {[t for t in ours if t.is_alive()]}")
+    assert started == [(settings.weights, app.handwriting.fit_settings())]

@@ -13,8 +13,8 @@ import multiprocessing
 import pytest
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, gpu_seconds, gpu_training, on_zerogpu
-from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone
 from mnist_demo.base.recipe import Recipe
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone
 from mnist_demo.training.remote import StopFile, train_elsewhere
 
 
@@ -96,8 +96,8 @@ def test_a_training_in_a_forked_worker_streams_picklable_events_and_stops_on_the
 
 
 def _settings(mnist_dir, **changes):
-    from mnist_demo.testing.servers import app_settings
     from mnist_demo.reading.weights import Weights
+    from tests.support.servers import app_settings
 
     return app_settings(Weights.DEFAULT.file, data_dir=mnist_dir, **changes)
 

@@ -11,8 +11,8 @@ import itertools
 import pytest
 
 import mnist_demo.training.engine as engine
-from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 from mnist_demo.base.recipe import Recipe
+from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 TICK = 0.1  # fake seconds per reading of the engine's clock
 

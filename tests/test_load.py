@@ -1,7 +1,7 @@
-"""Many visitors at once, small and bounded: benchmarks/load.py's load against a real server process.
+"""Many visitors at once, small and bounded: the load benchmark's load against a real server process.
 
 The full benchmark (20 visitors for 60 s, with and without a training) is
-`python benchmarks/load.py`, over mnist_demo.testing.load; here 6 visitors draw for 8 s while a training runs
+`python -m benchmarks.load`, over tests.support.load; here 6 visitors draw for 14 s while a training runs
 on a server with MNIST cut to 2,000 training digits, so its epochs end (and
 stream their plots) while the visitors draw. The latency bound is generous:
 CI machines are busy; the benchmark shows the real numbers (docs/load.md).
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mnist_demo.testing.load.scenario import run_scenario
-from mnist_demo.testing.load.stats import percentile
-from mnist_demo.testing.load.visitors import DIGIT_LABELS, check_answer, digits_to_draw, pad_json
-from mnist_demo.testing.servers import REPO, TEST_LIMIT, TRAIN_LIMIT
+from tests.support.load.scenario import run_scenario
+from tests.support.load.stats import percentile
+from tests.support.load.visitors import DIGIT_LABELS, check_answer, digits_to_draw, pad_json
+from tests.support.servers import REPO, TEST_LIMIT, TRAIN_LIMIT, repo_on_path
 
 # A window long enough for each visitor to finish its digit on a slow, shared 2-core machine: with 8 s
 # this test failed on 2026-12-01's machine at commit 334da31 too, and later left 3 of 6 a whole digit.
@@ -90,9 +90,9 @@ def test_answers_are_checked_for_what_the_drawing_needs():
 @pytest.mark.parametrize("argv", [["--visitors", "65"], ["--visitors", "0"], ["--seconds", "301"],
                                   ["--host", "192.168.1.5"], ["--host", "0.0.0.0"], ["--scenarios", "stampede"]])
 def test_the_load_script_refuses_to_run_unbounded_or_off_this_machine(argv):
-    # The script as it is run (it starts nothing before checking its arguments); at most 64 visitors, 300 s.
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "load.py"), *argv, "--out", "-"],
-                          capture_output=True, text=True, timeout=120)
+    # The benchmark as it is run (it starts nothing before checking its arguments); at most 64 visitors, 300 s.
+    done = subprocess.run([sys.executable, "-m", "benchmarks.load", *argv, "--out", "-"], cwd=REPO,
+                          env=repo_on_path(), capture_output=True, text=True, timeout=120)
     assert done.returncode not in (0, None), done.stdout
     assert "error:" in done.stderr and "Traceback" not in done.stderr, done.stderr  # refused, not crashed
 

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from mnist_demo.models.registry import DEFAULT_MODEL, REGISTRY, UnknownModel, build_model, get_spec
 from mnist_demo.base.recipe import Recipe
+from mnist_demo.models.registry import DEFAULT_MODEL, REGISTRY, UnknownModel, build_model, get_spec
 
 # Counted by hand from each tutorial's layer list, so a changed layer fails here.
 EXPECTED_PARAMETERS = {

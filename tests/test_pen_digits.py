@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from mnist_demo.base.status import Status
 from mnist_demo.handwriting import pen_digits
-from mnist_demo.handwriting.pen_digits import (HELD_OUT_WRITERS, TRAIN_WRITERS, PadPlacement, PenDigit, centred,
-                                   load_pen_digits, pen_training_images, random_placement)
+from mnist_demo.handwriting.pen_digits import (
+    HELD_OUT_WRITERS,
+    TRAIN_WRITERS,
+    PadPlacement,
+    PenDigit,
+    centred,
+    load_pen_digits,
+    pen_training_images,
+    random_placement,
+)
 from mnist_demo.reading.preprocess import preprocess, preprocess_ink
 from mnist_demo.reading.sketch import BRUSH_RADIUS, PAD_BRUSH_RANGE, parse_sketch
-from mnist_demo.base.status import Status
 
 LINE_AND_DOT = [[(0.0, 100.0), (100.0, 100.0)], [(50.0, 0.0)]]  # y down: the dot is above the line
 

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from mnist_demo.base.mnist import MEAN, STD
+from mnist_demo.base.status import Problem
 from mnist_demo.reading.images import NON_FINITE
 from mnist_demo.reading.preprocess import ink_map, naive_resize, preprocess, preprocess_ink
-from mnist_demo.base.status import Problem
-from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+from tests.support.sketchpads import sketchpad_drawing as render_drawing
 
 # A "7" and a "4" in tablet units (y down), drawn like the pen digits: sparse points, two strokes for the 4.
 SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]

@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+from mnist_demo.base.status import Doubt, Problem, Status
 from mnist_demo.handwriting import pen_digits as strokes
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, PadPlacement, load_pen_digits
 from mnist_demo.models.checkpoint import PICTURE, CheckpointError, LoadedModel, load_models
 from mnist_demo.reading.reader import Prediction, Reader, euler_number
-from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, PadPlacement, load_pen_digits
 from mnist_demo.reading.sketch import Sketch
-from mnist_demo.base.status import Doubt, Problem, Status
-from mnist_demo.testing.sketchpads import sketchpad_drawing as render_drawing
+from tests.support.sketchpads import sketchpad_drawing as render_drawing
 
 SEVEN = [[(60, 0), (180, -5), (300, -10), (330, 0), (280, 100), (230, 200), (190, 300), (170, 400)]]  # y down
 

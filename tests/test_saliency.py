@@ -11,11 +11,11 @@ from PIL import Image, ImageFilter
 
 from mnist_demo.app.drawing import Answer, DrawTab, preview_html
 from mnist_demo.base.mnist import MEAN, STD, normalize
+from mnist_demo.base.status import Status
 from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.saliency import overlay, saliency
 from mnist_demo.reading.sketch import Sketch, parse_sketch
-from mnist_demo.base.status import Status
-from mnist_demo.testing.drawings import held_out_digits, pad_value
+from tests.support.drawings import held_out_digits, pad_value
 
 BLANK = -MEAN / STD  # a black pixel, normalised
 

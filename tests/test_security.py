@@ -1,4 +1,5 @@
-"""Security: no pickle anywhere, nothing a visitor sends becomes a file path, limits hold on the server."""
+"""Security: no pickle anywhere, nothing a visitor sends becomes a file path, limits hold on the server;
+the app imports none of the tests' helpers."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from mnist_demo.testing.servers import REPO, app_settings, served_app
 from mnist_demo.reading.weights import Weights
+from tests.support.servers import REPO, app_settings, served_app
 
 # Ways Python code can unpickle: each would let a weights file run code.
 UNPICKLING = re.compile(r"\bimport\s+(c?pickle|dill|joblib|cloudpickle)\b|\bfrom\s+(c?pickle|dill|joblib)\b"
@@ -32,11 +33,27 @@ def test_the_scanner_finds_each_way_to_unpickle():
     assert not unpickling_lines("from safetensors.torch import load_file, save_file")
 
 
+def app_sources() -> list[Path]:
+    """The app's code: what is shipped (app.py, the package)."""
+    return [REPO / "app.py", *sorted((REPO / "mnist_demo").rglob("*.py"))]
+
+
 def test_no_code_of_the_app_can_unpickle():
-    sources = [REPO / "app.py", *sorted((REPO / "mnist_demo").rglob("*.py")), *sorted((REPO / "benchmarks").glob("*.py"))]
-    assert len(sources) > 20
+    # The benchmarks and the helpers the tests share (servers, the load generator) load weights and run the app too.
+    sources = [*app_sources(), *sorted((REPO / "benchmarks").glob("*.py")),
+               *sorted((REPO / "tests" / "support").rglob("*.py"))]
+    assert len(sources) > 20 and REPO / "tests" / "support" / "servers.py" in sources
     found = {str(p.relative_to(REPO)): unpickling_lines(p.read_text(encoding="utf-8")) for p in sources}
     assert not {p: lines for p, lines in found.items() if lines}
+
+
+def test_the_app_imports_nothing_from_the_tests():
+    """Test helpers (servers with test settings, the load generator) are not shipped: the app never needs them."""
+    importing = re.compile(r"^\s*(from|import)\s+tests\b", re.MULTILINE)
+    assert importing.search("x = 1\n    from tests.support.servers import REPO")
+    assert not importing.search("import testsuite")
+    found = [str(p.relative_to(REPO)) for p in app_sources() if importing.search(p.read_text(encoding="utf-8"))]
+    assert not found
 
 
 @pytest.fixture(scope="module")

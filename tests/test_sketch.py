@@ -8,12 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from mnist_demo.reading.preprocess import preprocess
-from mnist_demo.reading.sketch import (BRUSH_RADIUS, MAX_POINTS, MAX_STROKES, Sketch, SketchError, Stroke,
-                               parse_sketch)
-from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits
-from mnist_demo.reading.sketchpad import sketchpad_value
 from mnist_demo.base.status import Status
+from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, centred, load_pen_digits
+from mnist_demo.reading.preprocess import preprocess
+from mnist_demo.reading.sketch import BRUSH_RADIUS, MAX_POINTS, MAX_STROKES, Sketch, SketchError, Stroke, parse_sketch
+from mnist_demo.reading.sketchpad import sketchpad_value
 
 
 def some_digits(n: int = 20):

@@ -5,9 +5,9 @@ import threading
 import pytest
 import torch
 
-from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.base.devices import pick_device
 from mnist_demo.base.recipe import Recipe
+from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 
 
@@ -145,6 +145,7 @@ def test_resuming_from_weights_of_another_model_fails_clearly(mnist, tmp_path):
 
 def test_a_run_started_from_given_weights_starts_where_they_are_with_its_own_recipe(mnist, tmp_path):
     import hashlib
+
     from mnist_demo.models.checkpoint import load_weights
     _, base = run(TrainConfig(model="mlp-50", recipe=QUICK.with_changes(epochs=2), train_limit=2000, test_limit=500),
                   train_data=mnist[0], test_data=mnist[1])

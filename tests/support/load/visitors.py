@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from tests.support.waiting import wait_until
+
 DIGIT_LABELS = {str(d) for d in range(10)}
 # What the app's label may say instead of a digit (mnist_demo.app.drawing): "Not sure" is an answer for a
 # whole digit; the other two only for a drawing that is not finished yet.
@@ -41,7 +43,7 @@ def drawing_steps(strokes: Sequence[dict[str, Any]], every: int = 2) -> list[lis
 def digits_to_draw(per_label: int = 3) -> list[dict[str, Any]]:
     """Held-out writers' digits (no model trained on them) as {"label", "size", "steps"}; the last step is whole."""
     from mnist_demo.handwriting.pen_digits import centred
-    from mnist_demo.testing.drawings import held_out_digits
+    from tests.support.drawings import held_out_digits
 
     out = []
     for digit in held_out_digits(per_label=per_label):
@@ -237,14 +239,18 @@ def collect(q, workers: Sequence, n: int, timeout: float) -> list[Any]:
     """`n` messages from the load processes' queue; raises if one of them dies or `timeout` passes."""
     import queue
 
-    out, deadline = [], time.time() + timeout
-    while len(out) < n:
-        try:
-            out.append(q.get(timeout=1.0))
-        except queue.Empty:
-            dead = [w for w in workers if not w.is_alive() and w.exitcode]
-            if dead:
-                raise RuntimeError(f"a load-generator process exited with code {dead[0].exitcode}") from None
-            if time.time() > deadline:
-                raise RuntimeError(f"the load-generator processes did not answer within {timeout:.0f} s") from None
+    out: list[Any] = []
+
+    def all_in() -> bool:
+        if len(out) < n:
+            try:
+                out.append(q.get(timeout=1.0))  # the wait: a second at most, then a look at the processes
+            except queue.Empty:
+                dead = [w for w in workers if not w.is_alive() and w.exitcode]
+                if dead:
+                    raise RuntimeError(f"a load-generator process exited with code {dead[0].exitcode}") from None
+        return len(out) >= n
+
+    wait_until(all_in, timeout, interval=0,
+               message=lambda: f"the load-generator processes did not answer ({len(out)} of {n} messages)")
     return out

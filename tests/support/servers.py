@@ -1,23 +1,33 @@
-"""The app served from this process for a test, with small settings; the repository's paths; a free port."""
+"""The app served from this process for a test, with small settings; the repository's paths; a free port;
+the environment for a child process that imports from this checkout."""
 
 from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 if TYPE_CHECKING:
     from mnist_demo.app.handlers import WebApp
     from mnist_demo.app.settings import AppSettings
 
-REPO = Path(__file__).resolve().parents[2]  # the checkout this package is in (installed with `pip install -e .`)
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tests/support/servers.py -> tests/support -> tests -> here
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 
 # Small enough for a test: a one- or two-epoch training takes seconds on two CPU cores.
 TRAIN_LIMIT = 2000
 TEST_LIMIT = 1000
+
+
+def repo_on_path(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) with the repository first on PYTHONPATH: a child process started with it
+    imports `mnist_demo`, `tests.support` and `benchmarks` from this checkout, whatever its working folder."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,6 +44,15 @@ def app_settings(weights: Path, **changes) -> AppSettings:
                   train_threads=1, device="cpu", data_dir=Path(os.environ["MNIST_DATA_DIR"]))
     values.update(changes)
     return AppSettings(**values)
+
+
+def answers(url: str) -> bool:
+    """Whether the app at `url` is up: its config is served."""
+    try:
+        with urllib.request.urlopen(url + "config", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 @contextmanager

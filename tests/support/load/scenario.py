@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnist_demo.testing.load.server import (
+from tests.support.load.server import (
     MemorySampler,
     cpu_seconds,
     descendants,
@@ -16,9 +16,9 @@ from mnist_demo.testing.load.server import (
     tail,
     wait_until_up,
 )
-from mnist_demo.testing.load.stats import call_counts, over_time, percentile
-from mnist_demo.testing.load.training import TRAIN_EPOCHS, TRAIN_MODEL, Training, batches_between
-from mnist_demo.testing.load.visitors import (
+from tests.support.load.stats import call_counts, over_time, percentile
+from tests.support.load.training import TRAIN_EPOCHS, TRAIN_MODEL, Training, batches_between
+from tests.support.load.visitors import (
     CALL_TIMEOUT,
     Call,
     check_answer,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-from mnist_demo.testing.load.visitors import make_client
+from tests.support.load.visitors import make_client
+from tests.support.waiting import wait_until
 
 TRAIN_MODEL, TRAIN_EPOCHS = "fastnet", 20  # the Train tab's default model, long enough to outlast a run
 PROGRESS_RE = re.compile(r"Epoch (\d+)/\d+: batch (\d+)/(\d+)")
@@ -28,13 +29,17 @@ class Training:
         return None
 
     def wait_started(self, timeout: float = 300.0) -> float:
+        """Seconds until the training streams its first progress; raises if it ends first or takes too long."""
         started = time.time()
-        while self.progress() is None:
+
+        def progressed() -> bool:
+            if self.progress() is not None:
+                return True
             if self.job.done():
                 raise RuntimeError(f"the training ended before its first batch: {self.job.outputs()[-1:]}")
-            if time.time() - started > timeout:
-                raise RuntimeError(f"no training progress within {timeout:.0f} s")
-            time.sleep(0.1)
+            return False
+
+        wait_until(progressed, timeout, interval=0.1, message="no training progress")
         return time.time() - started
 
     def stop(self) -> str:

@@ -9,19 +9,20 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-MAX_EPOCHS = 100  # the server lets a load run's training go on longer than any run
-from mnist_demo.testing.servers import REPO, free_port
+from tests.support.servers import REPO, answers, free_port, repo_on_path
+from tests.support.waiting import wait_until
 
+MAX_EPOCHS = 100  # the server lets a load run's training go on longer than any run
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SAMPLE_EVERY = 0.2  # seconds between memory samples
-# With any tweak (inference threads, predict concurrency, ...) the server is this script instead of app.py:
+# With any tweak (inference threads, predict concurrency, ...) the server is this module instead of app.py:
 # the same page and settings, with the tweaks read from LOAD_* environment variables.
-TWEAKED_SERVER = REPO / "benchmarks" / "load_server.py"
+TWEAKED_SERVER = ["-m", "benchmarks.load_server"]
+PLAIN_SERVER = ["app.py"]
 
 
 def check_loopback(host: str) -> str:
@@ -44,8 +45,9 @@ class Server:
 
 
 def server_env(port: int, weights: Path, extra: dict[str, str], tweaks: dict[str, int | None]) -> dict[str, str]:
-    """The app's environment: loopback, the port, the weights, MNIST, room for a long training."""
-    env = dict(os.environ)
+    """The app's environment: loopback, the port, the weights, MNIST, room for a long training, and this
+    checkout first on PYTHONPATH (benchmarks.load_server and the app are imported from it)."""
+    env = repo_on_path()
     env.update({"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
                 "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
                 "MNIST_DEMO_WEIGHTS": str(weights), "MNIST_DEMO_MAX_EPOCHS": str(MAX_EPOCHS),
@@ -61,34 +63,33 @@ def server_env(port: int, weights: Path, extra: dict[str, str], tweaks: dict[str
 
 def start_server(weights: Path, extra_env: dict[str, str] | None = None, tweaks: dict[str, int | None] | None = None,
                  log_dir: Path | None = None) -> Server:
-    """`python app.py` (or benchmarks/load_server.py, with tweaks) in its own process group on a free loopback port."""
+    """`python app.py` (or `python -m benchmarks.load_server`, with tweaks), run in the repository, in its own
+    process group on a free loopback port."""
     tweaks, extra_env = tweaks or {}, extra_env or {}
     port = free_port()
     env = server_env(port, weights, extra_env, tweaks)
-    script = TWEAKED_SERVER if any(tweaks.values()) else REPO / "app.py"
+    args = TWEAKED_SERVER if any(tweaks.values()) else PLAIN_SERVER
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="mnist_demo-load-"))
     log = log_dir / f"server-{port}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, str(script)], cwd=REPO, env=env, stdout=out,
+        process = subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     shown = {k: v for k, v in env.items() if k.startswith(("MNIST_", "GRADIO_", "LOAD_", "OMP_", "MKL_"))
              or k in extra_env}
-    return Server(process, f"http://127.0.0.1:{port}/", log, ["python", str(script.relative_to(REPO))], shown)
+    return Server(process, f"http://127.0.0.1:{port}/", log, ["python", *args], shown)
 
 
 def wait_until_up(server: Server, timeout: float = 120.0) -> float:
     """Seconds until the server's page answers; raises if it exits or takes longer than `timeout`."""
     started = time.time()
-    while time.time() - started < timeout:
+
+    def up() -> bool:
         if server.process.poll() is not None:
             raise RuntimeError(f"the server exited ({server.process.returncode}):\n{tail(server.log)}")
-        try:
-            with urllib.request.urlopen(server.url + "config", timeout=2) as r:
-                if r.status == 200:
-                    return time.time() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{tail(server.log)}")
+        return answers(server.url)
+
+    wait_until(up, timeout, interval=0.2, message=lambda: f"the server did not answer:\n{tail(server.log)}")
+    return time.time() - started
 
 
 def stop_server(server: Server) -> None:

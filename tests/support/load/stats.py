@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from mnist_demo.testing.load.visitors import DIGIT_LABELS, UNSURE_LABEL, Call
+from tests.support.load.visitors import DIGIT_LABELS, UNSURE_LABEL, Call
 
 
 def percentile(values: Sequence[float], q: float) -> float:

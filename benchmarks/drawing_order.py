@@ -24,7 +24,7 @@ import numpy as np
 
 from mnist_demo.base.status import Status
 from mnist_demo.handwriting.pen_digits import COLLECTIONS, random_placement
-from mnist_demo.reading.reader import Predictor
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.sketch import parse_sketch
 from mnist_demo.reading.weights import Weights
 
@@ -49,11 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="save the figures here")
     args = parser.parse_args(argv)
 
-    readers = {"drawnet + strokenet (shipped)": Predictor(Weights.DEFAULT.file, "cpu"),
-               "drawnet alone (reference)": Predictor(Weights.DEFAULT.file, "cpu", strokes=None)}
-    if next(iter(readers.values())).strokes is None:
-        print("error: the shipped stroke reader is not paired with the shipped weights")
-        return 2
+    shipped = Weights.DEFAULT.load("cpu")
+    readers = {"drawnet + strokenet (shipped)": shipped, "drawnet alone (reference)": Reader(shipped.picture)}
     digits = [d for c in COLLECTIONS.values() for d in c.digits(c.calibration_writers)]
     labels = np.array([d.label for d in digits])
     rows = []
@@ -67,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             strokes = change(d.strokes)
             sketches.append(parse_sketch(random_placement(rng, strokes).sketch(strokes).to_json()))
         for reader_name, reader in readers.items():
-            results = reader.predict_batch(sketches)
+            results = reader.read_batch(sketches)
             top = np.array([-1 if r.digit is None else r.digit for r in results])
             sure = np.array([r.status is Status.OK for r in results])
             row = {"drawn": change_name, "read_by": reader_name, "n": len(digits),

@@ -26,10 +26,10 @@ from typing import Any, Callable, Sequence
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mnist_demo.app.drawing import DrawingReader  # noqa: E402
+from mnist_demo.app.drawing import DrawTab  # noqa: E402
 from mnist_demo.handwriting.pen_digits import load_pen_digits, random_placement  # noqa: E402
 from mnist_demo.reading.preprocess import naive_resize, preprocess_ink  # noqa: E402
-from mnist_demo.reading.reader import Predictor  # noqa: E402
+from mnist_demo.reading.reader import Reader  # noqa: E402
 from mnist_demo.reading.sketch import parse_sketch  # noqa: E402
 from mnist_demo.reading.weights import Weights  # noqa: E402
 
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.weights).is_file():
         print(f"error: no weights at {args.weights}; pass --weights", file=sys.stderr)
         return 2
-    predictor = Predictor(args.weights, args.device)  # with the shipped stroke reader, when paired with them
-    picture_only = Predictor(args.weights, args.device, strokes=None)
-    model = predictor.loaded.model
-    device = predictor.device
+    reader = Reader.load(args.weights, args.device)  # with its stroke reader, for the shipped file
+    picture_only = Reader(reader.picture, None, args.device)
+    model = reader.picture.model
+    device = reader.device
 
     rng = np.random.default_rng(args.seed)
     digits = load_pen_digits(args.drawn)
@@ -87,21 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         with torch.inference_mode():
             return int(model(naive_resize(value).to(device)).argmax(1))
 
-    reader = DrawingReader(args.weights, args.device)
+    draw_tab = DrawTab(args.weights, args.device)
     rows = [
-        ("the Draw tab's reading: the above, and the 'where it looked' map (DrawingReader.read)",
+        ("the Draw tab's reading: the above, and the 'where it looked' map (DrawTab.read)",
+         time_each(lambda text: draw_tab.read(parse_sketch(text)), pad_values)),
+        ("pad's JSON: parse + draw + preprocess + read (Reader.read)",
          time_each(lambda text: reader.read(parse_sketch(text)), pad_values)),
-        ("pad's JSON: parse + draw + preprocess + predict (Predictor.predict)",
-         time_each(lambda text: predictor.predict(parse_sketch(text)), pad_values)),
         ("the same, the picture alone (no stroke reader beside it)",
-         time_each(lambda text: picture_only.predict(parse_sketch(text)), pad_values)),
+         time_each(lambda text: picture_only.read(parse_sketch(text)), pad_values)),
         ("parse + draw: the pad's JSON to its 800x800 ink", time_each(lambda t: parse_sketch(t).ink(), pad_values)),
         ("preprocess: the ink to 28x28", time_each(preprocess_ink, inks)),
-        ("preprocess + predict (the ink)", time_each(predictor.predict, inks)),
+        ("preprocess + read (the ink)", time_each(reader.read, inks)),
         ("naive resize + predict (reference)", time_each(naive_predict, sketches)),
     ]
-    beside = f" with {predictor.strokes.name} beside it" if predictor.strokes is not None else ""
-    print(f"{args.n} drawings of 800x800, {predictor.model_name}{beside} on {device}, {torch.get_num_threads()} torch thread(s), "
+    beside = f" with {reader.strokes.name} beside it" if reader.strokes is not None else ""
+    print(f"{args.n} drawings of 800x800, {reader.model_name}{beside} on {device}, {torch.get_num_threads()} torch thread(s), "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}\n")
     print("| path | median ms | p90 ms | median CPU ms |")
     print("|---|---:|---:|---:|")

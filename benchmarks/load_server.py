@@ -22,21 +22,20 @@ import torch
 
 from mnist_demo.app import page as app
 from mnist_demo.app.settings import AppSettings
+from mnist_demo.reading.reader import Reader
 
 
 def limit_inference_threads(threads: int) -> None:
-    """Predictions run with `threads` torch threads, in whichever of Gradio's worker threads they run."""
-    from mnist_demo.reading import predictor as _p
-
+    """Readings run with `threads` torch threads, in whichever of Gradio's worker threads they run."""
     torch.set_num_threads(threads)  # this thread's and the intra-op pool's default
-    _probabilities = _p.Predictor.probabilities
+    _outputs = Reader.outputs
 
-    def probabilities(self, x, _n=threads):
+    def outputs(self, x, model=None, _n=threads):
         if torch.get_num_threads() != _n:  # OpenMP keeps the count per thread: set it in each worker thread
             torch.set_num_threads(_n)
-        return _probabilities(self, x)
+        return _outputs(self, x, model)
 
-    _p.Predictor.probabilities = probabilities
+    Reader.outputs = outputs
 
 
 def main() -> None:

@@ -30,11 +30,10 @@ import numpy as np
 import torch
 
 from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, load_pen_digits, random_placement
-from mnist_demo.models.checkpoint import load_weights
 from mnist_demo.personal.assess import accuracy, folds
 from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.finetune import FitSettings, _mnist, _pen_sample, fit
-from mnist_demo.reading.reader import Predictor
+from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.weights import Weights
 from mnist_demo.training.data import Split
 from mnist_demo.training.evaluation import evaluate
@@ -75,9 +74,9 @@ def writer_sets(digits: list, writer: int, seed: int, per_digit: int | None = No
     return teach, test, refused
 
 
-def pad_accuracy(predictor: Predictor, drawings: Collection) -> float:
+def pad_accuracy(reader: Reader, drawings: Collection) -> float:
     """The top guess's accuracy as the Draw tab reads the drawings: picture and path."""
-    results = predictor.predict_batch([d.sketch for d in drawings])
+    results = reader.read_batch([d.sketch for d in drawings])
     return float(np.mean([r.digit == d.label for r, d in zip(results, drawings)]))
 
 
@@ -102,13 +101,14 @@ def main() -> int:
     settings = FitSettings(mnist=args.mnist, pen=args.pen, share=args.share, epochs=args.epochs, lr=args.lr,
                            max_repeats=args.max_repeats, seed=args.seed)
 
-    base = load_weights(args.weights, "cpu")
-    base_reader = Predictor(base, "cpu")  # with the shipped stroke reader when paired with these weights
+    base_reader = Reader.load(args.weights, "cpu")  # with its stroke reader, for the shipped file
+    base = base_reader.picture
     started = time.perf_counter()
     mnist_train, mnist_test = _mnist(args.data_dir)
     _pen_sample(settings.pen, settings.seed)  # the app holds these already; a visitor's fit does not wait for them
     warm_up = time.perf_counter() - started
-    mnist_before = evaluate(base.model, mnist_test).accuracy
+    offset = base_reader.picture_calibration.other_offset  # MNIST read as pictures are
+    mnist_before = evaluate(base.model, mnist_test, other_offset=offset).accuracy
     print(f"{Path(args.weights).name}: MNIST test {100 * mnist_before:.2f}%; data ready in {warm_up:.1f}s", flush=True)
 
     digits = load_pen_digits()
@@ -116,14 +116,14 @@ def main() -> int:
     for writer in args.writers:
         teach, test_drawings, refused = writer_sets(digits, writer, args.seed, args.per_digit)
         test = Split(*test_drawings.tensors())
-        before = accuracy(base.model, test)
+        before = accuracy(base, test)
         pad_before = pad_accuracy(base_reader, test_drawings)
         t = time.perf_counter()
-        fitted = fit(base, teach, settings, mnist=(mnist_train, mnist_test), probe_seconds=args.probe_seconds)
+        fitted = fit(base_reader, teach, settings, mnist=(mnist_train, mnist_test), probe_seconds=args.probe_seconds)
         seconds = time.perf_counter() - t
-        after = accuracy(fitted.model, test)
-        pad_after = pad_accuracy(Predictor(fitted, "cpu"), test_drawings)
-        mnist_after = evaluate(fitted.model, mnist_test).accuracy
+        after = accuracy(fitted, test)
+        pad_after = pad_accuracy(base_reader.with_picture(fitted), test_drawings)
+        mnist_after = evaluate(fitted.model, mnist_test, other_offset=offset).accuracy
         rows.append({"writer": writer, "teach": len(teach), "test": len(test), "refused": refused,
                      "before": before, "after": after, "pad_before": pad_before, "pad_after": pad_after,
                      "fit_seconds": seconds, "mnist_after": mnist_after})

@@ -66,7 +66,7 @@ def test_train_can_start_a_new_run_from_saved_weights(trained, mnist_dir, tmp_pa
     # Another model's weights are refused with the reason, not a traceback.
     assert main(["train", "--model", "mlp-50", "--init-from", str(base), "--epochs", "1", "--train-limit", "100",
                  "--data-dir", str(mnist_dir), "--out", str(tmp_path / "x.safetensors")]) == 2
-    assert "not 'mlp-50'" in capsys.readouterr().err
+    assert "holds lenet5, not a mlp-50" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -126,12 +126,14 @@ def test_fit_changes_a_new_model_and_leaves_the_base_intact(base_file, mnist, tm
 
 
 @pytest.mark.slow
-def test_fit_from_a_loaded_model_does_not_train_it_in_place(base_file, mnist):
-    base = load_weights(base_file)
-    state = {k: v.clone() for k, v in base.model.state_dict().items()}
+def test_fit_from_a_loaded_reader_does_not_train_it_in_place(base_file, mnist):
+    from mnist_demo.reading.reader import Reader
+
+    base = Reader(load_weights(base_file), device="cpu")
+    state = {k: v.clone() for k, v in base.picture.model.state_dict().items()}
     fitted = fit(base, drawings(), TINY, mnist=mnist)
-    assert fitted.model is not base.model
-    assert all(torch.equal(v, state[k]) for k, v in base.model.state_dict().items())
+    assert fitted.model is not base.picture.model
+    assert all(torch.equal(v, state[k]) for k, v in base.picture.model.state_dict().items())
     assert fitted.info["finetuned_from"]["file"] is None
 
 
@@ -186,8 +188,8 @@ def test_a_model_with_a_not_a_digit_output_fits_too(tmp_path, mnist):
 
 @pytest.mark.slow
 def test_command_line_fits_a_saved_collection(base_file, mnist_dir, tmp_path, capsys):
+    from mnist_demo.cli import main
     from mnist_demo.personal.collection import save
-    from mnist_demo.personal.command import main
 
     mine = save(drawings(), tmp_path / "mine.json.gz")
     out = tmp_path / "fitted.safetensors"

@@ -272,8 +272,8 @@ def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_r
     _, done = run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200),
                   train_data=mnist[0], test_data=mnist[1])
     info = done.loaded.info
-    assert info["other_offset"]["digits"] == 30 and info["other_offset"]["offset"] >= 0
-    assert any("'not a digit' lowered by" in note for note in info["notes"])
-    # The figures it keeps are those of the model as saved, lowered, not as its last epoch ended.
-    assert evaluate(done.loaded.model, mnist[1].subset(200)).accuracy == info["test_accuracy"]
-    assert done.evaluation.accuracy == info["test_accuracy"] and "calibration" in info
+    offset = info["calibrations"]["picture"]["other_offset"]
+    assert offset >= 0 and any("'not a digit' lowered by" in n and "of 30 held-out" in n for n in info["notes"])
+    # The figures it keeps are those of the model read as pictures are from now on, not as its last epoch ended.
+    assert evaluate(done.loaded.model, mnist[1].subset(200), other_offset=offset).accuracy == info["test_accuracy"]
+    assert done.evaluation.accuracy == info["test_accuracy"]

@@ -213,7 +213,7 @@ class Trainer:
 
         yield from self._slot(owner, f"training-{model}", prepare)
 
-    def fit(self, owner: str, base: Reader, collection: Collection, settings: FitSettings,
+    def fit(self, owner: str, base: Reader | Path, collection: Collection, settings: FitSettings,
             folds: int = 3) -> Iterator[Event | Assessment]:
         """Fit `base` (the model `owner` draws with) to their drawings: yields Progress, EpochResult, a
         TrainingReport with the fitted model, then an Assessment (before/after on drawings kept out of
@@ -226,6 +226,7 @@ class Trainer:
             raise TrainingRefused(f"Fit to my hand needs at least {self.settings.fit_min_drawings} of your drawings; "
                                   f"you have {len(collection)}. Say which digit each reading was in the Draw tab.")
         drawings = Split(*collection.tensors())
+        base = base if isinstance(base, Reader) else Reader.load(base, "cpu")
 
         def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
             folder.mkdir(parents=True, exist_ok=True)

@@ -18,18 +18,7 @@ from mnist_demo.models.checkpoint import CheckpointError
 from mnist_demo.models.registry import DEFAULT_MODEL, REGISTRY, UnknownModel, get_spec
 from mnist_demo.personal.command import add_parser as add_finetune
 from mnist_demo.reading.reader import Reader
-from mnist_demo.reading.weights import (
-    DRAWN_HELD_OUT,
-    ECE,
-    MNIST_TEST,
-    NON_DIGITS,
-    SURE_ACCURACY,
-    Measurement,
-    Weights,
-    drawn_key,
-    record,
-    this_command,
-)
+from mnist_demo.reading.weights import Measurement, Metric, Weights, drawn_key, record, this_command
 from mnist_demo.training.calibration_data import pair
 from mnist_demo.training.data import DataUnavailable, load_split
 from mnist_demo.training.drawn_eval import evaluate_drawn
@@ -183,7 +172,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print("confusion matrix (rows: truth, columns: prediction):")
         print(confusion_text(result.confusion))
         if args.record:
-            _record(args, MNIST_TEST, Measurement(result.accuracy, len(test), "MNIST test digits", this_command()))
+            _record(args, Metric.MNIST_TEST,
+                    Measurement(result.accuracy, len(test), "MNIST test digits", this_command()))
         grid = save(misclassified_figure(test.images, test.labels, result.predictions),
                     out_dir / "misclassified.png")
         print(f"saved {grid}")
@@ -196,7 +186,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(report.format())
         if args.record:
             writers = f"{report.writers[0]}-{report.writers[-1]}" if report.writers else "none"
-            _record(args, DRAWN_HELD_OUT, Measurement(
+            _record(args, Metric.DRAWN_HELD_OUT, Measurement(
                 report.accuracy, report.n, f"drawings of held-out pen writers {writers} ({Path(args.drawn).name}), "
                 "read through the pad's JSON", this_command()))
     return 0
@@ -228,12 +218,12 @@ def _evaluate_drawings(args: argparse.Namespace, reader: Reader) -> None:
             f"'not sure'), through the pad's JSON, seed {args.seed}"
             + (f", each digit placed {args.placements} times as often" if args.placements > 1 else ""), command))
     nd = result.non_digits.total
-    _record(args, NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit answered "
+    _record(args, Metric.NON_DIGITS, Measurement(nd.share, nd.n, "held-out drawings that are not one digit answered "
                                                           "'not sure'", command))
     n = sum(r.n for r in result.drawn.values())
-    _record(args, SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered as sure, "
-                                                                      "the share right", command))
-    _record(args, ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out digit "
+    _record(args, Metric.SURE_ACCURACY, Measurement(result.sure_accuracy, n, "held-out digit drawings answered "
+                                                                             "as sure, the share right", command))
+    _record(args, Metric.ECE, Measurement(result.calibration.ece, n, "expected calibration error on held-out digit "
                                                               "drawings (10 bins)", command))
 
 

@@ -164,14 +164,14 @@ def test_figures_are_recorded_in_the_evaluated_file_those_of_the_picture_alone_a
     import shutil
 
     from mnist_demo.models.checkpoint import read_info
-    from mnist_demo.reading.weights import NON_DIGITS, drawn_key
+    from mnist_demo.reading.weights import Metric, drawn_key
 
     reader = tmp_path / "reader.safetensors"
     shutil.copy(shipped_weights, reader)
     assert main(["evaluate", "--weights", str(reader), "--picture-only", "--skip-mnist", "--drawings", "--record"]) == 0
-    assert f"recorded {NON_DIGITS} in {reader}" in capsys.readouterr().out
+    assert f"recorded {Metric.NON_DIGITS} in {reader}" in capsys.readouterr().out
     measured, shipped = read_info(reader)["metrics"], read_info(shipped_weights)["metrics"]
-    for key in (drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS):
+    for key in (drawn_key("pendigits"), drawn_key("uji"), Metric.NON_DIGITS):
         # Measured again, the picture alone reads as the shipped file records; the pair's figures are untouched.
         assert measured[f"picture:{key}"]["value"] == shipped[f"picture:{key}"]["value"]
         assert measured[key] == shipped[key]

@@ -81,7 +81,8 @@ def test_the_naive_baseline_is_measured_on_the_same_drawings():
 
 
 def test_writers_and_renders_per_digit_choose_the_drawings():
-    report = evaluate_drawn(Reader(LoadedModel(Always(0), {"model": "always-0"}), device="cpu"), writers=[23], renders_per_digit=2,
+    always_0 = Reader(LoadedModel(Always(0), {"model": "always-0"}), device="cpu")
+    report = evaluate_drawn(always_0, writers=[23], renders_per_digit=2,
                             limit=10)
     assert report.writers == (23,) and report.n == 10
     first_five = [d.label for d in load_pen_digits() if d.writer == 23][:5]

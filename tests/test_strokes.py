@@ -267,7 +267,8 @@ def test_half_the_stroke_readers_training_digits_are_bent_and_none_when_the_warp
     renders = 2 * sum(len(c.digits(fold(c))) * c.weight for c in COLLECTIONS.values())
     amounts: list[float] = []
     real = variation.warp_strokes
-    monkeypatch.setattr(stroke_data, "warp_strokes", lambda s, amount, rng: amounts.append(amount) or real(s, amount, rng))
+    monkeypatch.setattr(stroke_data, "warp_strokes",
+                        lambda s, amount, rng: amounts.append(amount) or real(s, amount, rng))
     warped = stroke_data.training_paths(0, 2, 0, fold)
     assert 0.4 * renders < len(amounts) < 0.6 * renders and set(amounts) == {stroke_data.WARP}
     amounts.clear()

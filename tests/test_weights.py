@@ -20,17 +20,7 @@ from mnist_demo.models.checkpoint import (
 )
 from mnist_demo.models.registry import build_model
 from mnist_demo.reading.calibration import PAIR, calibrations_of
-from mnist_demo.reading.weights import (
-    ECE,
-    MNIST_TEST,
-    NON_DIGITS,
-    SURE_ACCURACY,
-    Measurement,
-    Weights,
-    WeightsEntry,
-    drawn_key,
-    record,
-)
+from mnist_demo.reading.weights import Measurement, Metric, Weights, WeightsEntry, drawn_key, record
 from mnist_demo.training.evaluation import evaluate
 
 
@@ -50,13 +40,14 @@ def test_the_shipped_entry_describes_its_models_inputs_recipe_calibrations_and_f
     assert calibrations[PICTURE].other_offset > 0 and "held out" in calibrations[PICTURE].fitted_on
     assert entry.model_info(STROKES)["model"] == "strokenet"
     metrics = entry.metrics
-    keys = {drawn_key("pendigits"), drawn_key("uji"), NON_DIGITS, SURE_ACCURACY, ECE}
-    assert set(metrics) >= keys | {MNIST_TEST} | {f"picture:{k}" for k in keys}
-    assert metrics[MNIST_TEST].value >= 0.996 and metrics[MNIST_TEST].samples == 10_000
+    keys = {drawn_key("pendigits"), drawn_key("uji"), Metric.NON_DIGITS, Metric.SURE_ACCURACY, Metric.ECE}
+    assert set(metrics) >= keys | {Metric.MNIST_TEST} | {f"picture:{k}" for k in keys}
+    assert metrics[Metric.MNIST_TEST].value >= 0.996 and metrics[Metric.MNIST_TEST].samples == 10_000
     for name in ("pendigits", "uji"):  # the pair reads held-out writers better than the picture alone
         assert metrics[drawn_key(name)].value > metrics[f"picture:{drawn_key(name)}"].value >= 0.95
         assert "pad's JSON" in metrics[drawn_key(name)].what
-    assert metrics[NON_DIGITS].value >= 0.9 and metrics[ECE].value < 0.02 and metrics[SURE_ACCURACY].value >= 0.997
+    assert metrics[Metric.NON_DIGITS].value >= 0.9 and metrics[Metric.ECE].value < 0.02
+    assert metrics[Metric.SURE_ACCURACY].value >= 0.997
     for m in metrics.values():
         assert m.command.startswith("python -m mnist_demo evaluate") and "--record" in m.command
 
@@ -64,7 +55,7 @@ def test_the_shipped_entry_describes_its_models_inputs_recipe_calibrations_and_f
 def test_the_recorded_mnist_figure_is_what_the_reader_scores_now(mnist):
     reader = Weights.DEFAULT.load("cpu")
     result = evaluate(reader.picture.model, mnist[1], other_offset=reader.picture_calibration.other_offset)
-    assert result.accuracy == Weights.DEFAULT.metrics[MNIST_TEST].value
+    assert result.accuracy == Weights.DEFAULT.metrics[Metric.MNIST_TEST].value
 
 
 def test_the_app_finds_the_shipped_weights_from_any_working_directory(tmp_path, monkeypatch):
@@ -105,9 +96,9 @@ def test_loading_checks_the_preprocessing_version_and_says_what_differs(tmp_path
 def test_record_writes_a_figure_and_keeps_every_tensor(tmp_path):
     path = _tiny(tmp_path)
     before = load_weights(path).model.state_dict()
-    record(path, MNIST_TEST, Measurement(0.5, 10, "test digits", "python -m mnist_demo evaluate --record"))
-    assert json.loads(json.dumps(read_info(path)["metrics"]))[MNIST_TEST]["value"] == 0.5
+    record(path, Metric.MNIST_TEST, Measurement(0.5, 10, "test digits", "python -m mnist_demo evaluate --record"))
+    assert json.loads(json.dumps(read_info(path)["metrics"]))[Metric.MNIST_TEST]["value"] == 0.5
     after = load_weights(path).model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert WeightsEntry(path).metrics[MNIST_TEST] == Measurement(
+    assert WeightsEntry(path).metrics[Metric.MNIST_TEST] == Measurement(
         0.5, 10, "test digits", "python -m mnist_demo evaluate --record")

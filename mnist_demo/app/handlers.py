@@ -48,7 +48,8 @@ class WebApp:
         self.settings = settings or AppSettings.from_env()
         self.draw_tab = DrawTab(self.settings.weights)
         self.trainer = Trainer(self.settings)
-        self.handwriting = Handwriting(self.settings, self.trainer, self.draw_tab)  # "Was it right?", the visitor's collection, "Fit to my hand"
+        # "Was it right?", the visitor's collection, "Fit to my hand"
+        self.handwriting = Handwriting(self.settings, self.trainer, self.draw_tab)
 
     # ------------------------------------------------------------ Draw tab
 

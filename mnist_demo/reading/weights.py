@@ -18,6 +18,7 @@ import os
 import shlex
 import sys
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,19 @@ from mnist_demo.models.checkpoint import PICTURE, CheckpointError, read_info, up
 from mnist_demo.reading.reader import Reader
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
-MNIST_TEST = "mnist_test"  # the metric keys that `evaluate --record` writes
-DRAWN_HELD_OUT = "drawn_held_out"  # one strokes file (--drawn)
-NON_DIGITS = "non_digits_not_sure"
-SURE_ACCURACY = "sure_accuracy"
-ECE = "calibration_error"
+
+
+class Metric(str, Enum):
+    """The keys `evaluate --record` writes a figure under (a str, so it is the key in the file's JSON)."""
+
+    MNIST_TEST = "mnist_test"
+    DRAWN_HELD_OUT = "drawn_held_out"  # one strokes file (--drawn)
+    NON_DIGITS = "non_digits_not_sure"
+    SURE_ACCURACY = "sure_accuracy"
+    ECE = "calibration_error"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def drawn_key(collection: str) -> str:
@@ -92,10 +101,10 @@ class Weights:
     DEFAULT = WeightsEntry(WEIGHTS_DIR / "reader.safetensors")
 
 
-def record(path: str | os.PathLike, key: str, measurement: Measurement) -> None:
+def record(path: str | os.PathLike, key: str | Metric, measurement: Measurement) -> None:
     """Write `measurement` into the file's metadata under `key` (every tensor kept as it was)."""
     metrics = dict(read_info(path).get("metrics", {}))
-    metrics[key] = asdict(measurement)
+    metrics[str(key)] = asdict(measurement)
     update_info(path, {"metrics": metrics})
 
 

@@ -166,8 +166,8 @@ def pair(picture_file: str | os.PathLike, strokes_file: str | os.PathLike, out: 
     if strokes is None:
         raise CheckpointError(f"{strokes_file} holds no stroke reader")
     data = calibration_data(seed)
-    calibration = fit_calibration(logits_of(picture.model, data.images), data.labels, data.writers, logits_of(strokes.model, data.paths),
-                                  fitted_on=fitted_on())
+    calibration = fit_calibration(logits_of(picture.model, data.images), data.labels, data.writers,
+                                  logits_of(strokes.model, data.paths), fitted_on=fitted_on())
     info = {k: v for k, v in picture.info.items() if k != "metrics"}
     info["calibrations"] = {**info.get("calibrations", {}), PAIR: calibration.to_dict()}
     strokes_info = {k: v for k, v in strokes.info.items() if k != "metrics"}

@@ -85,7 +85,7 @@ def placed_paths(seed: int, renders: int,
     """Each collection's `writers`' digits as they drew them, placed on the pad `renders` times each."""
 
     digits = [d for c in COLLECTIONS.values() for d in c.digits(writers(c))]
-    placed = list(placed_as_drawn(digits, renders, np.random.default_rng(seed + 7919)))  # as the calibration drawings are
+    placed = list(placed_as_drawn(digits, renders, np.random.default_rng(seed + 7919)))  # as calibration_data's
     return _stacked([path_features([s.points for s in sketch.strokes]) for _, sketch in placed],
                     [d.label for d, _ in placed])
 

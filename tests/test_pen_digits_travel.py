@@ -44,7 +44,8 @@ def test_a_clone_without_shared_trains_drawnet_with_the_shipped_pen_digits(clone
     assert any("not one digit" in n for n in notes)
     assert "not used" not in run.stdout + run.stderr
     info = read_info(clone / "runs" / "pen.safetensors")
-    assert info["calibration"]["temperature"] > 0 and 0.5 <= info["calibration"]["min_top"] <= 0.95
+    picture = info["calibrations"]["picture"]
+    assert picture["temperature"] > 0 and 0.5 <= picture["sure_from"] <= 0.95
 
 
 def test_without_the_pen_digits_a_recipe_that_needs_them_is_a_clear_error(clone, mnist_dir):

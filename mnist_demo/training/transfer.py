@@ -1,0 +1,190 @@
+"""Judging a reader by what it was not tuned on: the transfer protocol's sources and its tallies.
+
+The held-out writers of the two pen collections say how a reader reads new
+people on the tablets every choice was tuned on. Visitors come with other
+devices. Each source here is judged through the path a visitor's drawing takes
+(the pad's JSON, or an uploaded picture's bytes):
+
+- `Shift`s of the held-out writers' digits (`handwriting.shifts`): the
+  pointer sampled more or less often, strokes reversed, reordered, split or
+  joined, a finger's strong wobble;
+- drawings that are not one digit: the held-out families of
+  `handwriting.non_digits` (symbols, looping scribbles, pairs of digits, a
+  digit off the pad), and symbols drawn by hand with a mouse in Chromium
+  (`benchmarks/data/symbols.jsonl`, made by `benchmarks/draw_symbols.py`);
+- the held-out digits drawn at 28x28 with a thin pen on white, uploaded as PNGs.
+
+A reader is compared with its own picture model read alone: the path may
+help, but must never make a source worse (`compare`). Leaving a whole pen
+collection out of the stroke reader's training is `benchmarks/transfer.py`'s.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.base.status import Status
+from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, non_digit_set
+from mnist_demo.handwriting.pen_digits import COLLECTIONS, PenDigit, random_placement
+from mnist_demo.handwriting.shifts import Shift, shifted
+from mnist_demo.reading.images import read_image
+from mnist_demo.reading.reader import Prediction, Reader
+from mnist_demo.reading.sketch import Sketch, Stroke, parse_sketch, path_box
+
+BATCH = 256
+UPLOAD_SIZE = 28  # px: a digit drawn in a paint program's smallest canvas
+
+
+@dataclass
+class Tally:
+    """How a reader answered one source's drawings (`label` OTHER_CLASS: not a digit)."""
+
+    n: int = 0
+    top_right: int = 0  # the most probable digit is the drawing's, shown or not
+    right: int = 0  # shown as a sure answer, and right
+    not_sure: int = 0  # "not sure", or nothing read
+    wrong_sure: int = 0  # shown as a sure answer, and wrong (for a non-digit: any sure digit)
+
+    def add(self, prediction: Prediction, label: int) -> None:
+        sure = prediction.status is Status.OK
+        self.n += 1
+        self.top_right += prediction.digit == label
+        self.right += sure and prediction.digit == label
+        self.not_sure += not sure
+        self.wrong_sure += sure and prediction.digit != label
+
+    def share(self, count: str) -> float:
+        return getattr(self, count) / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def tally(predictions: Iterable[Prediction], labels: Iterable[int]) -> Tally:
+    t = Tally()
+    for p, label in zip(predictions, labels):
+        t.add(p, label)
+    return t
+
+
+def read_all(reader: Reader, values: Sequence) -> list[Prediction]:
+    """Every value read through `reader.read_batch`, a batch at a time."""
+    return [p for i in range(0, len(values), BATCH) for p in reader.read_batch(values[i:i + BATCH])]
+
+
+def held_out_digits() -> list[PenDigit]:
+    """Every pen collection's held-out writers' digits (in no training and no calibration)."""
+    return [d for c in COLLECTIONS.values() for d in c.digits(c.held_out_writers)]
+
+
+def as_sent(strokes: Sequence[Sequence[tuple[float, float]]], radius: float, canvas: int) -> Sketch:
+    """Strokes on the pad as the server receives them: through the pad's JSON."""
+    return parse_sketch(Sketch(tuple(Stroke(tuple(s), radius) for s in strokes if len(s)), canvas).to_json())
+
+
+def shifted_drawings(digits: Sequence[PenDigit], shift: Shift, seed: int = 0) -> list[Sketch]:
+    """Each digit placed on the pad as visitors draw (`random_placement`), then changed by `shift`. The same
+    seed gives every shift the same placements."""
+    rng, shift_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    out = []
+    for d in digits:
+        placement = random_placement(rng, d.strokes)
+        out.append(as_sent(shifted(placement.place(d.strokes), shift, shift_rng), placement.radius,
+                           placement.canvas))
+    return out
+
+
+def digital_drawing(digit: PenDigit, rng: np.random.Generator, size: int = UPLOAD_SIZE) -> bytes:
+    """`digit` drawn at `size` x `size` px with a thin black pen on white (1-3 px, anti-aliased), as the
+    PNG a visitor would upload: the digit 60-90% of the canvas tall, somewhere on it."""
+    scale = 4  # drawn large, then reduced: the smooth edges a paint program gives
+    x0, y0, x1, y1 = path_box(digit.strokes)
+    height = rng.uniform(0.6, 0.9) * size * scale
+    k = height / max(y1 - y0, x1 - x0, 1e-6)
+    margin = size * scale - max(y1 - y0, x1 - x0) * k
+    ox, oy = rng.uniform(0.3, 0.7, 2) * margin
+    width = int(round(rng.uniform(1.0, 3.0) * scale))
+    canvas = Image.new("L", (size * scale, size * scale), 255)
+    draw = ImageDraw.Draw(canvas)
+    for stroke in digit.strokes:
+        points = [((x - x0) * k + ox, (y - y0) * k + oy) for x, y in stroke]
+        if len(points) > 1:
+            draw.line(points, fill=0, width=width, joint="curve")
+        for x, y in points[:1] + points[-1:]:
+            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=0)
+    out = io.BytesIO()
+    canvas.resize((size, size), Image.LANCZOS).save(out, format="PNG")
+    return out.getvalue()
+
+
+def uploads(digits: Sequence[PenDigit], seed: int = 0) -> list[np.ndarray]:
+    """The digits as small digital drawings, read back as the upload path reads a file (`read_image`)."""
+    rng = np.random.default_rng(seed)
+    return [read_image(digital_drawing(d, rng)) for d in digits]
+
+
+def held_out_non_digits(seed: int = 0, per_family: int = 100) -> dict[str, list[Sketch]]:
+    """Drawings of each held-out non-digit family, as the pad sends them."""
+    drawings = non_digit_set(HELD_OUT_FAMILIES, per_family, seed, held_out_digits())
+    return {f.value: [parse_sketch(d.sketch.to_json()) for d in drawings if d.family is f] for f in HELD_OUT_FAMILIES}
+
+
+def hand_drawn(path: str | Path) -> dict[str, list[Sketch]]:
+    """Symbols drawn by hand on the pad, by name ({"name": "+", "sketch": the pad's JSON} a line)."""
+    out: dict[str, list[Sketch]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            out.setdefault(item["name"], []).append(parse_sketch(item["sketch"]))
+    return out
+
+
+@dataclass
+class Comparison:
+    """One source read by a reader and by its picture model alone."""
+
+    source: str
+    kind: str  # "digits" or "non-digits"
+    reader: Tally
+    picture: Tally
+
+    def worse_than_the_picture(self) -> list[str]:
+        """What the reader does worse than the picture alone: first guess, wrong-and-sure, or "not sure" on
+        non-digits."""
+        r, p = self.reader, self.picture
+        if self.kind == "non-digits":
+            return ["not sure"] if r.not_sure < p.not_sure else []
+        return [name for name, worse in (("first guess", r.top_right < p.top_right),
+                                         ("wrong and sure", r.wrong_sure > p.wrong_sure)) if worse]
+
+
+def compare(reader: Reader, source: str, values: Sequence, labels: Sequence[int]) -> Comparison:
+    """`values` read by `reader` and by its picture model alone."""
+    alone = Reader(reader.picture, device=reader.device)
+    kind = "non-digits" if all(label == OTHER_CLASS for label in labels) else "digits"
+    return Comparison(source, kind, tally(read_all(reader, values), labels), tally(read_all(alone, values), labels))
+
+
+def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:
+    """Every digit source of the protocol: (drawings, labels) by name."""
+    digits = held_out_digits()
+    labels = [d.label for d in digits]
+    sources = {f"held-out writers, {s.value}": (shifted_drawings(digits, s, seed), labels) for s in Shift}
+    sources["held-out writers drawn at 28x28, uploaded"] = (uploads(digits, seed), labels)
+    return sources
+
+
+def non_digit_sources(symbols: str | Path | None = None, seed: int = 0) -> dict[str, tuple[list, list[int]]]:
+    """Every non-digit source: the held-out families, and the hand-drawn symbols when their file is given."""
+    groups = {f"not one digit: {name}": drawings for name, drawings in held_out_non_digits(seed).items()}
+    if symbols is not None:
+        groups.update({f"drawn by hand: {name}": drawings for name, drawings in hand_drawn(symbols).items()})
+    return {name: (drawings, [OTHER_CLASS] * len(drawings)) for name, drawings in groups.items()}

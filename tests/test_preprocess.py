@@ -91,6 +91,14 @@ def test_a_solid_colour_image_has_no_contrast_and_is_empty():
     assert preprocess(np.full((50, 60, 3), 200, np.uint8)).status == "empty"
 
 
+def test_a_digit_touching_the_edges_of_a_small_picture_is_still_read():
+    image = np.full((28, 28), 255, np.uint8)
+    image[0:28, 13:16] = 0  # a 1 drawn from the top edge to the bottom one, in a paint program's 28x28
+    image[0:3, 9:14] = 0  # its flag, along the top edge
+    result = preprocess(image)
+    assert result.ok and result.image.max() == 255
+
+
 def test_random_noise_has_no_background_and_is_invalid():
     rng = np.random.default_rng(0)
     for value in (rng.integers(0, 256, (28, 28), dtype=np.uint8), rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)):

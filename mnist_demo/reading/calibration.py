@@ -11,7 +11,10 @@ Each kind has its own calibration, fitted on writers kept out of training
 - for the pair, the stroke reader's log-probabilities join the picture's,
   times `stroke_weight` (a product of the two readers' probabilities);
 - the joined scores are divided by `temperature` and go through a softmax;
-- a reading is sure when its digit's probability reaches `sure_from`.
+- a reading is sure when its digit's probability reaches `sure_from`; for the
+  pair at least what the picture alone needs: the path re-ranks and sharpens
+  the picture's reading, and a symbol the picture reads as a digit, but not
+  surely enough, is no surer for its path (`benchmarks/transfer.py`).
 """
 
 from __future__ import annotations

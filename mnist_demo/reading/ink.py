@@ -18,7 +18,10 @@ from mnist_demo.reading.images import gray
 
 INK_LEVEL = 128  # an ink map value >= this is ink (half intensity)
 MIN_CONTRAST = 24  # gray levels; below this between ink and background the image is uniform
-BUSY_BORDER = 0.5  # a border whose gray levels spread over half the ink contrast is no background
+BUSY_BORDER = 0.5  # a border whose gray levels spread over half the ink contrast is no background...
+# ...unless three quarters of it are plain: a digit drawn large on a small canvas (a 28x28 drawing) touches
+# the border in places, and those pixels are ink, not the background's spread.
+PLAIN_SHARE = 75  # percentile
 
 
 class NotADrawing(Exception):
@@ -67,8 +70,8 @@ def _ink_from_gray(image: np.ndarray, background: float | None = None) -> np.nda
         # Paper texture and lighting: the border's own spread is not ink. A border as varied as
         # the ink (noise, a busy photo) leaves no background to tell ink from.
         border_contrast = (bg - edge) if dark_ink else (edge - bg)
-        spread = float(np.percentile(border_contrast, 95))
-        if spread > BUSY_BORDER * peak:
+        widest, spread = (float(v) for v in np.percentile(border_contrast, [95, PLAIN_SHARE]))
+        if widest > BUSY_BORDER * peak and spread > BUSY_BORDER / 2 * peak:
             raise NotADrawing(Problem.NO_BACKGROUND.message)
         floor = max(floor, spread + 8.0)
     lut = np.clip((contrast - floor) / (peak - floor), 0.0, 1.0)

@@ -105,11 +105,13 @@ def sure_threshold_of(p: np.ndarray, labels: np.ndarray, target: float = TARGET_
 
 
 def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.Tensor,
-                    strokes: torch.Tensor | None = None, other_offset: float = 0.0, fitted_on: str = "") -> Calibration:
+                    strokes: torch.Tensor | None = None, other_offset: float = 0.0, fitted_on: str = "",
+                    sure_from_at_least: float = 0.0) -> Calibration:
     """The calibration of a picture model whose raw outputs on drawings with `labels` (OTHER_CLASS for made-up
     non-digits), drawn by `writers`, are `picture`; with `strokes`, a stroke reader's on the same drawings, the
     pair's (its weight from STROKE_WEIGHTS). Every writer counts alike. A model without a "not a digit"
-    output is fitted on the digits alone."""
+    output is fitted on the digits alone. `sure_from_at_least`: the pair's answer needs at least the
+    confidence the picture's alone needs (its `sure_from`)."""
     if strokes is not None and picture.shape[1] != strokes.shape[1]:
         raise ValueError(f"the picture model answers with {picture.shape[1]} outputs and the stroke reader with "
                          f"{strokes.shape[1]}: they cannot read together")
@@ -125,7 +127,8 @@ def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.
         fits.append((log_loss(z / t, labels, balance), weight, t))
     _, weight, temperature = min(fits)
     fitted = Calibration(temperature, 0.5, weight, other_offset, len(labels), fitted_on)
-    sure_from = sure_threshold_of(fitted.probabilities(picture, strokes), labels.numpy(), weights=balance.numpy())
+    sure_from = max(sure_threshold_of(fitted.probabilities(picture, strokes), labels.numpy(), weights=balance.numpy()),
+                    sure_from_at_least)
     return Calibration(temperature, sure_from, weight, other_offset, len(labels), fitted_on)
 
 

@@ -29,7 +29,7 @@ from torch import nn
 from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.base.strokes import path_features
 from mnist_demo.handwriting.non_digits import training_non_digits
-from mnist_demo.handwriting.pen_digits import COLLECTIONS, placed_as_drawn, training_image, writer_ranges
+from mnist_demo.handwriting.pen_digits import COLLECTIONS, Writer, placed_as_drawn, training_image, writer_ranges
 from mnist_demo.models.checkpoint import PICTURE, STROKES, CheckpointError, LoadedModel, load_models
 from mnist_demo.models.registry import output_count
 from mnist_demo.reading.calibration import PAIR, Calibration, calibrations_of
@@ -85,10 +85,20 @@ def calibration_data(seed: int = 0) -> CalibrationData:
                            sets["writers"].images)
 
 
+def writer_numbers() -> dict[str, dict[Writer, int]]:
+    """Each collection's calibration writers by their number in `CalibrationData.writers` (pendigits' writers
+    are ints, UJI's "W27": the data number them all in turn)."""
+    writers = [(c.name, w) for c in COLLECTIONS.values() for w in c.calibration_writers]
+    numbers: dict[str, dict[Writer, int]] = {c: {} for c in COLLECTIONS}
+    for i, (collection, w) in enumerate(writers):
+        numbers[collection][w] = i
+    return numbers
+
+
 def _render(seed: int) -> CalibrationData:
     rng = np.random.default_rng(seed + 7919)
     digits = [d for c in COLLECTIONS.values() for d in c.digits(c.calibration_writers)]
-    number = {w: i for i, w in enumerate(dict.fromkeys(d.writer for d in digits))}  # pendigits' are ints, UJI's "W27"
+    number = {w: i for by_writer in writer_numbers().values() for w, i in by_writer.items()}
     drawings = [(sketch, d.label, number[d.writer]) for d, sketch in placed_as_drawn(digits, RENDERS, rng)]
     drawings += [(sketch, OTHER_CLASS, NOT_A_WRITER) for sketch in training_non_digits(NON_DIGITS, rng, digits)]
     images, paths, labels, writers = [], [], [], []
@@ -112,7 +122,7 @@ def calibrate(picture: nn.Module, seed: int, strokes: nn.Module | None = None, o
     found = {PICTURE: fit_calibration(outputs, data.labels, data.writers, None, offset, fitted_on())}
     if strokes is not None:
         found[PAIR] = fit_calibration(outputs, data.labels, data.writers, logits_of(strokes, data.paths),
-                                      fitted_on=fitted_on())
+                                      fitted_on=fitted_on(), sure_from_at_least=found[PICTURE].sure_from)
     return found
 
 
@@ -166,8 +176,10 @@ def pair(picture_file: str | os.PathLike, strokes_file: str | os.PathLike, out: 
     if strokes is None:
         raise CheckpointError(f"{strokes_file} holds no stroke reader")
     data = calibration_data(seed)
+    alone = calibrations_of(picture.info).get(PICTURE, Calibration())
     calibration = fit_calibration(logits_of(picture.model, data.images), data.labels, data.writers,
-                                  logits_of(strokes.model, data.paths), fitted_on=fitted_on())
+                                  logits_of(strokes.model, data.paths), fitted_on=fitted_on(),
+                                  sure_from_at_least=alone.sure_from)
     info = {k: v for k, v in picture.info.items() if k != "metrics"}
     info["calibrations"] = {**info.get("calibrations", {}), PAIR: calibration.to_dict()}
     strokes_info = {k: v for k, v in strokes.info.items() if k != "metrics"}

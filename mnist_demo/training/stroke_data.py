@@ -31,6 +31,7 @@ from mnist_demo.handwriting.pen_digits import (
     random_placement,
     writer_ranges,
 )
+from mnist_demo.handwriting.shifts import Shift, shifted
 from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import STROKES, cached
@@ -40,6 +41,10 @@ P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
 P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
 P_WARP = 0.5  # a digit bent by a smooth random field (`variation.warp_strokes`), for the stroke reader only
 WARP = 0.07  # how far, as a share of the digit's size
+# A drawing (digit or not) as another device or hand sends it (`handwriting.shifts`, one at random): half
+# of them, so the path reader depends on none (strokenet v5; `benchmarks/transfer.py` chose it).
+P_SHIFT = 0.5
+SHIFTS = tuple(s for s in Shift if s is not Shift.AS_DRAWN)
 TEST_RENDERS = 2
 
 Point = tuple[float, float]
@@ -72,12 +77,19 @@ def training_paths(seed: int, renders: int, non_digits: int,
                 if P_WARP > 0 and rng.random() < P_WARP:  # no draw at all when off: the recipe's data as before
                     strokes = warp_strokes(strokes, WARP, rng)
                 strokes = vary_order(strokes, rng)
-                paths.append(path_features(random_placement(rng, strokes).place(strokes)))
+                paths.append(path_features(device_shifted(random_placement(rng, strokes).place(strokes), rng)))
                 labels.append(d.label)
     for drawing in training_non_digits(non_digits, rng, digits):
-        paths.append(path_features([s.points for s in drawing.strokes]))
+        paths.append(path_features(device_shifted([s.points for s in drawing.strokes], rng)))
         labels.append(OTHER_CLASS)
     return _stacked(paths, labels)
+
+
+def device_shifted(placed: list[list[Point]], rng: np.random.Generator) -> list[list[Point]]:
+    """A placed drawing, `P_SHIFT` of the time as one of the `SHIFTS` changes it (no draw at all when off)."""
+    if P_SHIFT > 0 and rng.random() < P_SHIFT:
+        return shifted(placed, SHIFTS[int(rng.integers(len(SHIFTS)))], rng)
+    return placed
 
 
 def placed_paths(seed: int, renders: int,

@@ -1,0 +1,149 @@
+"""The transfer protocol: other devices' paths of the same digit, and how a reader is compared with its picture
+model alone on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_demo.base.mnist import OTHER_CLASS
+from mnist_demo.base.status import Status
+from mnist_demo.handwriting.shifts import Shift, shifted
+from mnist_demo.reading.images import read_image
+from mnist_demo.reading.reader import Prediction
+from mnist_demo.training.transfer import Comparison, Tally, digital_drawing, hand_drawn, held_out_digits, tally
+
+FOUR = [[(100.0, 60.0), (60.0, 250.0), (300.0, 250.0)], [(220.0, 120.0), (220.0, 260.0), (220.0, 420.0)]]
+LINE = [[(float(x), 100.0 + x) for x in range(0, 200, 10)]]
+
+
+def _points(strokes) -> np.ndarray:
+    return np.concatenate([np.asarray(s) for s in strokes])
+
+
+def test_as_drawn_changes_nothing_and_the_order_and_direction_shifts_keep_every_point():
+    rng = np.random.default_rng(0)
+    assert shifted(FOUR, Shift.AS_DRAWN, rng) == [list(s) for s in FOUR]
+    reversed_ = shifted(FOUR, Shift.REVERSED, rng)
+    assert reversed_ == [list(s)[::-1] for s in FOUR]
+    reordered = shifted(FOUR, Shift.REORDERED, rng)
+    assert reordered == [list(s) for s in FOUR[::-1]]  # never the order drawn
+    assert shifted(LINE, Shift.REORDERED, rng) == [list(s) for s in LINE]  # one stroke has no other order
+    joined = shifted(FOUR, Shift.JOINED, rng)
+    assert len(joined) == 1 and np.array_equal(_points(joined), _points(FOUR))
+
+
+def test_sampling_shifts_keep_the_ends_and_the_path():
+    rng = np.random.default_rng(0)
+    sparse, dense = shifted(LINE, Shift.SPARSE, rng)[0], shifted(LINE, Shift.DENSE, rng)[0]
+    assert sparse[0] == LINE[0][0] and sparse[-1] == LINE[0][-1] and len(sparse) == 6
+    assert dense[0] == LINE[0][0] and dense[-1] == LINE[0][-1] and len(dense) == 4 * (len(LINE[0]) - 1) + 1
+    assert all(abs(y - (100.0 + x)) < 1e-9 for x, y in dense)  # on the same line
+
+
+def test_a_split_lifts_the_pen_once_in_a_strokes_middle_and_a_wobble_stays_near_the_path():
+    rng = np.random.default_rng(1)
+    halves = shifted(LINE, Shift.SPLIT, rng)
+    assert len(halves) == 2 and halves[0][-1] == halves[1][0] and halves[0][0] == LINE[0][0]
+    assert len(LINE[0]) // 3 <= len(halves[0]) - 1 <= 2 * len(LINE[0]) // 3
+    assert len(shifted([[(0.0, 0.0), (300.0, 0.0)]], Shift.SPLIT, rng)) == 2  # a short stroke is split too
+    wobbled = _points(shifted(LINE, Shift.WOBBLE, rng))
+    assert not np.allclose(wobbled[:, 1], wobbled[:, 0] + 100)  # moved...
+    assert np.abs(wobbled[:, 1] - wobbled[:, 0] - 100).max() < 40  # ...but a hand's width, not a new shape
+
+
+def _prediction(status: Status, digit: int | None) -> Prediction:
+    return Prediction(status, [] if digit is None else [(digit, 0.9)], np.zeros((28, 28), np.uint8), "")
+
+
+def test_a_tally_counts_first_guesses_right_answers_doubts_and_confident_mistakes():
+    readings = [_prediction(Status.OK, 7), _prediction(Status.OK, 1), _prediction(Status.UNSURE, 7),
+                _prediction(Status.EMPTY, None)]
+    t = tally(readings, [7, 7, 7, 7])
+    assert (t.n, t.top_right, t.right, t.not_sure, t.wrong_sure) == (4, 2, 1, 2, 1)
+    other = tally(readings, [OTHER_CLASS] * 4)  # for drawings that are no digit, any sure digit is a mistake
+    assert (other.top_right, other.right, other.not_sure, other.wrong_sure) == (0, 0, 2, 2)
+
+
+def test_a_reader_worse_than_its_picture_model_alone_is_named_for_what_it_does_worse():
+    better = Comparison("s", "digits", Tally(100, 99, 98, 1, 1), Tally(100, 98, 95, 4, 1))
+    assert better.worse_than_the_picture() == []
+    worse = Comparison("s", "digits", Tally(100, 97, 96, 1, 3), Tally(100, 98, 95, 4, 1))
+    assert worse.worse_than_the_picture() == ["first guess", "wrong and sure"]
+    symbols = Comparison("s", "non-digits", Tally(100, 0, 0, 70, 30), Tally(100, 0, 0, 75, 25))
+    assert symbols.worse_than_the_picture() == ["not sure"]
+
+
+def test_a_digital_drawing_is_a_small_png_the_upload_path_reads():
+    digit = held_out_digits()[0]
+    image = read_image(digital_drawing(digit, np.random.default_rng(0)))
+    assert image.shape[:2] == (28, 28) and image.min() < 64 and np.median(image) > 200  # dark ink on white
+
+
+def test_the_hand_drawn_symbols_are_kept_with_their_names():
+    from benchmarks.transfer import SYMBOLS
+
+    drawn = hand_drawn(SYMBOLS)
+    assert {"+", "x", "-", "?", "^", "e"} <= set(drawn) and all(len(v) >= 3 for v in drawn.values())
+    assert all(not sketch.empty and sketch.size == 800 for v in drawn.values() for sketch in v)
+
+
+def test_half_the_stroke_readers_training_drawings_come_as_other_devices_send_them(monkeypatch):
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS
+    from mnist_demo.training import stroke_data
+
+    fold = lambda c: c.train_writers[:1]  # noqa: E731  one training writer of each collection
+    drawings = sum(len(c.digits(fold(c))) * c.weight for c in COLLECTIONS.values()) + 10
+    seen: list[Shift] = []
+    real = stroke_data.shifted
+    monkeypatch.setattr(stroke_data, "shifted", lambda s, shift, rng: seen.append(shift) or real(s, shift, rng))
+    shifted_ = stroke_data.training_paths(0, 1, 10, fold)
+    assert 0.35 * drawings < len(seen) < 0.65 * drawings and Shift.AS_DRAWN not in seen
+    assert len(set(seen)) == len(stroke_data.SHIFTS)  # every kind of shift, at random
+    seen.clear()
+    monkeypatch.setattr(stroke_data, "P_SHIFT", 0.0)
+    plain = stroke_data.training_paths(0, 1, 10, fold)
+    assert not seen and not np.array_equal(plain.images.numpy(), shifted_.images.numpy())
+
+
+def test_a_pair_answer_needs_at_least_the_confidence_a_picture_answer_needs():
+    import torch
+
+    from mnist_demo.training.calibration import fit_calibration
+
+    torch.manual_seed(0)
+    labels = torch.randint(0, 10, (500,))
+    picture, strokes = torch.randn(500, 11), torch.randn(500, 11)
+    picture[torch.arange(500), labels] += 6.0
+    strokes[torch.arange(500), labels] += 6.0
+    writers = torch.arange(500) % 5
+    free = fit_calibration(picture, labels, writers, strokes)
+    held = fit_calibration(picture, labels, writers, strokes, sure_from_at_least=0.93)
+    assert free.sure_from < 0.93 and held.sure_from == 0.93
+    assert (held.stroke_weight, held.temperature) == (free.stroke_weight, free.temperature)
+
+
+@pytest.mark.slow
+def test_on_every_shift_the_shipped_reader_is_never_worse_than_its_picture_model_alone():
+    from mnist_demo.reading.weights import Weights
+    from mnist_demo.training.transfer import compare, shifted_drawings
+
+    reader = Weights.DEFAULT.load("cpu")
+    assert reader.pair_calibration.sure_from >= reader.picture_calibration.sure_from
+    digits = held_out_digits()[::9]
+    for shift in Shift:
+        c = compare(reader, shift.value, shifted_drawings(digits, shift), [d.label for d in digits])
+        assert c.worse_than_the_picture() == [], (shift, c.reader, c.picture)
+        assert c.reader.share("top_right") >= 0.99, (shift, c.reader)
+
+
+@pytest.mark.slow
+def test_the_shipped_reader_is_never_worse_than_its_picture_model_on_the_hand_drawn_symbols():
+    from benchmarks.transfer import SYMBOLS
+    from mnist_demo.reading.weights import Weights
+    from mnist_demo.training.transfer import compare, non_digit_sources
+
+    reader = Weights.DEFAULT.load("cpu")
+    for name, (values, labels) in non_digit_sources(SYMBOLS).items():
+        if name.startswith("drawn by hand"):
+            assert compare(reader, name, values, labels).worse_than_the_picture() == [], name

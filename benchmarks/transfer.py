@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = {"first_guess": min(t.share("top_right") for t in digits), "right": min(t.share("right") for t in digits),
              "wrong_and_sure": max(t.share("wrong_sure") for t in digits),
              "not_sure_on_digits": max(t.share("not_sure") for t in digits),
+             "sure_answers_right": min(t.right / max(t.right + t.wrong_sure, 1) for t in digits),
              "not_sure_on_non_digits": min(t.share("not_sure") for t in others)}
     worse = [(c.source, c.worse_than_the_picture()) for c in comparisons if c.worse_than_the_picture()]
     lines += ["", "Worst over every source: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.2f}%"

@@ -202,18 +202,19 @@ def test_a_fit_answers_for_its_visitor_only_and_leaves_the_shipped_weights_as_th
     local = WebApp(settings)
     own = Reader.load(fitted_file)  # the fitted reader, its stroke reader and all
     assert own.info["finetuned_from"]["drawings"] == 8 and own.strokes is not None
-    differs = False
-    for digit in held_out_digits((2, 5, 8), per_label=3)[2::3]:  # drawings not in the collection
-        value = pad_value(digit)
+    # Drawings not in the collection on which the two models' probabilities differ (a short fit may leave
+    # a clear digit at 100% for both, which could not tell whose model answered).
+    candidates = [pad_value(d) for d in held_out_digits(per_label=3)[2::3]]
+    telling = [v for v in candidates
+               if rounded(local.predict(v, 3, own)[0]) != rounded(local.predict(v, 3, None)[0])][:3]
+    assert telling, "the fitted model reads every held-out drawing exactly as the shipped one does"
+    for value in telling:
         fitter_label, fitter_status, _ = fitter.predict(value, 3, api_name="/predict")
         other_label, other_status, _ = other.predict(value, 3, api_name="/predict")
         assert (fitter_status, confidences(fitter_label)) == (local.predict(value, 3, own)[1],
                                                              rounded(local.predict(value, 3, own)[0]))
         assert (other_status, confidences(other_label)) == (local.predict(value, 3, None)[1],
                                                            rounded(local.predict(value, 3, None)[0]))
-        # A short fit may leave "99% sure" as it was: the probabilities tell the two models apart.
-        differs |= confidences(fitter_label) != confidences(other_label)
-    assert differs
     assert "fitted" not in fitter.predict(api_name="/use_shared")  # back to the shipped model on request
     assert fitter.predict(pad_value(held_out_digits((4,))[0]), 3, api_name="/predict")[1] == \
         local.predict(pad_value(held_out_digits((4,))[0]), 3, None)[1]

@@ -22,7 +22,9 @@ from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TrainOutputs, finished, ow
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from mnist_demo.app.views import progress_html
-from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load, save
+from mnist_demo.app.visitor_files import Part
+from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load
+from mnist_demo.personal.collection import dumps, write_atomically
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.reading.reader import Reader
@@ -76,17 +78,27 @@ class Handwriting:
 
     # ------------------------------------------------------------ the collection
 
-    def _folder(self, request: gr.Request | None) -> Path:
-        return self.trainer.visitor_folder(owner(request), "handwriting")
+    def _save(self, collection: Collection, request: gr.Request | None) -> str | None:
+        """The collection's file in the visitor's own folder, for download; None when there is nothing to
+        save, no session to save it for, or the visitor left while it was being written."""
+        who = owner(request)
+        if not len(collection) or who is None:
+            return None
+        files = self.trainer.files
+        errand = files.begin(who)
+        try:
+            data = dumps(collection)  # before the lock: the gzip is the slow part
+            with files.writing(errand, Part.COLLECTIONS) as folder:
+                return None if folder is None else str(write_atomically(folder / FILE_NAME, data))
+        finally:
+            files.end(errand)
 
     def _shown(self, collection: Collection, message: str, request: gr.Request | None) -> dict[str, Any]:
         """Every collection output, by name, after a change (or none)."""
         ordered = [d for group in collection.by_digit().values() for d in group]  # grouped by digit
         gallery = [(d.image, str(d.label)) for d in ordered]
-        path = None
-        if len(collection):
-            # A fresh file each change (a few kB): what the download button hands over is always current.
-            path = str(save(collection, self._folder(request) / FILE_NAME))
+        # A fresh file each change (a few kB): what the download button hands over is always current.
+        path = self._save(collection, request)
         listing = {"drawings": [{"id": d.id, "label": d.label} for d in ordered],
                    "counts": {str(k): v for k, v in collection.counts().items()}}
         return {"collection": collection, "gallery": gallery, "counts": counts_text(collection),

@@ -19,9 +19,16 @@ from mnist_demo.models.checkpoint import LoadedModel
 from mnist_demo.training.engine import EpochResult, Progress
 
 
-def owner(request: gr.Request | None) -> str:
-    """Whose training this is: the visitor's browser session (or API client), else a local caller."""
-    return getattr(request, "session_hash", None) or "local"
+LOCAL = "local"  # the owner of what a caller in this process (no web request) does
+
+
+def owner(request: gr.Request | None) -> str | None:
+    """Whose training, collection and files these are: the visitor's session (the page's, or an API client's),
+    or LOCAL for a call from Python; None for a web request without a session (a raw HTTP call), which
+    gets no files and no training: all such calls would share one owner."""
+    if request is None:
+        return LOCAL
+    return getattr(request, "session_hash", None) or None
 
 
 CLEAR = object()  # a TrainOutputs value: empty this output (None leaves it as it is)

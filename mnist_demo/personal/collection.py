@@ -204,12 +204,16 @@ def dumps(collection: Collection) -> bytes:
 
 def save(collection: Collection, path: str | os.PathLike) -> Path:
     """Write the file atomically (a temporary file, then a rename): never half a collection."""
-    path = Path(path)
+    return write_atomically(Path(path), dumps(collection))
+
+
+def write_atomically(path: Path, data: bytes) -> Path:
+    """`data` as the file at `path`, whole or not at all: a temporary file beside it, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(dumps(collection))
+            f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

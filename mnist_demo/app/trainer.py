@@ -37,7 +37,6 @@ from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, Train
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.remote import StopFile, in_subprocess
 
-
 NO_SESSION = ("A training needs a session of its own, to stop it and to keep its model: train from the page, "
               "or call the API with gradio_client (a raw HTTP call without a session_hash has none).")
 

@@ -111,9 +111,22 @@ def test_closing_a_heartbeat_named_like_a_folder_deletes_no_visitor_s_files(ship
     with served_app(webapp=webapp) as url:
         visitor = Client(url, verbose=False)
         visitor.predict(pad_value(held_out_digits((3,))[0]), 3, api_name="/keep_drawing")
+        visitor.predict(api_name="/download_drawings")
         mine = next(webapp.trainer.files.root.rglob("my-handwriting.json.gz"))  # the visitor's file, on the server
         for sneaky in ["handwriting", "collections", "trainings", folder_name(visitor.session_hash)]:
             with httpx.stream("GET", f"{url}gradio_api/heartbeat/{sneaky}", timeout=30) as beat:
                 next(beat.iter_lines())  # the server sees the session open, then closed
             wait_until(lambda: sneaky in forgotten, message=f"the server never forgot {sneaky!r}")
             assert mine.is_file(), sneaky
+
+
+@pytest.mark.parametrize("api_name", ["keep_drawing", "remove_drawing", "relabel_drawing", "remove_all_drawings",
+                                      "upload_drawings", "download_drawings", "train", "fit_to_my_hand"])
+def test_what_queues_cannot_be_called_around_the_queue(strict_server, api_name):
+    """The collection's events and the trainings run a few at a time, in the queue; POST /gradio_api/run/ would
+    run them at once, as many as anyone sends, but it is closed to them. /predict skips the queue, for speed."""
+    config = httpx.get(strict_server + "config").json()
+    queued = {d["api_name"]: d.get("queue") is not False for d in config["dependencies"] if d.get("api_name")}
+    assert queued[api_name] and not queued["predict"]
+    around = httpx.post(f"{strict_server}gradio_api/run/{api_name}", json={"data": []})
+    assert around.status_code == 404 and "join the queue" in around.text

@@ -3,6 +3,8 @@ or a root, a visitor who leaves takes their files, and what they started writes 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mnist_demo.app.visitor_files import Part, VisitorFiles, folder_name
@@ -105,7 +107,25 @@ def test_a_call_without_a_session_trains_nothing_and_writes_nothing(webapp):
     final = list(webapp.train("mlp-50", raw, epochs=1))[-1]
     assert "Not trained" in final.status and "session" in final.status
     assert "No training of yours" in webapp.stop(raw)
-    shown = webapp.handwriting.keep(pad_value(held_out_digits((4,))[0]), 4, None, raw)
+    shown = webapp.handwriting.keep(pad_value(held_out_digits((4,))[0]), 4)
     assert "Kept as a **4**" in shown["message"]
+    assert webapp.handwriting.download(shown["collection"], raw)["file"] is None
     webapp.forget_visitor(raw)
     assert not [p for p in webapp.trainer.files.root.rglob("*") if p.is_file()]
+
+
+def test_what_the_page_says_about_deleting_drawings_is_true(shipped_weights):
+    """It said they "go when you leave", but Gradio keeps a closed page's state an hour, and the copies of
+    the files it served until its cache sweep: the page says how long, from the settings the app runs with."""
+    from gradio.state_holder import SessionState
+
+    from mnist_demo.app import collecting
+    from mnist_demo.app.page import build_app
+    from tests.support.servers import app_settings
+
+    demo = build_app(app_settings(shipped_weights))
+    said = next(b.value for b in demo.blocks.values() if getattr(b, "elem_id", None) == "kept_how_long")
+    minutes = int(re.search(r"within (\d+) minutes of your leaving", said).group(1))
+    sweep, age = demo.delete_cache
+    assert minutes * 60 >= max(sweep + age, SessionState(demo).STATE_TTL_WHEN_CLOSED)
+    assert minutes == collecting.GONE_WITHIN_MIN and "go when you leave" not in said

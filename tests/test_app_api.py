@@ -148,7 +148,7 @@ def test_predict_answers_with_the_top_k_asked_for(server):
 
 def test_strokes_given_as_bare_point_lists_are_read_too(server):
     digit = held_out_digits((3,))[0]
-    strokes = [[list(p) for p in s.points] for s in centred().sketch(digit.strokes).strokes]
+    strokes = [s.points.tolist() for s in centred().sketch(digit.strokes).strokes]
     label, _, _ = client(server).predict(json.dumps({"strokes": strokes}), 3, api_name="/predict")
     assert label["label"] == "3"
 

@@ -1,6 +1,7 @@
 """Teach it your handwriting, in a real browser: say what a few readings were (buttons and digit keys), fit the
-model to them, and the Draw tab reads the next drawings with the fitted model, for this visitor only; then a
-misclick is mended in the gallery and Remove all empties the collection on its second press.
+model to them, and the Draw tab reads the next drawings with the fitted model, for this visitor only; the drawings
+download as a file; then a misclick is mended in the gallery and Remove all empties the collection on its second
+press.
 
 Screenshots go to artifacts/screenshots/ (handwriting-*.png).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_demo.app.handlers import WebApp
+from mnist_demo.personal import load
 from tests.support.browser import (
     CANVAS,
     CHROMIUM,
@@ -72,6 +74,11 @@ def test_say_what_a_few_readings_were_fit_and_the_draw_tab_reads_with_the_fitted
         page.wait_for_function("() => { const imgs = [...document.querySelectorAll('#collection img')];"
                                " return imgs.length === 4 && imgs.every(i => i.complete && i.naturalWidth === 28); }")
         page.screenshot(path=SCREENSHOTS / "handwriting-draw-tab.png", full_page=True)
+        with page.expect_download() as saving:  # the file is written when asked for, then handed to the browser
+            page.locator("#download").click()
+        assert saving.value.suggested_filename == "my-handwriting.json.gz"
+        assert sorted(d.label for d in load(saving.value.path())) == sorted(d.label for d in digits)
+        wait_text(page, "#kept", "Your 4 drawings")
 
         page.get_by_role("tab", name="Train").click()
         wait_text(page, "#fit_hint", "your 4 drawings")

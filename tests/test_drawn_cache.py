@@ -142,3 +142,45 @@ def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_render
     assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 2
     assert any("pen digits" in n for n in notes)
     dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+
+
+@pytest.mark.parametrize("error", [PermissionError, FileNotFoundError])
+def test_a_set_read_from_a_cache_it_cannot_mark_as_used_is_still_read(folder, monkeypatch, error):
+    """A read-only cache (a shared one, or another user's), or a file another process pruned a moment after
+    it was read: marking it used fails, and the training goes on with the set."""
+    render = Renderer()
+    first = cached("pen-digits", {"seed": 1}, render)
+
+    def refuse(*args, **kwargs):
+        raise error("not allowed here")
+    monkeypatch.setattr(drawn_cache.os, "utime", refuse)
+    assert same(cached("pen-digits", {"seed": 1}, render), first) and render.calls == 1
+
+
+def test_two_threads_writing_the_same_set_leave_one_whole_file(folder, monkeypatch):
+    """Two trainings in one process (a fit drawing ahead while another renders) write the same set at once:
+    the file left is one of theirs, whole, and no partial file stays behind."""
+    import threading
+
+    from safetensors.torch import save
+
+    both_halfway = threading.Barrier(2, timeout=10)
+
+    def save_in_two_halves(tensors, filename):  # save_file, slowed down to let the threads interleave
+        data = save(tensors)
+        with open(filename, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+            both_halfway.wait()
+            f.write(data[len(data) // 2:])
+    monkeypatch.setattr(drawn_cache, "save_file", save_in_two_halves)
+    path = cache_path("pen-digits", {"seed": 1})
+    sets = [Renderer(seed=10)(), Renderer(seed=20)()]  # the same shapes: the halves line up
+    threads = [threading.Thread(target=drawn_cache._write, args=(path, s)) for s in sets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kept = drawn_cache._read(path)
+    assert kept is not None and any(same(kept, s) for s in sets)
+    assert [p.name for p in folder.iterdir()] == [path.name]

@@ -10,15 +10,18 @@ import gzip
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, FIT_API_OUTPUTS
+from mnist_demo.app import collecting
+from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, DOWNLOAD_OUTPUTS, FIT_API_OUTPUTS
 from mnist_demo.app.handlers import WebApp
-from mnist_demo.personal import load
+from mnist_demo.personal import MAX_FILE_BYTES, load
 from mnist_demo.reading.reader import Reader
+from tests.support.costs import cpu_ms
 from tests.support.drawings import held_out_digits, pad_value
 from tests.support.servers import REPO, app_settings, served_app
 from tests.support.waiting import wait_until
@@ -52,6 +55,11 @@ def keep(c: Client, digit, label) -> dict:
     return named(c.predict(pad_value(digit), label, api_name="/keep_drawing"))
 
 
+def download(c: Client) -> dict:
+    """/download_drawings' answer by name (DOWNLOAD_OUTPUTS): the file, written now, and a message."""
+    return dict(zip(DOWNLOAD_OUTPUTS, c.predict(api_name="/download_drawings")))
+
+
 def labels(answer: dict) -> list[int]:
     return [d["label"] for d in answer["listing"]["drawings"]]
 
@@ -80,7 +88,7 @@ def test_kept_drawings_are_listed_by_digit_with_counts_and_can_be_removed(server
     assert labels(answer) == [3, 3, 7]  # grouped by digit
     assert answer["listing"]["counts"]["3"] == 2 and answer["listing"]["counts"]["0"] == 0
     assert len(answer["gallery"]) == 3 and "3 drawings" in answer["counts"]
-    assert Path(answer["download"]).is_file()
+    assert Path(download(c)["file"]).is_file()
 
     gone = answer["listing"]["drawings"][2]["id"]  # the 7
     answer = named(c.predict(gone, api_name="/remove_drawing"))
@@ -118,7 +126,8 @@ def test_remove_all_asks_first_and_empties_the_collection_on_the_second_press(se
     again = named(c.predict(api_name="/remove_all_drawings"))
     assert labels(again) == [1, 2, 3] and "removes all **3 drawings**" in again["message"]
     done = named(c.predict(api_name="/remove_all_drawings"))
-    assert labels(done) == [] and "Removed all 3 drawings" in done["message"] and done["download"] is None
+    assert labels(done) == [] and "Removed all 3 drawings" in done["message"]
+    assert download(c)["file"] is None and "no drawings" in download(c)["message"]
     assert "no drawings" in named(c.predict(api_name="/remove_all_drawings"))["message"]
 
 
@@ -136,8 +145,10 @@ def test_the_collection_round_trips_through_download_and_upload(server, tmp_path
     first = visitor(server)
     for digit in held_out_digits((0, 4, 9)):
         answer = keep(first, digit, digit.label)
-    downloaded = Path(answer["download"])
+    saved = download(first)
+    downloaded = Path(saved["file"])
     assert downloaded.name.endswith(".json.gz") and downloaded.stat().st_size < 20_000  # strokes, not pixels
+    assert "Your 3 drawings" in saved["message"]
     assert [d.label for d in load(downloaded)] == [0, 4, 9]
 
     # Another day (another session): upload it, and the same drawings are back, ids and all.
@@ -161,7 +172,7 @@ def test_a_bad_or_foreign_file_gets_a_clear_message_and_changes_nothing(server, 
         {"id": "a1", "label": 3, "sketch": json.loads(pad_value(held_out_digits((3,))[0]))},
         {"id": "b2", "label": "seven", "sketch": json.loads(pad_value(held_out_digits((7,))[0]))}]}))
     huge = tmp_path / "huge.json"
-    huge.write_bytes(b" " * 2_100_000)
+    huge.write_bytes(b" " * (MAX_FILE_BYTES + 1))
     for path, why in [(foreign, "not a collection of drawings saved by this app"), (broken, "not JSON"),
                       (bad_label, "drawing 2 of the file: a label is a digit"), (huge, "too large")]:
         answer = named(c.predict(handle_file(str(path)), api_name="/upload_drawings"))
@@ -283,14 +294,33 @@ def test_stop_ends_a_fit_with_no_model_and_no_assessment(settings):
 
 def test_a_visitor_who_leaves_takes_their_collection_file_with_them(settings):
     app = WebApp(settings)
-    request = type("Request", (), {"session_hash": "leaving"})()
-    shown = app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6, None, request)
-    kept_file = Path(shown["download"])
-    stays = app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6, None,
-                                 type("Request", (), {"session_hash": "staying"})())
-    assert kept_file.is_file() and kept_file.name == "my-handwriting.json.gz"
-    app.forget_visitor(request)
-    assert not kept_file.exists() and Path(stays["download"]).is_file()  # another visitor's stays
+    leaving, staying = (SimpleNamespace(session_hash=h) for h in ("leaving", "staying"))
+    saved = {}
+    for who in (leaving, staying):
+        collection = app.handwriting.keep(pad_value(held_out_digits((6,))[0]), 6)["collection"]
+        saved[who.session_hash] = Path(app.handwriting.download(collection, who)["file"])
+    assert saved["leaving"].is_file() and saved["leaving"].name == "my-handwriting.json.gz"
+    app.forget_visitor(leaving)
+    assert not saved["leaving"].exists() and saved["staying"].is_file()  # another visitor's stays
+
+
+def test_keeping_a_drawing_writes_no_file_and_costs_the_same_whatever_the_collection_holds(settings, monkeypatch):
+    """The download file is written when asked for, not at each keep: a keep used to serialize and gzip the
+    whole collection again (70 s a keep at 500 large drawings)."""
+    from mnist_demo.personal import Collection
+
+    app = WebApp(settings)
+    value = pad_value(held_out_digits((6,))[0])
+    small = app.handwriting.keep(value, 6)["collection"]
+    large = Collection(small)
+    for _ in range(199):
+        large.add(value, 6)
+    writes = []
+    monkeypatch.setattr(collecting, "write_atomically", lambda *args: writes.append(args))
+    cost = {name: min(cpu_ms(lambda: app.handwriting.keep(value, 6, c)) for _ in range(5))
+            for name, c in (("1 drawing", small), ("200 drawings", large))}
+    assert not writes and not [p for p in app.trainer.files.root.rglob("*") if p.is_file()]
+    assert cost["200 drawings"] < 2 * cost["1 drawing"] + 5, cost
 
 
 def test_a_drawing_clicked_in_the_gallery_is_selected_with_what_can_be_done_to_it():

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from mnist_demo.personal import collection as col
-from mnist_demo.personal.collection import Collection, CollectionError, dumps, load, loads, save
+from mnist_demo.personal import collection_file
+from mnist_demo.personal.collection import Collection, CollectionError
+from mnist_demo.personal.collection_file import dumps, load, loads, save
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.sketch import MAX_POINTS, parse_sketch
 
@@ -156,7 +159,7 @@ def test_bad_or_foreign_files_are_refused_and_change_nothing(tmp_path, data, mes
 
 def test_too_many_drawings_in_a_file(monkeypatch):
     data = dumps(sample())
-    monkeypatch.setattr(col, "MAX_DRAWINGS", 3)
+    monkeypatch.setattr(collection_file, "MAX_DRAWINGS", 3)
     with pytest.raises(CollectionError, match="holds 4 drawings"):
         loads(data)
 
@@ -164,3 +167,38 @@ def test_too_many_drawings_in_a_file(monkeypatch):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(CollectionError, match="cannot read"):
         load(tmp_path / "nothing.json.gz")
+
+
+def test_a_collection_holds_what_one_file_carries_and_says_so_when_full(monkeypatch):
+    """Its limit is its file's size (unzipped), kept up to date drawing by drawing: every collection can be
+    downloaded and uploaded again, and a visitor's drawings take no more memory than that."""
+    c = sample()
+    assert c.file_bytes == len(gzip.decompress(dumps(c)))
+    monkeypatch.setattr(col, "MAX_JSON_BYTES", c.file_bytes + 50)  # room for no more than a small drawing
+    before = dumps(c)
+    with pytest.raises(CollectionError, match=r"the collection is full: its file would hold .* MB of strokes, and "
+                                              r"one file holds .* MB\. Remove some drawings, or download them"):
+        c.add(ZERO, 0)
+    with pytest.raises(CollectionError, match="the collection is full"):
+        c.extend(loads(dumps(sample())))  # other ids: new drawings
+    assert dumps(c) == before
+    c.remove(next(iter(c)).id)
+    c.add(SEVEN, 7)  # room again
+    c.relabel(next(iter(c)).id, 1)
+    assert c.file_bytes == len(gzip.decompress(dumps(c)))
+
+
+def test_a_full_collection_of_drawings_at_the_limits_takes_about_its_file_s_size_in_memory():
+    """500 drawings of 20,000 points used to hold 2.5 GB. Now the collection stops at one file's size (5 MB of
+    JSON, 14 such drawings), and holds less than that in memory (float32 points: 8 bytes, their JSON 16)."""
+    from tests.support.costs import held_bytes
+    from tests.support.drawings import at_the_limits
+
+    value, c = at_the_limits("dense digit"), Collection()
+    with pytest.raises(CollectionError, match="the collection is full"):
+        for _ in range(col.MAX_DRAWINGS):
+            c.add(value, 2)
+    assert 10 <= len(c) < 20 and c.file_bytes <= col.MAX_JSON_BYTES
+    held = sum(held_bytes(d.sketch) + d.image.nbytes + sys.getsizeof(d) for d in c)
+    assert held < c.file_bytes, (held, c.file_bytes)
+    assert loads(dumps(c)) == c  # a full collection's file loads again

@@ -189,7 +189,7 @@ def test_a_model_with_a_not_a_digit_output_fits_too(tmp_path, mnist):
 @pytest.mark.slow
 def test_command_line_fits_a_saved_collection(base_file, mnist_dir, tmp_path, capsys):
     from mnist_demo.cli import main
-    from mnist_demo.personal.collection import save
+    from mnist_demo.personal.collection_file import save
 
     mine = save(drawings(), tmp_path / "mine.json.gz")
     out = tmp_path / "fitted.safetensors"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client
@@ -88,3 +89,44 @@ def test_a_server_path_sent_as_an_upload_is_refused(strict_server, target):
 def test_a_path_sent_as_a_drawing_is_parsed_as_a_drawing_not_opened(strict_server):
     label, status, _ = Client(strict_server, verbose=False).predict(str(Path("/etc/passwd")), 3, api_name="/predict")
     assert not label and "not valid JSON" in status
+
+
+def test_closing_a_heartbeat_named_like_a_folder_deletes_no_visitor_s_files(shipped_weights):
+    """Any client can open /gradio_api/heartbeat/<id> and close it: the server then forgets the session <id>.
+    An id named like a folder of the server (or like a visitor's folder) takes nobody's files with it: it
+    once deleted every visitor's collection file."""
+    from mnist_demo.app.handlers import WebApp
+    from mnist_demo.app.visitor_files import folder_name
+    from tests.support.drawings import held_out_digits, pad_value
+    from tests.support.waiting import wait_until
+
+    webapp = WebApp(app_settings(shipped_weights))
+    forgotten: list[str] = []
+    forget = webapp.forget_visitor
+
+    def forget_visitor(request: gr.Request | None = None) -> None:  # what the page's unload calls
+        forget(request)
+        forgotten.append(request.session_hash)
+    webapp.forget_visitor = forget_visitor
+    with served_app(webapp=webapp) as url:
+        visitor = Client(url, verbose=False)
+        visitor.predict(pad_value(held_out_digits((3,))[0]), 3, api_name="/keep_drawing")
+        visitor.predict(api_name="/download_drawings")
+        mine = next(webapp.trainer.files.root.rglob("my-handwriting.json.gz"))  # the visitor's file, on the server
+        for sneaky in ["handwriting", "collections", "trainings", folder_name(visitor.session_hash)]:
+            with httpx.stream("GET", f"{url}gradio_api/heartbeat/{sneaky}", timeout=30) as beat:
+                next(beat.iter_lines())  # the server sees the session open, then closed
+            wait_until(lambda: sneaky in forgotten, message=f"the server never forgot {sneaky!r}")
+            assert mine.is_file(), sneaky
+
+
+@pytest.mark.parametrize("api_name", ["keep_drawing", "remove_drawing", "relabel_drawing", "remove_all_drawings",
+                                      "upload_drawings", "download_drawings", "train", "fit_to_my_hand"])
+def test_what_queues_cannot_be_called_around_the_queue(strict_server, api_name):
+    """The collection's events and the trainings run a few at a time, in the queue; POST /gradio_api/run/ would
+    run them at once, as many as anyone sends, but it is closed to them. /predict skips the queue, for speed."""
+    config = httpx.get(strict_server + "config").json()
+    queued = {d["api_name"]: d.get("queue") is not False for d in config["dependencies"] if d.get("api_name")}
+    assert queued[api_name] and not queued["predict"]
+    around = httpx.post(f"{strict_server}gradio_api/run/{api_name}", json={"data": []})
+    assert around.status_code == 404 and "join the queue" in around.text

@@ -1,14 +1,18 @@
 """Teach it your handwriting: the Draw tab's "Was it right?" row, the visitor's collection, and "Fit to my hand".
 
 Every visitor's collection (`personal.Collection`) lives in their session (a
-`gr.State`), and its file in their temporary folder, which goes when they
-leave: no visitor sees another's drawings, and nothing is written to the
-server's own folders. Handlers answer by name, as in `handlers.py`:
-`COLLECTION_OUTPUTS` after each change, a `FitOutputs` per step of a fit.
+`gr.State`), and its file, written when they ask to download it, in their own
+folder (`visitor_files`), which goes when they leave: no visitor sees another's
+drawings, and nothing is written to the server's own folders. What outlives
+the page, and how long, `GONE_WITHIN_MIN` says. Keeping a drawing costs what
+the drawing does, whatever the collection holds. Handlers answer by name, as
+in `handlers.py`: `COLLECTION_OUTPUTS` after each change, a `FitOutputs` per
+step of a fit.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +26,29 @@ from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TrainOutputs, finished, ow
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from mnist_demo.app.views import progress_html
-from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load, save
+from mnist_demo.app.visitor_files import Part
+from mnist_demo.personal import MAX_DRAWINGS, Collection, CollectionError, load
 from mnist_demo.personal.assess import Assessment
+from mnist_demo.personal.collection_file import dumps, write_atomically
 from mnist_demo.personal.finetune import FitSettings
 from mnist_demo.reading.reader import Reader
 from mnist_demo.training.engine import EpochResult
 
 # What every change of the collection answers, by name; API clients get all but the State, in this order.
-COLLECTION_OUTPUTS = ("collection", "gallery", "counts", "message", "download", "selected", "listing", "fit_hint")
+COLLECTION_OUTPUTS = ("collection", "gallery", "counts", "message", "selected", "listing", "fit_hint")
 COLLECTION_API_OUTPUTS = COLLECTION_OUTPUTS[1:]
+DOWNLOAD_OUTPUTS = ("file", "message")  # what /download_drawings answers, in this order
 FILE_NAME = "my-handwriting.json.gz"
+# How long a visitor's drawings outlive their page on this server. Their files go at once (`forget`);
+# Gradio keeps a closed page's state an hour, in case it reconnects (gradio/state_holder.py), and the
+# copies of files it served (the gallery's pictures, a download) until a sweep every CACHE_SWEEP_S s
+# finds them older than CACHE_AGE_S s (`Blocks(delete_cache=...)`, page.py).
+CLOSED_STATE_S = 3600
+CACHE_SWEEP_S, CACHE_AGE_S = 600, 3600
+GONE_WITHIN_MIN = math.ceil(max(CLOSED_STATE_S, CACHE_SWEEP_S + CACHE_AGE_S) / 60)
+KEPT_HOW_LONG = (f"They stay in this page's session, on this server only, and are deleted from it within "
+                 f"{GONE_WITHIN_MIN} minutes of your leaving, with the pictures of them the page was sent. "
+                 "Download them to keep them (a small file of strokes and labels), upload them another day.")
 
 
 @dataclass
@@ -76,25 +93,35 @@ class Handwriting:
 
     # ------------------------------------------------------------ the collection
 
-    def _folder(self, request: gr.Request | None) -> Path:
-        return self.trainer.visitor_folder(owner(request), "handwriting")
-
-    def _shown(self, collection: Collection, message: str, request: gr.Request | None) -> dict[str, Any]:
+    def _shown(self, collection: Collection, message: str) -> dict[str, Any]:
         """Every collection output, by name, after a change (or none)."""
         ordered = [d for group in collection.by_digit().values() for d in group]  # grouped by digit
         gallery = [(d.image, str(d.label)) for d in ordered]
-        path = None
-        if len(collection):
-            # A fresh file each change (a few kB): what the download button hands over is always current.
-            path = str(save(collection, self._folder(request) / FILE_NAME))
         listing = {"drawings": [{"id": d.id, "label": d.label} for d in ordered],
                    "counts": {str(k): v for k, v in collection.counts().items()}}
         return {"collection": collection, "gallery": gallery, "counts": counts_text(collection),
-                "message": message, "download": path,  # a plain value, so API clients get the file
-                "selected": "", "listing": listing, "fit_hint": self.fit_hint(collection)}
+                "message": message, "selected": "", "listing": listing, "fit_hint": self.fit_hint(collection)}
 
-    def keep(self, drawing: str | None, label: Any, collection: Collection | None = None,
-             request: gr.Request | None = None) -> dict[str, Any]:
+    def download(self, collection: Collection | None = None, request: gr.Request | None = None) -> dict[str, Any]:
+        """The collection's file, written now into the visitor's own folder (DOWNLOAD_OUTPUTS): "file" is
+        None, and the message says why, when there is nothing to download."""
+        who, collection = owner(request), Collection() if collection is None else collection
+        if not len(collection) or who is None:  # a call without a session has no collection either
+            return {"file": None, "message": "There are no drawings to download yet."}
+        files = self.trainer.files
+        errand = files.begin(who)
+        try:
+            data = dumps(collection)  # before the lock: the gzip is the slow part
+            with files.writing(errand, Part.COLLECTIONS) as folder:
+                path = None if folder is None else write_atomically(folder / FILE_NAME, data)
+        finally:
+            files.end(errand)
+        if path is None:
+            return {"file": None, "message": "Nothing to download: this page has been closed."}
+        return {"file": str(path), "message": f"Your {len(collection)} drawings, {len(data) / 1e3:,.0f} kB: upload "
+                                              "the file another day to have them back."}
+
+    def keep(self, drawing: str | None, label: Any, collection: Collection | None = None) -> dict[str, Any]:
         """Keep the pad's drawing (its JSON strokes) as `label` (0-9) in this visitor's collection.
 
         Raises gr.Error (nothing kept) for an empty or unreadable drawing or a bad label.
@@ -107,20 +134,18 @@ class Handwriting:
         n = collection.counts()[kept.label]
         self.trainer.draw_ahead(self.draw_tab.weights, self.fit_settings())
         return self._shown(collection, f"Kept as a **{kept.label}** ({n} of that digit, {len(collection)} in all). "
-                                       "Draw the next one.", request)
+                                       "Draw the next one.")
 
     def keep_as(self, digit: int) -> Callable[..., dict[str, Any]]:
         """The handler of the button (and key) for `digit`."""
-        def keep(drawing: str | None, collection: Collection | None = None,
-                 request: gr.Request | None = None) -> dict[str, Any]:
-            return self.keep(drawing, digit, collection, request)
+        def keep(drawing: str | None, collection: Collection | None = None) -> dict[str, Any]:
+            return self.keep(drawing, digit, collection)
         keep.__name__ = f"keep_{digit}"
         return keep
 
-    def confirm(self, drawing: str | None, reading: Any, collection: Collection | None = None,
-                request: gr.Request | None = None) -> dict[str, Any]:
+    def confirm(self, drawing: str | None, reading: Any, collection: Collection | None = None) -> dict[str, Any]:
         """"Yes": keep the drawing as the digit the Draw tab read (a gr.Label's value)."""
-        return self.keep(drawing, reading, collection, request)
+        return self.keep(drawing, reading, collection)
 
     @staticmethod
     def confirm_button(reading: Any) -> dict[str, Any]:
@@ -139,61 +164,57 @@ class Handwriting:
         return d.id, (f"Selected a **{d.label}**: **Remove selected** takes it out; **Relabel selected as** "
                       "gives it the digit chosen beside it.")
 
-    def remove(self, drawing_id: str | None, collection: Collection | None = None,
-               request: gr.Request | None = None) -> dict[str, Any]:
+    def remove(self, drawing_id: str | None, collection: Collection | None = None) -> dict[str, Any]:
         """Take a drawing out of this visitor's collection by its id (the gallery's selection, or the API's)."""
         collection = Collection() if collection is None else collection
         try:
             gone = collection.remove(drawing_id or "")
         except KeyError:
-            return self._shown(collection, "Nothing removed: select a drawing in the gallery first.", request)
-        return self._shown(collection, f"Removed a **{gone.label}**; {len(collection)} drawings left.", request)
+            return self._shown(collection, "Nothing removed: select a drawing in the gallery first.")
+        return self._shown(collection, f"Removed a **{gone.label}**; {len(collection)} drawings left.")
 
-    def relabel(self, drawing_id: str | None, label: Any, collection: Collection | None = None,
-                request: gr.Request | None = None) -> dict[str, Any]:
+    def relabel(self, drawing_id: str | None, label: Any, collection: Collection | None = None) -> dict[str, Any]:
         """Give a drawing (the gallery's selection, or the API's id) another digit: a misclick mended."""
         collection = Collection() if collection is None else collection
         if not drawing_id or drawing_id not in collection:
-            return self._shown(collection, "Nothing relabelled: select a drawing in the gallery first.", request)
+            return self._shown(collection, "Nothing relabelled: select a drawing in the gallery first.")
         try:
             digit = _digit(label)
         except CollectionError:
-            return self._shown(collection, "Nothing relabelled: choose the digit it is (0-9) first.", request)
+            return self._shown(collection, "Nothing relabelled: choose the digit it is (0-9) first.")
         was = collection[drawing_id].label
         collection.relabel(drawing_id, digit)
-        return self._shown(collection, f"Relabelled a **{was}** as a **{digit}**.", request)
+        return self._shown(collection, f"Relabelled a **{was}** as a **{digit}**.")
 
-    def remove_all(self, armed: frozenset[str] | None, collection: Collection | None = None,
-                   request: gr.Request | None = None) -> dict[str, Any]:
+    def remove_all(self, armed: frozenset[str] | None, collection: Collection | None = None) -> dict[str, Any]:
         """Empty this visitor's collection, on a second press: the first says how many would go.
         `armed` (a State, answered under "armed") holds the drawings the first press announced; if they
         changed since, the press asks again."""
         collection = Collection() if collection is None else collection
         ids = frozenset(d.id for d in collection)
         if not ids:
-            return {**self._shown(collection, "There are no drawings to remove.", request), "armed": None}
+            return {**self._shown(collection, "There are no drawings to remove."), "armed": None}
         if armed != ids:
             return {**self._shown(collection, f"This removes all **{len(ids)} drawings**. Press **Remove all** "
-                                              "again to do it (download them first to keep them).", request),
+                                              "again to do it (download them first to keep them)."),
                     "armed": ids}
         collection.clear()
-        return {**self._shown(collection, f"Removed all {len(ids)} drawings.", request), "armed": None}
+        return {**self._shown(collection, f"Removed all {len(ids)} drawings."), "armed": None}
 
-    def upload(self, path: str | None, collection: Collection | None = None,
-               request: gr.Request | None = None) -> dict[str, Any]:
+    def upload(self, path: str | None, collection: Collection | None = None) -> dict[str, Any]:
         """Add the drawings of a collection file (downloaded on another day) to this visitor's; all or none."""
         collection = Collection() if collection is None else collection
         if not path:
-            return self._shown(collection, "No file came.", request)
+            return self._shown(collection, "No file came.")
         try:
             loaded = load(path)
             before = len(collection)
             collection.extend(loaded)  # checked whole first: a refusal changes nothing
         except CollectionError as exc:
-            return self._shown(collection, f"**Not loaded:** {exc}. Your collection is as it was.", request)
+            return self._shown(collection, f"**Not loaded:** {exc}. Your collection is as it was.")
         added = len(collection) - before
         return self._shown(collection, f"Loaded {len(loaded)} drawings from {Path(path).name}: {added} new, "
-                                       f"{len(collection)} in all.", request)
+                                       f"{len(collection)} in all.")
 
     # ------------------------------------------------------------ Fit to my hand
 

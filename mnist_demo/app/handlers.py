@@ -153,11 +153,14 @@ class WebApp:
             yield TrainOutputs(progress="", status=f"**Not trained.** {exc}")
 
     def forget_visitor(self, request: gr.Request | None = None) -> None:
-        """A visitor closed the page: their training stops and their weights file goes."""
-        self.trainer.forget(owner(request))
+        """A visitor closed the page: their training stops, and their weights file and collection file go."""
+        who = owner(request)
+        if who is not None:
+            self.trainer.forget(who)
 
     def stop(self, request: gr.Request | None = None) -> str:
         """Stop this visitor's training within one batch; the best model so far is kept."""
-        if self.trainer.stop(owner(request)):
+        who = owner(request)
+        if who is not None and self.trainer.stop(who):
             return "Stopping after this batch; the best model so far is kept…"
         return "No training of yours is running."

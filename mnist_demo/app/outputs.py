@@ -2,13 +2,15 @@
 
 `TrainOutputs` is shared by the Train tab's trainings (`handlers`) and the
 fits to a visitor's hand (`collecting`): each step names the outputs it
-changes, and `page.py` maps the names onto its components.
+changes, and `page.py` maps the names onto its components (`by_name`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import gradio as gr
 
@@ -18,10 +20,16 @@ from mnist_demo.app.views import confusion_table, epochs_table, misclassified, p
 from mnist_demo.models.checkpoint import LoadedModel
 from mnist_demo.training.engine import EpochResult, Progress
 
+LOCAL = "local"  # the owner of what a caller in this process (no web request) does
 
-def owner(request: gr.Request | None) -> str:
-    """Whose training this is: the visitor's browser session (or API client), else a local caller."""
-    return getattr(request, "session_hash", None) or "local"
+
+def owner(request: gr.Request | None) -> str | None:
+    """Whose training, collection and files these are: the visitor's session (the page's, or an API client's),
+    or LOCAL for a call from Python; None for a web request without a session (a raw HTTP call), which
+    gets no files and no training: all such calls would share one owner."""
+    if request is None:
+        return LOCAL
+    return getattr(request, "session_hash", None) or None
 
 
 CLEAR = object()  # a TrainOutputs value: empty this output (None leaves it as it is)
@@ -107,4 +115,20 @@ def finished(report: TrainingReport) -> TrainOutputs:
                         epochs_table=epochs_table(report.history), per_class=per_class_table(ev.confusion, ev.other),
                         confusion=confusion_table(ev.confusion), heatmap=confusion_html(ev.confusion),
                         misclassified=misclassified(test.images, test.labels, ev.predictions),
-                        weights_file=str(report.weights_file), trained=report.loaded, use_button=True)
+                        weights_file=str(report.weights_file) if report.weights_file else CLEAR,  # none: left
+                        trained=report.loaded, use_button=True)
+
+
+def by_name(handler: Callable, components: Mapping[str, Any]) -> Callable:
+    """`handler`, whose answers name what they change (a dict, or a TrainOutputs per step of a generator),
+    as a Gradio event function answering {component: value}. Its signature stays the handler's, for the API."""
+    if inspect.isgeneratorfunction(handler):
+        def event(*args: Any, **kwargs: Any) -> Iterator[dict]:
+            for step in handler(*args, **kwargs):
+                yield step.updates(components)
+    else:
+        def event(*args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+            return {components[name]: value for name, value in handler(*args, **kwargs).items()}
+    functools.update_wrapper(event, handler)
+    event.__signature__ = inspect.signature(handler)  # a bound method's: without `self`
+    return event

@@ -5,12 +5,10 @@ The limits for public hosting come from environment variables (`mnist_demo.app.s
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 from dataclasses import fields
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import gradio as gr
 
@@ -18,9 +16,13 @@ from mnist_demo.app import views
 from mnist_demo.app.charts import COLORS as CURVE_COLORS
 from mnist_demo.app.charts import confusion_html, filters_html
 from mnist_demo.app.collecting import (
+    CACHE_AGE_S,
+    CACHE_SWEEP_S,
     COLLECTION_API_OUTPUTS,
     COLLECTION_OUTPUTS,
+    DOWNLOAD_OUTPUTS,
     FIT_API_OUTPUTS,
+    KEPT_HOW_LONG,
     FitOutputs,
     counts_text,
 )
@@ -28,7 +30,7 @@ from mnist_demo.app.drawing import EMPTY_LABEL, TOP_K_MAX, preview_html
 from mnist_demo.app.drawpad import DrawPad
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.app.hosting import gpu_training
-from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS
+from mnist_demo.app.outputs import TRAIN_API_OUTPUTS, TRAIN_OUTPUTS, by_name
 from mnist_demo.app.settings import AppSettings, SettingsError
 from mnist_demo.app.views import TRAIN_FIELDS, TrainField
 from mnist_demo.models.registry import DEFAULT_MODEL, image_models
@@ -69,6 +71,9 @@ document.addEventListener("keydown", (e) => {
 </script>"""
 # After a drawing is kept, the pad is cleared for the next one (the pad keeps its strokes in the page).
 CLEAR_PAD = "() => { document.querySelector('#sketch .pad-clear')?.click(); }"
+# "Download my drawings" writes the file when pressed, then the browser is handed it (a hidden DownloadButton).
+SAVE_FILE = "() => { document.querySelector('#download_file button, button#download_file')?.click(); }"
+COLLECTION_CONCURRENCY = 1  # collection events at once: a core at most, the other stays free for readings
 
 
 def _field_widget(f: TrainField, **kwargs: Any) -> gr.components.Component:
@@ -81,28 +86,13 @@ def _field_widget(f: TrainField, **kwargs: Any) -> gr.components.Component:
     return gr.Number(value=None, precision=0 if f.kind is int else None, label=f.label, **kwargs)
 
 
-def _by_name(handler: Callable, components: Mapping[str, Any]) -> Callable:
-    """`handler`, whose answers name what they change (a dict, or a TrainOutputs per step of a generator),
-    as a Gradio event function answering {component: value}. Its signature stays the handler's, for the API."""
-    if inspect.isgeneratorfunction(handler):
-        def event(*args: Any, **kwargs: Any) -> Iterator[dict]:
-            for step in handler(*args, **kwargs):
-                yield step.updates(components)
-    else:
-        def event(*args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
-            return {components[name]: value for name, value in handler(*args, **kwargs).items()}
-    functools.update_wrapper(event, handler)
-    event.__signature__ = inspect.signature(handler)  # a bound method's: without `self`
-    return event
-
-
 def build_app(settings: AppSettings | None = None, app: WebApp | None = None) -> gr.Blocks:
     """The page; `app` (default: a new WebApp of `settings`) answers its events."""
     app = app or WebApp(settings)
     max_epochs = app.settings.max_epochs
     recipe_fields = {f.name: f for f in TRAIN_FIELDS}
 
-    with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="Draw a digit · MNIST", delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
         own_model = gr.State(None)  # this visitor's model for the Draw tab; None: the shared one
         trained = gr.State(None)  # the model this visitor trained last (a LoadedModel)
         collection = gr.State(None)  # this visitor's labelled drawings (a personal.Collection), theirs only
@@ -131,12 +121,11 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                                                      show_label=False, container=False, elem_id="relabel_to",
                                                      min_width=70, scale=0)
                             remove_all_btn = gr.Button("Remove all", size="sm", variant="stop", elem_id="remove_all")
-                            download_btn = gr.DownloadButton("Download my drawings", value=None, size="sm",
-                                                             elem_id="download")
+                            download_btn = gr.Button("Download my drawings", size="sm", elem_id="download")
+                            download_file = gr.DownloadButton(visible="hidden", elem_id="download_file")
                             upload_btn = gr.UploadButton("Upload my drawings", file_types=[".gz", ".json"],
                                                          size="sm", elem_id="upload_drawings")
-                        gr.Markdown("They stay in this page's session and go when you leave: download them to "
-                                    "keep them (a small file of strokes and labels), upload them another day.")
+                        gr.Markdown(KEPT_HOW_LONG, elem_id="kept_how_long")
                         selected = gr.Textbox(visible=False)  # the gallery's selection: the id Remove takes
                         armed = gr.State(None)  # the drawings the first press of Remove all announced (their ids)
                         listing = gr.JSON(visible=False)  # ids and labels, for API clients
@@ -227,7 +216,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         # Train tab: every input and output is named; nothing depends on the order of a list.
         # One training at a time on the server; the queue shows the others their place.
         filled = {"about": about, **form}
-        gr.on([demo.load, model.change], _by_name(app.model_fields, filled), model, list(filled.values()),
+        gr.on([demo.load, model.change], by_name(app.model_fields, filled), model, list(filled.values()),
               api_visibility="private", show_progress="hidden", queue=False)
         shown = {"progress": progress, "status": train_status, "accuracy_curves": accuracy_curves,
                  "loss_curves": loss_curves, "filters": filters, "epochs_table": epochs_table,
@@ -237,41 +226,48 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         # gradio_client gets every output but a State or a Button: the order TRAIN_API_OUTPUTS promises.
         assert [n for n in TRAIN_OUTPUTS if not shown[n].skip_api] == list(TRAIN_API_OUTPUTS)
         train_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
-            _by_name(app.train, shown), inputs_kwargs={"model": model, **form},
+            by_name(app.train, shown), inputs_kwargs={"model": model, **form},
             outputs=[shown[name] for name in TRAIN_OUTPUTS],  # the order gradio_client returns them in
             api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="full",
             show_progress_on=[progress])
         stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
 
-        # Teach it your handwriting. Keeping a drawing takes milliseconds: it skips the queue, as a reading does.
+        # Teach it your handwriting. A change costs a drawing's preprocessing at most, whatever the collection
+        # holds; they queue, COLLECTION_CONCURRENCY at a time, so that no burst of them takes the CPUs from the
+        # readings, which skip the queue. Selecting a drawing, or naming the digit read, is quicker than queueing.
         changed = {"collection": collection, "gallery": gallery, "counts": counts, "message": kept_msg,
-                   "download": download_btn, "selected": selected, "listing": listing, "fit_hint": fit_hint}
+                   "selected": selected, "listing": listing, "fit_hint": fit_hint}
         outs = [changed[n] for n in COLLECTION_OUTPUTS]
         assert [n for n in COLLECTION_OUTPUTS if not changed[n].skip_api] == list(COLLECTION_API_OUTPUTS)
         quick = dict(queue=False, show_progress="hidden")
+        queued = dict(concurrency_limit=COLLECTION_CONCURRENCY, concurrency_id="collection", show_progress="hidden")
         for digit, button in enumerate(digit_btns):
-            button.click(_by_name(hw.keep_as(digit), changed), [pad, collection], outs, api_visibility="private",
-                         **quick).success(None, js=CLEAR_PAD)
-        confirm_btn.click(_by_name(hw.confirm, changed), [pad, label, collection], outs, api_visibility="private",
-                          **quick).success(None, js=CLEAR_PAD)
-        keep_api.click(_by_name(hw.keep, changed), [pad, keep_label, collection], outs, api_name="keep_drawing",
-                       **quick)
+            button.click(by_name(hw.keep_as(digit), changed), [pad, collection], outs, api_visibility="private",
+                         **queued).success(None, js=CLEAR_PAD)
+        confirm_btn.click(by_name(hw.confirm, changed), [pad, label, collection], outs, api_visibility="private",
+                          **queued).success(None, js=CLEAR_PAD)
+        keep_api.click(by_name(hw.keep, changed), [pad, keep_label, collection], outs, api_name="keep_drawing",
+                       **queued)
         label.change(hw.confirm_button, label, confirm_btn, api_visibility="private", **quick)
         gallery.select(hw.select, collection, [selected, kept_msg], api_visibility="private", **quick)
-        remove_btn.click(_by_name(hw.remove, changed), [selected, collection], outs, api_name="remove_drawing",
-                         **quick)
-        relabel_btn.click(_by_name(hw.relabel, changed), [selected, relabel_to, collection], outs,
-                          api_name="relabel_drawing", **quick)
-        remove_all_btn.click(_by_name(hw.remove_all, {**changed, "armed": armed}), [armed, collection],
-                             outs + [armed], api_name="remove_all_drawings", **quick)
-        upload_btn.upload(_by_name(hw.upload, changed), [upload_btn, collection], outs, api_name="upload_drawings",
+        remove_btn.click(by_name(hw.remove, changed), [selected, collection], outs, api_name="remove_drawing",
+                         **queued)
+        relabel_btn.click(by_name(hw.relabel, changed), [selected, relabel_to, collection], outs,
+                          api_name="relabel_drawing", **queued)
+        remove_all_btn.click(by_name(hw.remove_all, {**changed, "armed": armed}), [armed, collection],
+                             outs + [armed], api_name="remove_all_drawings", **queued)
+        upload_btn.upload(by_name(hw.upload, changed), [upload_btn, collection], outs, api_name="upload_drawings",
                           concurrency_limit=2, concurrency_id="upload")
+        saved = {"file": download_file, "message": kept_msg}
+        download_btn.click(by_name(hw.download, saved), collection, [saved[n] for n in DOWNLOAD_OUTPUTS],
+                           api_name="download_drawings", concurrency_limit=2, concurrency_id="upload",
+                           show_progress="hidden").success(None, js=SAVE_FILE)
         # Fit to my hand: a training in all but its recipe, so it takes the training's one slot and queue.
         fit_shown = {**shown, "own": own_model, "model_line": model_line}
         fit_outputs = [fit_shown[f.name] for f in fields(FitOutputs)]
         assert [n.name for n in fields(FitOutputs) if not fit_shown[n.name].skip_api] == list(FIT_API_OUTPUTS)
         fit_btn.click(app.before_train, None, train_status, api_visibility="private", queue=False).then(
-            _by_name(hw.fit, fit_shown), [collection, own_model], fit_outputs, api_name="fit_to_my_hand",
+            by_name(hw.fit, fit_shown), [collection, own_model], fit_outputs, api_name="fit_to_my_hand",
             concurrency_limit=1, concurrency_id="train", show_progress="full", show_progress_on=[progress])
         demo.unload(app.forget_visitor)
     return demo
@@ -283,7 +279,8 @@ def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) 
     # many visitors drawing that alone cut throughput by a fifth (benchmarks/load.py). Every 1000 events
     # is plenty for the summary; an operator's own setting wins.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
-    demo.queue(default_concurrency_limit=4)
+    # api_open=False: a queued event cannot be called by POST /run/ around the queue and its limits.
+    demo.queue(default_concurrency_limit=4, api_open=False)
     # Gradio refuses bigger uploads before they reach the app (and `read_image` checks again).
     demo.launch(css=CSS, head=HEAD, max_file_size=max_upload_bytes, **kwargs)
     return demo

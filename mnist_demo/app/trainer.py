@@ -2,7 +2,7 @@
 
 `Trainer.run()` yields the engine's Progress and EpochResult events, then a
 `TrainingReport` with the kept model, its test evaluation and its weights file
-(in a temp folder of the visitor's own, never in weights/). `Trainer.fit()` fits
+(in a temp folder of the visitor's own, `visitor_files`, never in weights/). `Trainer.fit()` fits
 a visitor's model to their drawings (`personal.finetune`) in the same one slot,
 stoppable the same way, then yields `personal.assess`'s before/after. Anything
 that keeps a training from starting raises `TrainingRefused` with a message for people.
@@ -13,11 +13,8 @@ from __future__ import annotations
 import contextvars
 import functools
 import queue
-import re
 import shutil
-import tempfile
 import threading
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,6 +23,7 @@ import torch
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
 from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.visitor_files import Errand, Part, VisitorFiles
 from mnist_demo.base.recipe import Recipe
 from mnist_demo.models.checkpoint import LoadedModel
 from mnist_demo.models.registry import REGISTRY, UnknownModel, get_spec, image_models
@@ -38,6 +36,9 @@ from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 from mnist_demo.training.evaluation import EvalResult, evaluate
 from mnist_demo.training.remote import StopFile, in_subprocess
+
+NO_SESSION = ("A training needs a session of its own, to stop it and to keep its model: train from the page, "
+              "or call the API with gradio_client (a raw HTTP call without a session_hash has none).")
 
 
 class TrainingRefused(RuntimeError):
@@ -75,17 +76,15 @@ SEED = 1  # of every training the app runs: the same recipe gives the same model
 _END = object()  # the work's thread has ended (after its last event, or its exception)
 
 
-def _safe_name(owner: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", owner)[:64] or "visitor"
-
-
 class _Stop:
-    """A visitor's Stop: an event for a training in this process, a file for one in another process."""
+    """A visitor's Stop: an event for a training in this process, a file for one in another process;
+    and the training's errand, which keeps no model once its visitor has left."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, errand: Errand) -> None:
         self.event = threading.Event()
         self.file = StopFile(path)
         self.file.clear()
+        self.errand = errand
 
     def set(self) -> None:
         self.event.set()
@@ -107,8 +106,7 @@ class Trainer:
         self._drawing_ahead = threading.Event()
         self._stops: dict[str, _Stop] = {}
         self._data: tuple[Split, Split] | None = None
-        self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
-        weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # with the trainer, or at exit
+        self.files = VisitorFiles()  # every visitor's folders: theirs alone, gone with `forget`
 
     @property
     def busy(self) -> bool:
@@ -165,16 +163,10 @@ class Trainer:
         return True
 
     def forget(self, owner: str) -> None:
-        """`owner` has left: stop their training, if any, and delete their weights file and other files."""
+        """`owner` has left: stop their training, if any, and delete their weights file and other files;
+        the stopped training keeps no weights file."""
         self.stop(owner)
-        shutil.rmtree(self._root / _safe_name(owner), ignore_errors=True)
-        for part in self._root.glob(f"*/{_safe_name(owner)}"):  # visitor_folder's
-            shutil.rmtree(part, ignore_errors=True)
-
-    def visitor_folder(self, owner: str, part: str) -> Path:
-        """A folder of `owner`'s own that a training does not empty (e.g. their collection's file); it goes
-        with `forget`, and with the server."""
-        return self._root / _safe_name(part) / _safe_name(owner)
+        self.files.forget(owner)
 
     def draw_ahead(self, base: Path | LoadedModel, settings: FitSettings) -> bool:
         """Start drawing what a fit reads besides the visitor's drawings (`finetune.draw_ahead`), in the
@@ -198,7 +190,7 @@ class Trainer:
         takes seconds, not a minute or two."""
         return already_drawn(recipe, seed)
 
-    def run(self, owner: str, model: str, recipe: Recipe, seed: int = SEED) -> Iterator[Event]:
+    def run(self, owner: str | None, model: str, recipe: Recipe, seed: int = SEED) -> Iterator[Event]:
         """Train `model` for `owner`: yields Progress, EpochResult, then one TrainingReport.
 
         Raises TrainingRefused before anything runs when the server is busy or the
@@ -209,11 +201,11 @@ class Trainer:
         def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
             train_data, test_data = self.data()
             config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
-            return functools.partial(self._work, config, train_data, test_data, folder)
+            return functools.partial(self._work, config, train_data, test_data)
 
         yield from self._slot(owner, f"training-{model}", prepare)
 
-    def fit(self, owner: str, base: Reader | Path, collection: Collection, settings: FitSettings,
+    def fit(self, owner: str | None, base: Reader | Path, collection: Collection, settings: FitSettings,
             folds: int = 3) -> Iterator[Event | Assessment]:
         """Fit `base` (the model `owner` draws with) to their drawings: yields Progress, EpochResult, a
         TrainingReport with the fitted model, then an Assessment (before/after on drawings kept out of
@@ -232,21 +224,23 @@ class Trainer:
             folder.mkdir(parents=True, exist_ok=True)
             base_file = base.save(folder / "base.safetensors")  # what the fit's process reads
             test_data = self.data()[1].subset(settings.test_digits)  # the digits the fit's epoch is tested on
-            return functools.partial(self._fit_work, base, str(base_file), drawings, settings, folds, test_data, folder)
+            return functools.partial(self._fit_work, base, str(base_file), drawings, settings, folds, test_data)
 
         yield from self._slot(owner, "fit-to-hand", prepare)
 
-    def _slot(self, owner: str, name: str,
+    def _slot(self, owner: str | None, name: str,
               prepare: Callable[[Path], Callable[[_Stop, Callable[[Any], None]], None]]) -> Iterator[Any]:
         """The one slot: `prepare(visitor's folder)` returns the work, run in a thread that puts its events;
         they are yielded here until it ends. Leaving early (or the visitor leaving) stops it."""
+        if not owner:  # nobody could stop it, and its files would be nobody's to delete
+            raise TrainingRefused(NO_SESSION)
         if not self._lock.acquire(blocking=False):
             raise TrainingRefused("Another training is running on this server; try again when it ends.")
-        stop = _Stop(self._root / f"{_safe_name(owner)}.stop")
+        stop = _Stop(self.files.stop_file(owner), self.files.begin(owner))
         events: queue.Queue = queue.Queue()
         worker: threading.Thread | None = None
+        folder = self.files.folder(owner, Part.TRAININGS)
         try:
-            folder = self._root / _safe_name(owner)
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
             work = prepare(folder)
             self._stops[owner] = stop
@@ -265,6 +259,9 @@ class Trainer:
             stop.set()  # a visitor who leaves mid-training frees the server within one batch
             if worker is not None:
                 worker.join()
+            stop.file.clear()
+            if self.files.end(stop.errand):  # the visitor left meanwhile: what prepare wrote goes too
+                shutil.rmtree(folder, ignore_errors=True)
             self._stops.pop(owner, None)
             self._lock.release()
 
@@ -288,7 +285,7 @@ class Trainer:
             return in_subprocess(config, **elsewhere, threads=s.train_threads)
         return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
 
-    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, folder: Path, stop: _Stop,
+    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
               put: Callable[[Any], None]) -> None:
         threads = torch.get_num_threads()
         if self.settings.train_in_process:  # torch's threads are the whole process's: the readings' too
@@ -297,14 +294,14 @@ class Trainer:
             for event in self._events(config, train_data, test_data, stop):
                 if isinstance(event, TrainingDone):
                     put(self._report(config.model, event, test_data,
-                                     folder / f"{config.model}-{len(event.history)}-epochs.safetensors"))
+                                     f"{config.model}-{len(event.history)}-epochs.safetensors", stop))
                 else:
                     put(event)
         finally:
             torch.set_num_threads(threads)
 
     def _fit_work(self, base: Reader, base_file: str, drawings: Split, settings: FitSettings, folds: int,
-                  test_data: Split, folder: Path, stop: _Stop, put: Callable[[Any], None]) -> None:
+                  test_data: Split, stop: _Stop, put: Callable[[Any], None]) -> None:
         """A fit and its assessment in a process of their own (so they share one load of MNIST and the pen
         samples), or in this process when the settings say trainings run here (tests, debugging)."""
         s = self.settings
@@ -317,19 +314,23 @@ class Trainer:
         for event in events:
             if isinstance(event, TrainingDone):
                 name = event.loaded.name if event.loaded is not None else "model"
-                put(self._report(name, event, test_data, folder / f"{name}-fitted-to-your-hand.safetensors", base))
+                put(self._report(name, event, test_data, f"{name}-fitted-to-your-hand.safetensors", stop, base))
             else:
                 put(event)
 
-    def _report(self, model: str, done: TrainingDone, test_data: Split, path: Path, base: Reader | None = None
-                ) -> TrainingReport:
-        """`base`: the reader a fit started from; its file is then the fitted reader's, stroke reader and all."""
+    def _report(self, model: str, done: TrainingDone, test_data: Split, file_name: str, stop: _Stop,
+                base: Reader | None = None) -> TrainingReport:
+        """The training's result, its weights saved as `file_name` in the visitor's folder unless they have
+        left. `base`: the reader a fit started from; its file is then the fitted reader's, stroke reader and all."""
         report = TrainingReport(model, done.history, done.stopped, done.loaded, notes=list(done.notes))
         if done.loaded is not None:
             device = next(done.loaded.model.parameters()).device
             # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
             report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
             report.test_data = test_data
-            report.weights_file = (base.with_picture(done.loaded).save(path) if base is not None
-                                   else done.save(path, with_optimizer=False))
+            with self.files.writing(stop.errand, Part.TRAININGS) as folder:
+                if folder is not None:
+                    path = folder / file_name
+                    report.weights_file = (base.with_picture(done.loaded).save(path) if base is not None
+                                           else done.save(path, with_optimizer=False))
         return report

@@ -1,4 +1,4 @@
-"""A visitor's labelled drawings, and the small file that carries them from one visit to the next.
+"""A visitor's labelled drawings (their file, which carries them from one visit to the next: `collection_file`).
 
 A drawing is kept as the pad's strokes (a `Sketch`), not as pixels: strokes are
 what the pad sends, a few kB each, and any later preprocessing can read them
@@ -15,19 +15,22 @@ Each drawing's sketch is read by `parse_sketch`, so the pad's limits apply to
 every drawing in a file. Anything wrong (not this format, a newer version, too
 large, too many drawings, a bad drawing or label) raises `CollectionError`, a
 ValueError whose message is meant for the visitor, and changes nothing.
+
+A collection holds what one file carries, and no more: at most `MAX_DRAWINGS`
+drawings, and `MAX_JSON_BYTES` of JSON once unzipped (`Collection.file_bytes`,
+kept up to date drawing by drawing). So every collection can be downloaded and
+uploaded again, and a visitor's drawings take at most that much memory, plus
+~1.5 kB a drawing (the points are float32: 8 bytes each, where their JSON takes
+10 or more; the 28x28 the model sees, 784 bytes).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
+import dataclasses
 import json
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -37,12 +40,13 @@ from mnist_demo.base.mnist import SIZE
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.sketch import Sketch, SketchError, parse_sketch
 
-# The limits, in one place. A drawing is ~1-5 kB of JSON, so 500 of them fit 2 MB gzipped with room to spare.
+# The limits, in one place. A digit from the pad is 2-10 kB of JSON: 500 of them fit one file; at the limits, 14.
 MAX_DRAWINGS = 500
-MAX_FILE_BYTES = 2_000_000  # the file as uploaded (gzipped or not)
 MAX_JSON_BYTES = 5_000_000  # once unzipped: no gzip bomb, and at most ~10 s of preprocessing for a crafted file
+MAX_FILE_BYTES = MAX_JSON_BYTES  # as uploaded, gzipped or not: any collection's file loads again
 FORMAT = "mnist_demo/handwriting"
 VERSION = 1
+HEAD, TAIL = f'{{"format":"{FORMAT}","version":{VERSION},"drawings":[', "]}"  # a file, around its drawings
 SUFFIX = ".json.gz"
 DIGITS = tuple(range(10))
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -60,6 +64,15 @@ class Drawing:
     label: int
     sketch: Sketch
     image: np.ndarray = field(repr=False, compare=False)  # uint8 (28, 28), as preprocess made it
+    file_bytes: int = field(default=0, repr=False, compare=False)  # len(to_json()): found when not given
+
+    def __post_init__(self) -> None:
+        if not self.file_bytes:
+            object.__setattr__(self, "file_bytes", len(self.to_json()))
+
+    def to_json(self) -> str:
+        """The drawing as a file holds it (compact JSON, what `to_dict` gives)."""
+        return f'{{"id":{json.dumps(self.id)},"label":{self.label},"sketch":{self.sketch.to_json()}}}'
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "sketch": json.loads(self.sketch.to_json())}
@@ -76,20 +89,20 @@ def make_drawing(sketch: Sketch | str | bytes | Mapping[str, Any], label: Any, i
     """Check a drawing as the pad's are checked, and preprocess it; raises CollectionError."""
     label = _label(label)
     try:
-        parsed = sketch if isinstance(sketch, Sketch) else parse_sketch(sketch)
+        # As the file will hold it (points to 0.1 px: parse_sketch keeps that), so a saved and reloaded
+        # drawing is the same drawing, to the pixel.
+        parsed = sketch.rounded() if isinstance(sketch, Sketch) else parse_sketch(sketch)
     except SketchError as exc:
         raise CollectionError(str(exc)) from None
     if parsed.empty:
         raise CollectionError("the pad is empty: draw a digit first")
-    # Kept as the file will hold it (points to 0.1 px, the page's counter at 0), so a saved and
-    # reloaded drawing is the same drawing, to the pixel.
-    parsed = parse_sketch(Sketch(parsed.strokes, parsed.size, 0).to_json())
     seen = preprocess(parsed)
     if not seen.ok:  # what the model could never read cannot teach it either
         raise CollectionError(f"this drawing cannot be read as a digit: {seen.message}")
     if id is not None and (not isinstance(id, str) or not _ID.match(id)):
         raise CollectionError(f"a drawing's id is 1-32 letters, digits, - or _, not {id!r}")
-    return Drawing(id or secrets.token_hex(4), label, parsed, seen.image)
+    # Kept bare: no page counter, and not what reading it cached (its points joined again, 34 bytes each).
+    return Drawing(id or secrets.token_hex(4), label, Sketch(parsed.strokes, parsed.size), seen.image)
 
 
 class Collection:
@@ -102,18 +115,21 @@ class Collection:
 
     def __init__(self, drawings: Iterable[Drawing] = ()) -> None:
         self._drawings: dict[str, Drawing] = {}
+        self._bytes = 0  # the drawings' file_bytes, summed
         self.extend(drawings)
 
     # ------------------------------------------------------------ changes
 
     def add(self, sketch: Sketch | str | bytes | Mapping[str, Any], label: Any) -> Drawing:
-        """Keep a drawing with its label (0-9); returns it, with its id. Raises CollectionError."""
+        """Keep a drawing with its label (0-9); returns it, with its id. Raises CollectionError.
+        Costs what the drawing does, whatever the collection holds."""
         if len(self) >= MAX_DRAWINGS:
             raise CollectionError(f"the collection is full ({MAX_DRAWINGS} drawings): remove some first")
         drawing = make_drawing(sketch, label)
+        self._check_room([drawing])
         while drawing.id in self._drawings:  # 4 random bytes: a clash is rare, but cheap to rule out
-            drawing = Drawing(secrets.token_hex(4), drawing.label, drawing.sketch, drawing.image)
-        self._drawings[drawing.id] = drawing
+            drawing = dataclasses.replace(drawing, id=secrets.token_hex(4))
+        self._put(drawing)
         return drawing
 
     def extend(self, drawings: Iterable[Drawing]) -> None:
@@ -124,21 +140,42 @@ class Collection:
         if len(self) + len(new) > MAX_DRAWINGS:
             raise CollectionError(f"that makes {len(self) + len(new)} drawings; a collection holds at most "
                                   f"{MAX_DRAWINGS}")
+        self._check_room(new)
         for d in new:
-            self._drawings[d.id] = d
+            self._put(d)
+
+    def _check_room(self, new: list[Drawing]) -> None:
+        needed = self.file_bytes + sum(d.file_bytes + 1 for d in new)  # each with its comma
+        if needed > MAX_JSON_BYTES:
+            raise CollectionError(f"the collection is full: its file would hold {megabytes(needed)} of strokes, "
+                                  f"and one file holds {megabytes(MAX_JSON_BYTES)}. Remove some drawings, or "
+                                  "download them and start another collection")
+
+    def _put(self, drawing: Drawing) -> None:
+        old = self._drawings.get(drawing.id)
+        self._bytes += drawing.file_bytes - (old.file_bytes if old else 0)
+        self._drawings[drawing.id] = drawing
 
     def remove(self, id: str) -> Drawing:
         """Take a drawing out by its id; raises KeyError when there is none."""
-        return self._drawings.pop(id)
+        gone = self._drawings.pop(id)
+        self._bytes -= gone.file_bytes
+        return gone
 
     def relabel(self, id: str, label: Any) -> Drawing:
         """Change a drawing's digit (a misclick); raises KeyError or CollectionError."""
-        old = self._drawings[id]
-        self._drawings[id] = new = Drawing(old.id, _label(label), old.sketch, old.image)
+        new = dataclasses.replace(self._drawings[id], label=_label(label))  # one digit for another: same bytes
+        self._put(new)
         return new
 
     def clear(self) -> None:
         self._drawings.clear()
+        self._bytes = 0
+
+    @property
+    def file_bytes(self) -> int:
+        """The size of this collection's file, unzipped (`dumps`): what its limit counts."""
+        return len(HEAD) + self._bytes + max(len(self) - 1, 0) + len(TAIL)
 
     # ------------------------------------------------------------ reading
 
@@ -192,93 +229,5 @@ class Collection:
         return {"format": FORMAT, "version": VERSION, "drawings": [d.to_dict() for d in self]}
 
 
-# ------------------------------------------------------------ the file
-
-
-def dumps(collection: Collection) -> bytes:
-    """The collection as a gzipped JSON document (what `save` writes)."""
-    text = json.dumps(collection.to_dict(), separators=(",", ":")).encode()
-    # mtime=0: the same collection gives the same bytes, whenever it is saved.
-    return gzip.compress(text, compresslevel=9, mtime=0)
-
-
-def save(collection: Collection, path: str | os.PathLike) -> Path:
-    """Write the file atomically (a temporary file, then a rename): never half a collection."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(dumps(collection))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _megabytes(n: int) -> str:
+def megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
-
-
-def _unzip(data: bytes) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            text = f.read(MAX_JSON_BYTES + 1)
-    except (OSError, EOFError) as exc:
-        raise CollectionError(f"this file is a damaged gzip file ({exc})") from None
-    if len(text) > MAX_JSON_BYTES:
-        raise CollectionError(f"this file unpacks to more than {_megabytes(MAX_JSON_BYTES)}: not a collection "
-                              "of drawings")
-    return text
-
-
-def loads(data: bytes) -> Collection:
-    """Read a collection file's bytes (gzipped or plain JSON); raises CollectionError for anything else."""
-    if len(data) > MAX_FILE_BYTES:
-        raise CollectionError(f"this file is too large ({_megabytes(len(data))}; a collection file is at most "
-                              f"{_megabytes(MAX_FILE_BYTES)})")
-    text = _unzip(data)  # outside the try: its CollectionError is a ValueError too
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
-        raise CollectionError("this is not a collection of drawings: the file is not JSON") from None
-    if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
-        raise CollectionError("this is not a collection of drawings saved by this app (its format is not "
-                              f"{FORMAT!r})")
-    version = doc.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CollectionError(f"this collection file has no valid version ({version!r})")
-    if version > VERSION:
-        raise CollectionError(f"this collection was saved by a newer version of the app (format version "
-                              f"{version}; this one reads version {VERSION})")
-    items = doc.get("drawings")
-    if not isinstance(items, list):
-        raise CollectionError("this collection file has no list of drawings")
-    if len(items) > MAX_DRAWINGS:
-        raise CollectionError(f"this file holds {len(items)} drawings; a collection holds at most {MAX_DRAWINGS}")
-    drawings = []
-    for i, item in enumerate(items, 1):
-        if not isinstance(item, Mapping):
-            raise CollectionError(f"drawing {i} of the file is not an object with a sketch and a label")
-        try:
-            drawings.append(make_drawing(item.get("sketch"), item.get("label"), item.get("id")))
-        except CollectionError as exc:
-            raise CollectionError(f"drawing {i} of the file: {exc}") from None
-    return Collection(drawings)  # raises for duplicate ids, before anyone holds the result
-
-
-def load(path: str | os.PathLike) -> Collection:
-    """Read a collection file; its size is checked before it is read. Raises CollectionError."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CollectionError(f"this file is too large ({_megabytes(size)}; a collection file is at most "
-                                  f"{_megabytes(MAX_FILE_BYTES)})")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CollectionError(f"cannot read {path.name}: {exc.strerror or exc}") from None
-    return loads(data)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from mnist_demo.personal.assess import MAX_CROSS_VALIDATED, assess
-from mnist_demo.personal.collection import load
+from mnist_demo.personal.collection_file import load
 from mnist_demo.personal.finetune import FitSettings, finetune
 from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.weights import Weights

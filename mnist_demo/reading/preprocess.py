@@ -204,7 +204,7 @@ def preprocess(value: Any) -> Preprocessed:
 def _a_dot(sketch: Sketch) -> bool:
     """Whether the pad's ink is no longer than `DOT_RATIO` times its pen's width, told from the path: the
     width estimate of a small disc can be off (a tap with a 4 px pen once read as a 1)."""
-    widest = 2 * max(s.radius for s in sketch.strokes if s.points)
+    widest = 2 * max(s.radius for s in sketch.strokes if len(s.points))
     return sketch.path_extent() + widest < DOT_RATIO * widest
 
 

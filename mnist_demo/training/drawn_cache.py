@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,21 +92,43 @@ def _read(path: Path, item: tuple[torch.dtype, tuple[int, ...]] = IMAGES) -> Spl
 
 
 def _write(path: Path, split: Split) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"images": split.images.contiguous(), "labels": split.labels.contiguous()}, str(partial))
+        # A name of its own: two threads (or processes) rendering the same set never write into one file.
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+        save_file({"images": split.images.contiguous(), "labels": split.labels.contiguous()}, partial)
         os.replace(partial, path)  # whole or not at all: a reader never sees half a file
+        partial = None
         # Only this cache's own files: the folder may be one a user chose, with their weights in it.
         ours = [p for p in path.parent.iterdir() if OURS.fullmatch(p.name)]
-        old = sorted(ours, key=lambda p: p.stat().st_mtime, reverse=True)
+        old = sorted(ours, key=_used, reverse=True)
         for stale in old[KEEP:]:
             stale.unlink(missing_ok=True)
-    except OSError:  # a read-only or full disk: no cache, the same data
-        try:
-            partial.unlink(missing_ok=True)  # nor half a file left behind
-        except OSError:
-            pass
+    except Exception:  # a read-only or full disk (safetensors' own error, not an OSError): no cache, the same data
+        if partial is not None:
+            try:
+                os.unlink(partial)  # nor half a file left behind
+            except OSError:
+                pass
+
+
+def _used(path: Path) -> float:
+    """When a file was last used (0 when another process just pruned it)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _touch(path: Path) -> None:
+    """Mark a file recently used, so it is kept longest; a read-only cache, or a file another process
+    just pruned, only loses that mark: the set was read already."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def cached(kind: str, params: dict[str, Any], render: Callable[[], Split],
@@ -118,7 +141,7 @@ def cached(kind: str, params: dict[str, Any], render: Callable[[], Split],
         return render()
     found = _read(path, item)
     if found is not None:
-        os.utime(path)  # recently used: kept longest
+        _touch(path)
         return found
     split = render()
     _write(path, split)

@@ -5,7 +5,10 @@
 (in a temp folder of the visitor's own, never in weights/). `Trainer.fit()` fits
 a visitor's model to their drawings (`personal.finetune`) in the same one slot,
 stoppable the same way, then yields `personal.assess`'s before/after. Anything
-that keeps a training from starting raises `TrainingRefused` with a message for people.
+that keeps a training from starting raises `TrainingRefused` with a message for people
+(`app.limits`: what this server allows); a training that runs past the server's time
+limit stops itself, keeping the best model so far. `Trainer.warm_up()` gets the next
+training ready before anyone asks for it (MNIST loaded, its process started).
 """
 
 from __future__ import annotations
@@ -18,56 +21,30 @@ import shutil
 import tempfile
 import threading
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Timer
 from typing import Any, Callable, Iterator
 
 import torch
 
-from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
+from mnist_demo.app import limits
+from mnist_demo.app.hosting import gpu_training
+from mnist_demo.app.limits import TrainingRefused
+from mnist_demo.app.report import TrainingFailed, TrainingReport, make_report
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.base.recipe import Recipe
 from mnist_demo.models.checkpoint import LoadedModel
-from mnist_demo.models.registry import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings, draw_ahead
 from mnist_demo.reading.reader import Reader
-from mnist_demo.training.data import DataUnavailable, Split, load_mnist
+from mnist_demo.training.data import DataUnavailable, Split, load_mnist, preload_mnist
 from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
-from mnist_demo.training.evaluation import EvalResult, evaluate
-from mnist_demo.training.remote import StopFile, in_subprocess
+from mnist_demo.training.remote import train_elsewhere
+from mnist_demo.training.standby import NextProcess, Standby, Stop
 
-
-class TrainingRefused(RuntimeError):
-    """A training that cannot start (busy, turned off, bad settings, no MNIST); the message says why."""
-
-
-class TrainingFailed(RuntimeError):
-    """A training that broke off with an error; the message says what happened."""
-
-
-@dataclass
-class TrainingReport:
-    """What a finished (or stopped) training leaves: the kept model and how it does on the test digits."""
-
-    model_name: str
-    history: list[EpochResult]
-    stopped: bool
-    loaded: LoadedModel | None  # None when stopped before the first epoch ended
-    evaluation: EvalResult | None = None
-    test_data: Split | None = None
-    weights_file: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        if self.loaded is None:
-            return "Stopped before the first epoch ended: there is no model to keep."
-        best = self.loaded.info.get("best_epoch", len(self.history))
-        how = "Stopped early" if self.stopped else "Done"
-        return (f"{how} after {len(self.history)} epoch(s). Kept the model of epoch {best}: "
-                f"{100 * (self.loaded.test_accuracy or 0):.2f}% on {len(self.test_data or [])} test digits.")
+__all__ = ["Trainer", "TrainingFailed", "TrainingRefused", "TrainingReport"]
 
 
 Event = Progress | EpochResult | TrainingReport
@@ -77,19 +54,6 @@ _END = object()  # the work's thread has ended (after its last event, or its exc
 
 def _safe_name(owner: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", owner)[:64] or "visitor"
-
-
-class _Stop:
-    """A visitor's Stop: an event for a training in this process, a file for one in another process."""
-
-    def __init__(self, path: Path) -> None:
-        self.event = threading.Event()
-        self.file = StopFile(path)
-        self.file.clear()
-
-    def set(self) -> None:
-        self.event.set()
-        self.file.set()
 
 
 class Trainer:
@@ -105,8 +69,13 @@ class Trainer:
         self.gpu = gpu if gpu is not None else gpu_training()
         self._lock = threading.Lock()
         self._drawing_ahead = threading.Event()
-        self._stops: dict[str, _Stop] = {}
+        self._stops: dict[str, Stop] = {}
         self._data: tuple[Split, Split] | None = None
+        self._data_lock = threading.Lock()
+        # Where trainings run in a process of our own: the next one's, started with MNIST loaded (`warm_up`).
+        separate = self.gpu is None and not settings.train_in_process
+        self._next = NextProcess(preload_mnist, str(settings.resolved_data_dir())) if separate else None
+        self._warm = False
         self._root = Path(tempfile.mkdtemp(prefix="mnist_demo-trained-"))
         weakref.finalize(self, shutil.rmtree, self._root, ignore_errors=True)  # with the trainer, or at exit
 
@@ -115,46 +84,63 @@ class Trainer:
         return self._lock.locked()
 
     def recipe_for(self, model: str, **changes: Any) -> Recipe:
-        """The model's registry recipe with `changes`; raises TrainingRefused for unknown models or bad values."""
-        try:
-            spec = get_spec(model)
-        except UnknownModel as exc:
-            raise TrainingRefused(str(exc)) from None
-        try:
-            return spec.recipe.with_changes(**changes)
-        except (TypeError, ValueError) as exc:
-            raise TrainingRefused(f"Cannot train with these settings: {exc}") from None
+        """The model's registry recipe with `changes`; raises TrainingRefused for unknown models or values out
+        of range (`limits.recipe_for`)."""
+        return limits.recipe_for(self.settings, model, **changes)
 
     def check(self, model: str, recipe: Recipe) -> None:
-        """Raise TrainingRefused if this server would not run this training."""
-        if not self.settings.allow_training:
-            raise TrainingRefused("Training is turned off on this server (MNIST_DEMO_ALLOW_TRAINING=0). "
-                                  "Run the app on your own machine to train: `python app.py`.")
-        if model not in REGISTRY:
-            raise TrainingRefused(str(UnknownModel(model)))
-        if model not in image_models():  # the Draw tab reads with what the Train tab makes
-            raise TrainingRefused(f"{model} reads the pen's path beside the shipped model, not drawings on its "
-                                  f"own: train it from the command line (`python -m mnist_demo train --model "
-                                  f"{model}`).")
-        if recipe.epochs > self.settings.max_epochs:
-            raise TrainingRefused(f"At most {self.settings.max_epochs} epochs on this server "
-                                  f"(MNIST_DEMO_MAX_EPOCHS); you asked for {recipe.epochs}.")
-        if self.gpu is not None:
-            needed = estimated_gpu_seconds(TrainConfig(model=model, recipe=recipe), self.settings.train_limit)
-            if needed > MAX_GPU_SECONDS:
-                raise TrainingRefused(f"This training would need about {needed} s of GPU time, and a ZeroGPU "
-                                      f"Space grants at most {MAX_GPU_SECONDS} s at a time: ask for fewer epochs.")
+        """Raise TrainingRefused if this server would not run this training (`limits.check`)."""
+        limits.check(self.settings, model, recipe, on_gpu=self.gpu is not None)
 
     def data(self) -> tuple[Split, Split]:
         """MNIST (cut to the settings' limits), loaded once; raises TrainingRefused when it cannot be had."""
-        if self._data is None:
+        with self._data_lock:
+            if self._data is None:
+                try:
+                    train_split, test_split = load_mnist(self.settings.resolved_data_dir())
+                except DataUnavailable as exc:
+                    raise TrainingRefused(f"Training needs MNIST, and it is not available here: {exc}") from None
+                self._data = (train_split.subset(self.settings.train_limit),
+                              test_split.subset(self.settings.test_limit))
+            return self._data
+
+    def warm_up(self) -> bool:
+        """Get the next training ready, in the background: MNIST loaded here, and the process it will run in
+        started with MNIST loaded (a `Standby`; on ZeroGPU, MNIST loaded before the GPU worker is forked from
+        here). The server calls it as it starts, the page when a visitor opens the Train tab; from then on each
+        training's end readies the next. False when training is off or this was done already."""
+        with self._data_lock:
+            if not self.settings.allow_training or self._warm:
+                return False
+            self._warm = True
+        data_dir = self.settings.resolved_data_dir()
+
+        def load() -> None:
             try:
-                train_split, test_split = load_mnist(self.settings.resolved_data_dir())
-            except DataUnavailable as exc:
-                raise TrainingRefused(f"Training needs MNIST, and it is not available here: {exc}") from None
-            self._data = (train_split.subset(self.settings.train_limit),
-                          test_split.subset(self.settings.test_limit))
-        return self._data
+                if self.gpu is not None:
+                    preload_mnist(data_dir)
+                self.data()
+            except (TrainingRefused, DataUnavailable):  # the training says so, when it is asked for
+                pass
+
+        threading.Thread(target=load, name="mnist_demo-warm-up", daemon=True).start()
+        if self._next is not None:
+            self._next.restock()
+            weakref.finalize(self, self._next.close)
+        return True
+
+    def ready(self) -> bool:
+        """Whether a training asked for now would start at once: MNIST loaded, its process waiting."""
+        return self._data is not None and (self._next is None or self._next.ready())
+
+    def close(self) -> None:
+        """End the process standing by for the next training, if any (a training under way goes on)."""
+        if self._next is not None:
+            self._next.close()
+
+    def _process(self) -> Standby:
+        """The process for the training about to start: the one standing by, else a new one."""
+        return self._next.take() if self._next is not None else Standby()
 
     def stop(self, owner: str) -> bool:
         """Ask `owner`'s training to stop within one batch; False when they have none running."""
@@ -206,7 +192,7 @@ class Trainer:
         """
         self.check(model, recipe)
 
-        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+        def prepare(folder: Path) -> Callable[[Stop, Callable[[Any], None]], None]:
             train_data, test_data = self.data()
             config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
             return functools.partial(self._work, config, train_data, test_data, folder)
@@ -228,7 +214,7 @@ class Trainer:
         drawings = Split(*collection.tensors())
         base = base if isinstance(base, Reader) else Reader.load(base, "cpu")
 
-        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+        def prepare(folder: Path) -> Callable[[Stop, Callable[[Any], None]], None]:
             folder.mkdir(parents=True, exist_ok=True)
             base_file = base.save(folder / "base.safetensors")  # what the fit's process reads
             test_data = self.data()[1].subset(settings.test_digits)  # the digits the fit's epoch is tested on
@@ -237,19 +223,23 @@ class Trainer:
         yield from self._slot(owner, "fit-to-hand", prepare)
 
     def _slot(self, owner: str, name: str,
-              prepare: Callable[[Path], Callable[[_Stop, Callable[[Any], None]], None]]) -> Iterator[Any]:
+              prepare: Callable[[Path], Callable[[Stop, Callable[[Any], None]], None]]) -> Iterator[Any]:
         """The one slot: `prepare(visitor's folder)` returns the work, run in a thread that puts its events;
         they are yielded here until it ends. Leaving early (or the visitor leaving) stops it."""
         if not self._lock.acquire(blocking=False):
             raise TrainingRefused("Another training is running on this server; try again when it ends.")
-        stop = _Stop(self._root / f"{_safe_name(owner)}.stop")
+        stop = Stop(self._root / f"{_safe_name(owner)}.stop")
         events: queue.Queue = queue.Queue()
         worker: threading.Thread | None = None
+        # Nobody holds the one slot for long: the training stops itself, keeping the best model so far.
+        clock = Timer(self.settings.max_train_seconds, stop.expire)
+        clock.daemon = True
+        clock.start()
+        self._stops[owner] = stop  # from now: a Stop while it prepares ends it at its first batch
         try:
             folder = self._root / _safe_name(owner)
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
             work = prepare(folder)
-            self._stops[owner] = stop
             # In this request's context: on ZeroGPU, spaces.GPU finds the visitor (and their quota) there.
             worker = threading.Thread(target=contextvars.copy_context().run, name=name,
                                       args=(self._thread, work, stop, events), daemon=True)
@@ -262,14 +252,17 @@ class Trainer:
                     raise TrainingFailed(f"Training failed: {type(event).__name__}: {event}") from event
                 yield event
         finally:
+            clock.cancel()
             stop.set()  # a visitor who leaves mid-training frees the server within one batch
             if worker is not None:
                 worker.join()
             self._stops.pop(owner, None)
             self._lock.release()
+            if self._warm and self._next is not None:
+                self._next.restock()  # the next training's process, while nobody trains
 
     @staticmethod
-    def _thread(work: Callable[[_Stop, Callable[[Any], None]], None], stop: _Stop, events: queue.Queue) -> None:
+    def _thread(work: Callable[[Stop, Callable[[Any], None]], None], stop: Stop, events: queue.Queue) -> None:
         try:
             work(stop, events.put)
         except BaseException as exc:  # handed to the visitor's generator, which raises it there
@@ -277,7 +270,7 @@ class Trainer:
         finally:
             events.put(_END)
 
-    def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop) -> Iterator[Any]:
+    def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: Stop) -> Iterator[Any]:
         """The training's events: from a ZeroGPU worker, a process of its own, or this process."""
         s = self.settings
         elsewhere = dict(data_dir=str(s.resolved_data_dir()), stop_path=str(stop.file.path),
@@ -285,10 +278,10 @@ class Trainer:
         if self.gpu is not None:
             return self.gpu(config, **elsewhere)
         if not s.train_in_process:
-            return in_subprocess(config, **elsewhere, threads=s.train_threads)
+            return self._process().run(train_elsewhere, config, **elsewhere, threads=s.train_threads)
         return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
 
-    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, folder: Path, stop: _Stop,
+    def _work(self, config: TrainConfig, train_data: Split, test_data: Split, folder: Path, stop: Stop,
               put: Callable[[Any], None]) -> None:
         threads = torch.get_num_threads()
         if self.settings.train_in_process:  # torch's threads are the whole process's: the readings' too
@@ -296,15 +289,15 @@ class Trainer:
         try:
             for event in self._events(config, train_data, test_data, stop):
                 if isinstance(event, TrainingDone):
-                    put(self._report(config.model, event, test_data,
-                                     folder / f"{config.model}-{len(event.history)}-epochs.safetensors"))
+                    put(make_report(config.model, event, test_data, self._time_note(stop),
+                                    folder / f"{config.model}-{len(event.history)}-epochs.safetensors"))
                 else:
                     put(event)
         finally:
             torch.set_num_threads(threads)
 
     def _fit_work(self, base: Reader, base_file: str, drawings: Split, settings: FitSettings, folds: int,
-                  test_data: Split, folder: Path, stop: _Stop, put: Callable[[Any], None]) -> None:
+                  test_data: Split, folder: Path, stop: Stop, put: Callable[[Any], None]) -> None:
         """A fit and its assessment in a process of their own (so they share one load of MNIST and the pen
         samples), or in this process when the settings say trainings run here (tests, debugging)."""
         s = self.settings
@@ -313,23 +306,15 @@ class Trainer:
         if s.train_in_process:
             events = finetune_and_assess_elsewhere(*args, threads=torch.get_num_threads(), folds=folds)
         else:
-            events = in_subprocess(*args, threads=s.train_threads, folds=folds, worker=finetune_and_assess_elsewhere)
+            events = self._process().run(finetune_and_assess_elsewhere, *args, threads=s.train_threads, folds=folds)
         for event in events:
             if isinstance(event, TrainingDone):
                 name = event.loaded.name if event.loaded is not None else "model"
-                put(self._report(name, event, test_data, folder / f"{name}-fitted-to-your-hand.safetensors", base))
+                put(make_report(name, event, test_data, self._time_note(stop),
+                                folder / f"{name}-fitted-to-your-hand.safetensors", base))
             else:
                 put(event)
 
-    def _report(self, model: str, done: TrainingDone, test_data: Split, path: Path, base: Reader | None = None
-                ) -> TrainingReport:
-        """`base`: the reader a fit started from; its file is then the fitted reader's, stroke reader and all."""
-        report = TrainingReport(model, done.history, done.stopped, done.loaded, notes=list(done.notes))
-        if done.loaded is not None:
-            device = next(done.loaded.model.parameters()).device
-            # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
-            report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
-            report.test_data = test_data
-            report.weights_file = (base.with_picture(done.loaded).save(path) if base is not None
-                                   else done.save(path, with_optimizer=False))
-        return report
+    def _time_note(self, stop: Stop) -> str | None:
+        """What the report says when the time limit stopped the training (None when it did not)."""
+        return limits.stopped_at_time_limit(self.settings) if stop.expired else None

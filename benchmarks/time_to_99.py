@@ -1,7 +1,7 @@
 """Time to 99.0% MNIST test accuracy: our quick default beside a published fast recipe and PyTorch's example.
 
     python -m benchmarks.time_to_99 [--threads 2] [--eval-every 50] [--ref-epochs 1] [--models fastnet drawnet]
-                                    [--max-epochs 2]
+                                    [--max-epochs 2] [--app-runs 2]
 
 All in one run, on the same cores, each evaluated on the full test set:
 - ours: registry models with their default recipes, trained by the one engine
@@ -16,6 +16,13 @@ All in one run, on the same cores, each evaluated on the full test set:
 - pytorch/examples mnist/main.py as written (per-sample DataLoader with
   ToTensor and Normalize, Adadelta lr 1.0, StepLR 0.7, batch 64), evaluated at
   the end of each epoch as it does itself.
+
+Then, for the first of --models, from a click on Train to "Done" beside a plain loop, in turns
+(--app-runs of each): the app's own path (`WebApp.train`, as the page calls it, its training
+process and MNIST made ready beforehand as the server does) from the call to its first plotted
+point and to its "Done", with every evaluation, probe, event and the report it makes; and a plain
+loop of the same model and recipe (channels-last, as the engine) on tensors in memory, from its
+first batch to its one test evaluation at the end. Both on --threads threads.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_demo.base.mnist import normalize
+from mnist_demo.base.recipe import make_optimizer, make_schedule
 from mnist_demo.models.registry import DEFAULT_MODEL, PytorchExampleNet, get_spec
 from mnist_demo.training.data import Split, default_data_dir, load_mnist
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, train
@@ -149,6 +157,82 @@ def reference(epochs: int, data_dir: str | None, seed: int) -> dict:
             "reached": first is not None, "first": first, "final": final}
 
 
+def plain_loop(name: str, data: tuple[Split, Split], seed: int) -> dict:
+    """The model's recipe as a plain loop over tensors in memory: no events, no probes, one evaluation at the end."""
+    started = time.perf_counter()
+    spec, recipe = get_spec(name), get_spec(name).recipe
+    torch.manual_seed(seed)
+    model = spec.create().to(memory_format=torch.channels_last)
+    images, labels = data[0].images, data[0].labels
+    steps = -(-len(labels) // recipe.batch_size)
+    optimizer = make_optimizer(recipe, model.parameters())
+    scheduler, per_batch = make_schedule(recipe, optimizer, steps)
+    for _ in range(recipe.epochs):
+        model.train()
+        order = torch.randperm(len(labels))
+        for b in range(steps):
+            idx = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
+            x = normalize(images[idx].float().div_(255).unsqueeze(1)).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if per_batch:
+                scheduler.step()
+        if scheduler is not None and not per_batch:
+            scheduler.step()
+    accuracy = evaluate(model, data[1]).accuracy
+    return {"seconds": time.perf_counter() - started, "accuracy": accuracy}
+
+
+def in_app(name: str, threads: int, data_dir: str | None) -> dict:
+    """`WebApp.train` as the page calls it, the trainer warmed up first (as the server does when it starts):
+    seconds from the call to its first point on the plot and to its "Done"."""
+    from mnist_demo.app.handlers import WebApp
+    from mnist_demo.app.settings import AppSettings
+
+    app = WebApp(AppSettings(train_threads=threads, device="cpu", data_dir=Path(data_dir) if data_dir else None))
+    app.trainer.warm_up()
+    while not app.trainer.ready():
+        time.sleep(0.1)
+    started = time.perf_counter()
+    first = done = None
+    for step in app.train(model=name):
+        if first is None and step.progress and "Epoch" in step.progress:
+            first = time.perf_counter() - started
+        if step.status and step.status.startswith("**Done"):
+            done = time.perf_counter() - started
+            accuracy = float(step.status.split(": ")[1].split("%")[0]) / 100
+    app.trainer.close()  # no process standing by for a next training while the plain loop runs
+    if done is None:
+        raise RuntimeError(f"the app's training did not end with Done: {step.status}")
+    return {"first_point": first, "seconds": done, "accuracy": accuracy}
+
+
+def click_to_done(name: str, data: tuple[Split, Split], threads: int, data_dir: str | None, seed: int,
+                  runs: int) -> dict:
+    """The app and the plain loop in turns, `runs` times each."""
+    pairs = []
+    for i in range(runs):
+        app = in_app(name, threads, data_dir)
+        plain = plain_loop(name, data, seed)
+        print(f"  click to Done, run {i + 1}: the app {app['seconds']:.1f} s (first point {app['first_point']:.2f} s, "
+              f"{100 * app['accuracy']:.2f}%), a plain loop {plain['seconds']:.1f} s ({100 * plain['accuracy']:.2f}%)",
+              flush=True)
+        pairs.append({"app": app, "plain": plain, "ratio": app["seconds"] / plain["seconds"]})
+    return {"model": name, "threads": threads, "runs": pairs}
+
+
+def done_table(result: dict) -> str:
+    lines = [f"| {result['model']}, {result['threads']} thread(s) | first point | click to Done | plain loop to its end "
+             "| app / plain |", "|---|---:|---:|---:|---:|"]
+    for i, r in enumerate(result["runs"], 1):
+        lines.append(f"| run {i} | {r['app']['first_point']:.2f} s | **{r['app']['seconds']:.1f} s** "
+                     f"({100 * r['app']['accuracy']:.2f}%) | {r['plain']['seconds']:.1f} s "
+                     f"({100 * r['plain']['accuracy']:.2f}%) | **{r['ratio']:.2f}x** |")
+    return "\n".join(lines)
+
+
 def table(runs: list[dict]) -> str:
     lines = ["| run | reached 99.0% | training seconds to 99.0% | epochs then | final accuracy | training seconds, "
              "whole run |", "|---|---|---:|---:|---:|---:|"]
@@ -170,6 +254,8 @@ def main() -> None:
     p.add_argument("--ref-epochs", type=int, default=1, help="epochs of PyTorch's example at most (0: skip it)")
     p.add_argument("--eval-every", type=int, default=50, help="batches between test evaluations")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--app-runs", type=int, default=2, help="click-to-Done runs of the app and the plain loop, in "
+                                                          "turns (0: skip them)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir")
     args = p.parse_args()
@@ -179,9 +265,15 @@ def main() -> None:
     runs.append(published(data, args.eval_every, args.seed))
     if args.ref_epochs:
         runs.append(reference(args.ref_epochs, args.data_dir, args.seed))
+    done = click_to_done(args.models[0], data, args.threads, args.data_dir, args.seed, args.app_runs) \
+        if args.app_runs else None
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"threads": args.threads, "seed": args.seed, "runs": runs}, indent=1))
+    RESULTS.write_text(json.dumps({"threads": args.threads, "seed": args.seed, "runs": runs, "click_to_done": done},
+                                  indent=1))
     print(table(runs))
+    if done:
+        print()
+        print(done_table(done))
 
 
 if __name__ == "__main__":

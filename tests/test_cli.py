@@ -117,6 +117,20 @@ def test_every_picture_model_trains_from_the_cli(name, mnist_dir, tmp_path, caps
     assert read_info(out)["model"] == name
 
 
+def test_values_out_of_any_sane_range_are_refused_with_the_apps_messages():
+    run = cli("train", "--lr", "1e9", "--momentum", "50", "--batch-size", "1000000000")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert ("error: lr must be in (0, 10], not 1e+09; momentum must be in [0, 1), not 50; batch_size must be a whole "
+            "number in [1, 65536], not 1000000000") in run.stderr
+
+
+def test_the_command_line_is_not_held_to_a_servers_limits(mnist_dir, tmp_path, capsys):
+    # More epochs and a larger batch than a server allows a visitor (AppSettings: 20 epochs, batches of 1024).
+    code = main(["train", "--model", "mlp-50", "--epochs", "21", "--batch-size", "2048", "--train-limit", "300",
+                 "--test-limit", "100", "--data-dir", str(mnist_dir), "--out", str(tmp_path / "m.safetensors")])
+    assert code == 0 and "epoch 21/21" in capsys.readouterr().out
+
+
 def test_the_stroke_reader_without_pen_digits_is_a_clear_error():
     run = cli("train", "--model", "strokenet", "--no-pen-digits", "--epochs", "1")
     assert run.returncode == 2 and "needs pen_digits" in run.stderr, run.stderr

@@ -60,3 +60,10 @@ def test_the_clock_counts_training_not_evaluations_and_runs_on_across_epochs(mni
     last = [e for e in events if isinstance(e, Progress)][-1]
     assert last.seconds == pytest.approx(results[1].elapsed, abs=2 * TICK)
     assert isinstance(events[-1], TrainingDone)
+
+
+def test_the_runs_first_report_comes_after_its_first_few_batches_so_a_plot_has_a_point_at_once(mnist, ticking_clock):
+    # Reports otherwise rare (every 10**9 batches or 10**9 s): the first comes anyway, after 3 batches.
+    events = run(mnist, progress_every=10**9, progress_seconds=1e9, probe_seconds=None)
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [(p.epoch, p.batch) for p in progress] == [(1, 3), (1, 60), (2, 60)]  # then each epoch's last batch

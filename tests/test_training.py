@@ -42,7 +42,7 @@ def test_progress_is_reported_within_each_epoch(mnist):
                            train_data=mnist[0], test_data=mnist[1])  # a busy machine must not add reports
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[-1].batch == progress[-1].batches == 20
-    assert [p.batch for p in progress] == [5, 10, 15, 20]
+    assert [p.batch for p in progress] == [3, 5, 10, 15, 20]  # the run's first report after 3 batches
 
 
 def test_a_short_training_reaches_a_real_accuracy_on_the_mnist_test_set(mnist):
@@ -197,14 +197,31 @@ def test_a_run_from_given_weights_keeps_the_arguments_they_were_made_with(mnist)
     assert output_count(done.loaded.model) == 10 and done.loaded.info["model_args"]["classes"] == 10
 
 
-@pytest.mark.parametrize("bad, reason", [
+# Each message names the field and its range; the same from Python, the command line and the app.
+ABSURD = [  # what an API client sent a public server, and more of the kind
+    (dict(batch_size=10**9), "batch_size must be a whole number in [1, 65536], not 1000000000"),
+    (dict(lr=1e9), "lr must be in (0, 10], not 1e+09"),
+    (dict(momentum=50.0), "momentum must be in [0, 1), not 50"),
+    (dict(weight_decay=-5.0), "weight_decay must be in [0, 1], not -5"),
+    (dict(lr=float("nan")), "lr must be in (0, 10], not nan"),
+    (dict(lr=float("inf")), "lr must be in (0, 10], not inf"),
+]
+
+
+@pytest.mark.parametrize("bad, reason", ABSURD + [
     (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam, adadelta, not 'rmsprop'"),
-    (dict(lr=0), "lr must be positive, not 0"),
-    (dict(epochs=0), "epochs must be at least 1, not 0"),
-    (dict(val_split=1.0), "val_split must be in [0, 1), not 1.0"),
+    (dict(lr=0), "lr must be in (0, 10], not 0"),
+    (dict(epochs=0), "epochs must be a whole number in [1, 1000], not 0"),
+    (dict(epochs=2.5), "epochs must be a whole number in [1, 1000], not 2.5"),
+    (dict(val_split=1.0), "val_split must be in [0, 1), not 1"),
     (dict(schedule="cosine"), "schedule must be one of none, step, onecycle, not 'cosine'"),
-    (dict(step_size=0), "step_size must be at least 1"),
-    (dict(label_smoothing=1.0), "label_smoothing must be in [0, 1)"),
+    (dict(step_size=0), "step_size must be a whole number in [1, 1000], not 0"),
+    (dict(gamma=1.5), "gamma must be in (0, 1], not 1.5"),
+    (dict(label_smoothing=1.0), "label_smoothing must be in [0, 1), not 1"),
+    (dict(test_batch_size=0), "test_batch_size must be a whole number in [1, 65536], not 0"),
+    (dict(pen_renders=1000), "pen_renders must be a whole number in [1, 100], not 1000"),
+    (dict(other_offset=-1.0), "other_offset must be in [0, 20], not -1"),
+    (dict(lr="fast"), "lr must be in (0, 10], not 'fast'"),
 ])
 def test_a_bad_recipe_is_refused_with_its_reason(bad, reason):
     with pytest.raises(ValueError) as refused:
@@ -218,7 +235,14 @@ def test_a_bad_recipe_is_refused_with_its_reason(bad, reason):
 def test_every_recipe_problem_is_named_at_once():
     with pytest.raises(ValueError) as refused:
         Recipe(lr=-1, epochs=0)
-    assert str(refused.value) == "lr must be positive, not -1; epochs must be at least 1, not 0"
+    assert str(refused.value) == "lr must be in (0, 10], not -1; epochs must be a whole number in [1, 1000], not 0"
+
+
+def test_every_number_of_a_recipe_has_a_range():
+    from dataclasses import fields
+
+    numbers = [f for f in fields(Recipe) if f.type in ("int", "float")]
+    assert len(numbers) == 13 and not [f.name for f in numbers if f.metadata["range"] is None]
 
 
 def test_every_recipe_field_says_what_it_is_for_the_cli_and_the_app():

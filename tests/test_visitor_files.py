@@ -77,19 +77,33 @@ def webapp(shipped_weights):
     return WebApp(app_settings(shipped_weights, train_in_process=True))
 
 
-def test_a_training_whose_visitor_leaves_keeps_no_weights_file(webapp):
+def test_a_training_whose_visitor_leaves_keeps_no_weights_file(webapp, monkeypatch):
     """The visitor closes the page mid-training: the training stops within a batch and reports the best model
     so far, but writes no weights file into the folder that just went (it used to reappear there)."""
+    import threading
+
+    from mnist_demo.app import trainer as trainer_module
     from mnist_demo.app.trainer import TrainingReport
     from mnist_demo.training.engine import EpochResult
 
+    # The training waits after its first epoch until the visitor has left: it cannot end first on a busy machine.
+    left, engine = threading.Event(), trainer_module.train
+
+    def paced(*args, **kwargs):
+        for event in engine(*args, **kwargs):
+            yield event
+            if isinstance(event, EpochResult):
+                left.wait(30)
+
+    monkeypatch.setattr(trainer_module, "train", paced)
     trainer = webapp.trainer
     events = trainer.run("leaving", "mlp-50", trainer.recipe_for("mlp-50", epochs=3))
     seen = []
     for event in events:
         seen.append(event)
-        if isinstance(event, EpochResult):
+        if isinstance(event, EpochResult) and not left.is_set():
             trainer.forget("leaving")
+            left.set()
     report = next(e for e in seen if isinstance(e, TrainingReport))
     assert report.loaded is not None and report.stopped  # there was a model to keep...
     assert report.weights_file is None  # ...and no file of it

@@ -18,12 +18,13 @@ import gradio as gr
 from mnist_demo.app.charts import LiveCurves
 from mnist_demo.app.collecting import Handwriting
 from mnist_demo.app.drawing import Answer, DrawTab, preview_html
+from mnist_demo.app.limits import time_limit_text, within_limits
 from mnist_demo.app.outputs import TrainOutputs, finished, owner
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from mnist_demo.app.views import TRAIN_FIELDS, model_summary, progress_html, recipe_changes, recipe_text, recipe_values
 from mnist_demo.models.checkpoint import LoadedModel
-from mnist_demo.models.registry import DEFAULT_MODEL, image_models
+from mnist_demo.models.registry import DEFAULT_MODEL, get_spec, image_models
 from mnist_demo.reading.images import UploadRejected, read_image
 from mnist_demo.reading.reader import Reader
 from mnist_demo.reading.sketch import SketchError, parse_sketch
@@ -99,7 +100,9 @@ class WebApp:
         if not s.allow_training:
             return ("Training is turned off on this server (`MNIST_DEMO_ALLOW_TRAINING=0`). "
                     "Run the app on your own machine to train: `python app.py`.")
-        limits = [f"at most {s.max_epochs} epochs"]
+        limits = [f"at most {s.max_epochs} epochs", f"batches of at most {s.max_batch_size}",
+                  f"{s.max_steps:,} steps (epochs x batches an epoch)",
+                  f"{time_limit_text(s)} a training (it then stops, keeping the best model so far)"]
         if s.train_limit:
             limits.append(f"the first {s.train_limit:,} training digits")
         if s.test_limit:
@@ -114,7 +117,11 @@ class WebApp:
         filled from its registry recipe."""
         if model not in image_models():
             model = DEFAULT_MODEL
-        return {"about": model_summary(model), **recipe_values(model, self.settings.max_epochs)}
+        return {"about": model_summary(model), **recipe_values(within_limits(self.settings, get_spec(model).recipe))}
+
+    def warm_up(self) -> None:
+        """A visitor opened the Train tab: get the training worker and MNIST ready before they press Train."""
+        self.trainer.warm_up()
 
     def before_train(self) -> str:
         """Status line the moment Train is pressed, before the queue lets the training in."""
@@ -138,7 +145,7 @@ class WebApp:
             self.trainer.check(model, recipe_)
             events = self.trainer.run(owner(request), model, recipe_)  # starts on the first event asked for
             slow = (recipe_.pen_digits or recipe_.non_digits) and not self.trainer.drawings_ready(recipe_)
-            preparing = "Preparing the training data…" + (
+            preparing = "Starting…" if self.trainer.ready() and not slow else "Preparing the training data…" + (
                 " (drawing the pen digits takes a minute or two the first time)" if slow else "")
             yield TrainOutputs.starting(progress_html(None, recipe_.epochs, preparing),
                                         f"Training **{model}**: {recipe_text(recipe_)}.")

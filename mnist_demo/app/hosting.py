@@ -16,6 +16,7 @@ import math
 import os
 from typing import Any, Callable, Iterator, Mapping
 
+from mnist_demo.training.budget import PEN_DIGITS, estimated_steps
 from mnist_demo.training.engine import TrainConfig
 from mnist_demo.training.remote import train_elsewhere
 
@@ -23,10 +24,8 @@ ZERO_GPU_ENV = "SPACES_ZERO_GPU"
 MAX_GPU_SECONDS = 300  # the most ZeroGPU grants one call (less for visitors who are not logged in)
 SETUP_SECONDS = 20  # worker start, CUDA, loading MNIST
 PEN_RENDER_SECONDS = 1.5e-3  # CPU time to place and preprocess one pen digit
-PEN_DIGITS = 5_000  # pen digits of the training writers (pendigits writers 1-20)
 STEP_SECONDS = 4e-3  # a training step of a small CNN on a ZeroGPU slice, with room to spare
 MARGIN = 1.5
-MNIST_TRAIN_SAMPLES = 60_000
 
 
 def on_zerogpu(env: Mapping[str, str] | None = None) -> bool:
@@ -38,7 +37,7 @@ def on_zerogpu(env: Mapping[str, str] | None = None) -> bool:
 def estimated_gpu_seconds(config: TrainConfig, train_limit: int | None = None) -> int:
     """What a training should need on a ZeroGPU slice, with a margin (not capped)."""
     recipe = config.resolved_recipe()
-    steps = recipe.epochs * math.ceil((train_limit or MNIST_TRAIN_SAMPLES) / recipe.batch_size)
+    steps = estimated_steps(recipe, train_limit)
     pen = PEN_DIGITS * recipe.pen_renders * PEN_RENDER_SECONDS if recipe.pen_digits else 0.0
     return math.ceil(SETUP_SECONDS + pen + MARGIN * steps * STEP_SECONDS)
 

@@ -149,7 +149,7 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
                     model_line = gr.Markdown(app.describe(), label="Model", elem_id="model_line")
                     shared_btn = gr.Button("Back to the shipped model", size="sm")
 
-        with gr.Tab("Train"):
+        with gr.Tab("Train") as train_tab:
             gr.Markdown(app.training_intro())
             with gr.Row():
                 with gr.Column(scale=1, min_width=300):
@@ -208,14 +208,16 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
         # An upload can be a 16-megapixel photo (~250 MB while decoded): two at a time keeps memory bounded.
         upload.upload(app.predict_image, [upload, top_k, own_model], [label, status, preview],
                       api_name="predict_image", concurrency_limit=2, concurrency_id="upload")
+        # Instant, as a reading is: they skip the queue, so that a full queue (trainings) never holds them up.
         use_btn.click(app.use_trained, [trained, own_model], [own_model, model_line], api_name="use_trained",
-                      concurrency_limit=None)
-        shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared",
-                         concurrency_limit=None)
+                      queue=False)
+        shared_btn.click(app.use_shared, None, [own_model, model_line], api_name="use_shared", queue=False)
 
         # Train tab: every input and output is named; nothing depends on the order of a list.
         # One training at a time on the server; the queue shows the others their place.
         filled = {"about": about, **form}
+        # The training's process and MNIST get ready while the visitor reads the recipe, not after Train.
+        train_tab.select(app.warm_up, None, None, api_visibility="private", show_progress="hidden", queue=False)
         gr.on([demo.load, model.change], by_name(app.model_fields, filled), model, list(filled.values()),
               api_visibility="private", show_progress="hidden", queue=False)
         shown = {"progress": progress, "status": train_status, "accuracy_curves": accuracy_curves,
@@ -230,7 +232,8 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
             outputs=[shown[name] for name in TRAIN_OUTPUTS],  # the order gradio_client returns them in
             api_name="train", concurrency_limit=1, concurrency_id="train", show_progress="full",
             show_progress_on=[progress])
-        stop_btn.click(app.stop, None, train_status, api_name="stop", concurrency_limit=None)
+        # Stop skips the queue: a visitor can always stop their training, however full the queue is.
+        stop_btn.click(app.stop, None, train_status, api_name="stop", queue=False)
 
         # Teach it your handwriting. A change costs a drawing's preprocessing at most, whatever the collection
         # holds; they queue, COLLECTION_CONCURRENCY at a time, so that no burst of them takes the CPUs from the
@@ -270,6 +273,10 @@ def build_app(settings: AppSettings | None = None, app: WebApp | None = None) ->
             by_name(hw.fit, fit_shown), [collection, own_model], fit_outputs, api_name="fit_to_my_hand",
             concurrency_limit=1, concurrency_id="train", show_progress="full", show_progress_on=[progress])
         demo.unload(app.forget_visitor)
+    # Trainings (and fits) wait here for the one slot; uploads too. Readings skip the queue. Beyond
+    # max_queue waiting, one more is told the queue is full rather than wait behind hours of trainings.
+    # api_open=False: a queued event cannot be called by POST /run/ around the queue and its limits.
+    demo.queue(default_concurrency_limit=4, max_size=app.settings.max_queue, api_open=False)
     return demo
 
 
@@ -279,8 +286,6 @@ def launch(demo: gr.Blocks, max_upload_bytes: int = MAX_UPLOAD_BYTES, **kwargs) 
     # many visitors drawing that alone cut throughput by a fifth (benchmarks/load.py). Every 1000 events
     # is plenty for the summary; an operator's own setting wins.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
-    # api_open=False: a queued event cannot be called by POST /run/ around the queue and its limits.
-    demo.queue(default_concurrency_limit=4, api_open=False)
     # Gradio refuses bigger uploads before they reach the app (and `read_image` checks again).
     demo.launch(css=CSS, head=HEAD, max_file_size=max_upload_bytes, **kwargs)
     return demo
@@ -302,4 +307,6 @@ def main() -> None:
         # that with many visitors drawing the CPU goes to a training first (benchmarks/load.py).
         start_training_server()
         os.nice(SERVER_NICENESS)
-    launch(build_app(settings), settings.max_upload_bytes)
+    webapp = WebApp(settings)
+    webapp.trainer.warm_up()  # the first Train starts at once: MNIST and the training's process ready
+    launch(build_app(settings, webapp), settings.max_upload_bytes)

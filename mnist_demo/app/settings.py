@@ -6,6 +6,13 @@ through these, without touching code:
 MNIST_DEMO_WEIGHTS        weights the Draw tab answers with (default: the shipped `Weights.DEFAULT`)
 MNIST_DEMO_ALLOW_TRAINING 0 turns the Train tab off, with a message (default 1)
 MNIST_DEMO_MAX_EPOCHS     the most epochs one training may run (default 20)
+MNIST_DEMO_MAX_BATCH_SIZE the largest training batch a visitor may ask for (default 1024)
+MNIST_DEMO_MAX_STEPS      the most steps one training may take, epochs x ceil(training digits / batch size),
+                          refused up front beyond it (default 20000: the default recipes but mlp-512's 20 epochs)
+MNIST_DEMO_MAX_TRAIN_SECONDS  a training or a fit stops itself after this many seconds, keeping the best model
+                          so far, so that nobody holds the one training slot for long (default 300)
+MNIST_DEMO_MAX_QUEUE      events that may wait in the queue at once, trainings above all; one more is told the
+                          queue is full (default 10)
 MNIST_DEMO_TRAIN_LIMIT    train on the first N training digits only (default: all 60,000)
 MNIST_DEMO_TEST_LIMIT     test on the first N test digits only (default: all 10,000)
 MNIST_DEMO_TRAIN_THREADS  torch CPU threads for training (default: all cores but one)
@@ -31,6 +38,12 @@ from mnist_demo.reading.weights import Weights
 from mnist_demo.training.data import default_data_dir
 
 DEFAULT_WEIGHTS = Weights.DEFAULT.file  # found from the package, not from the working directory
+# The variables of the training limits, which the messages of a refused training name.
+MAX_EPOCHS_VAR = "MNIST_DEMO_MAX_EPOCHS"
+MAX_BATCH_SIZE_VAR = "MNIST_DEMO_MAX_BATCH_SIZE"
+MAX_STEPS_VAR = "MNIST_DEMO_MAX_STEPS"
+MAX_TRAIN_SECONDS_VAR = "MNIST_DEMO_MAX_TRAIN_SECONDS"
+MAX_QUEUE_VAR = "MNIST_DEMO_MAX_QUEUE"
 
 
 class SettingsError(ValueError):
@@ -72,7 +85,12 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 class AppSettings:
     weights: Path = DEFAULT_WEIGHTS
     allow_training: bool = True
+    # What one visitor's training may ask for and take (`app.limits`): each holds the one training slot.
     max_epochs: int = 20
+    max_batch_size: int = 1024  # the engine takes a batch at once: a huge one is gigabytes for a larger model
+    max_steps: int = 20_000
+    max_train_seconds: int = 300
+    max_queue: int = 10
     train_limit: int | None = None
     test_limit: int | None = None
     # One core stays free so drawing predictions stay quick while a training runs.
@@ -96,7 +114,11 @@ class AppSettings:
         return cls(
             weights=Path(env.get("MNIST_DEMO_WEIGHTS") or DEFAULT_WEIGHTS),
             allow_training=_flag(env, "MNIST_DEMO_ALLOW_TRAINING", True),
-            max_epochs=_int(env, "MNIST_DEMO_MAX_EPOCHS", cls.max_epochs),
+            max_epochs=_int(env, MAX_EPOCHS_VAR, cls.max_epochs),
+            max_batch_size=_int(env, MAX_BATCH_SIZE_VAR, cls.max_batch_size),
+            max_steps=_int(env, MAX_STEPS_VAR, cls.max_steps),
+            max_train_seconds=_int(env, MAX_TRAIN_SECONDS_VAR, cls.max_train_seconds),
+            max_queue=_int(env, MAX_QUEUE_VAR, cls.max_queue),
             train_limit=_int(env, "MNIST_DEMO_TRAIN_LIMIT", None),
             test_limit=_int(env, "MNIST_DEMO_TEST_LIMIT", None),
             train_threads=_int(env, "MNIST_DEMO_TRAIN_THREADS", cls.train_threads),

@@ -5,7 +5,10 @@
 (in a temp folder of the visitor's own, `visitor_files`, never in weights/). `Trainer.fit()` fits
 a visitor's model to their drawings (`personal.finetune`) in the same one slot,
 stoppable the same way, then yields `personal.assess`'s before/after. Anything
-that keeps a training from starting raises `TrainingRefused` with a message for people.
+that keeps a training from starting raises `TrainingRefused` with a message for people
+(`app.limits`: what this server allows); a training that runs past the server's time
+limit stops itself, keeping the best model so far. `Trainer.warm_up()` gets the next
+training ready before anyone asks for it (MNIST loaded, its process started).
 """
 
 from __future__ import annotations
@@ -15,60 +18,34 @@ import functools
 import queue
 import shutil
 import threading
-from dataclasses import dataclass, field
+import weakref
 from pathlib import Path
+from threading import Timer
 from typing import Any, Callable, Iterator
 
 import torch
 
-from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds, gpu_training
+from mnist_demo.app import limits
+from mnist_demo.app.hosting import gpu_training
+from mnist_demo.app.limits import TrainingRefused
+from mnist_demo.app.report import TrainingFailed, TrainingReport, make_report
 from mnist_demo.app.settings import AppSettings
 from mnist_demo.app.visitor_files import Errand, Part, VisitorFiles
 from mnist_demo.base.recipe import Recipe
 from mnist_demo.models.checkpoint import LoadedModel
-from mnist_demo.models.registry import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings, draw_ahead
 from mnist_demo.reading.reader import Reader
-from mnist_demo.training.data import DataUnavailable, Split, load_mnist
+from mnist_demo.training.data import DataUnavailable, Split, load_mnist, preload_mnist
 from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
-from mnist_demo.training.evaluation import EvalResult, evaluate
-from mnist_demo.training.remote import StopFile, in_subprocess
+from mnist_demo.training.remote import train_elsewhere
+from mnist_demo.training.standby import NextProcess, Standby, Stop
 
 NO_SESSION = ("A training needs a session of its own, to stop it and to keep its model: train from the page, "
               "or call the API with gradio_client (a raw HTTP call without a session_hash has none).")
-
-
-class TrainingRefused(RuntimeError):
-    """A training that cannot start (busy, turned off, bad settings, no MNIST); the message says why."""
-
-
-class TrainingFailed(RuntimeError):
-    """A training that broke off with an error; the message says what happened."""
-
-
-@dataclass
-class TrainingReport:
-    """What a finished (or stopped) training leaves: the kept model and how it does on the test digits."""
-
-    model_name: str
-    history: list[EpochResult]
-    stopped: bool
-    loaded: LoadedModel | None  # None when stopped before the first epoch ended
-    evaluation: EvalResult | None = None
-    test_data: Split | None = None
-    weights_file: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        if self.loaded is None:
-            return "Stopped before the first epoch ended: there is no model to keep."
-        best = self.loaded.info.get("best_epoch", len(self.history))
-        how = "Stopped early" if self.stopped else "Done"
-        return (f"{how} after {len(self.history)} epoch(s). Kept the model of epoch {best}: "
-                f"{100 * (self.loaded.test_accuracy or 0):.2f}% on {len(self.test_data or [])} test digits.")
+__all__ = ["Trainer", "TrainingFailed", "TrainingRefused", "TrainingReport"]
 
 
 Event = Progress | EpochResult | TrainingReport
@@ -76,19 +53,13 @@ SEED = 1  # of every training the app runs: the same recipe gives the same model
 _END = object()  # the work's thread has ended (after its last event, or its exception)
 
 
-class _Stop:
-    """A visitor's Stop: an event for a training in this process, a file for one in another process;
-    and the training's errand, which keeps no model once its visitor has left."""
+class _Stop(Stop):
+    """A visitor's Stop (`training.standby.Stop`), with the training's errand, which keeps no model once its
+    visitor has left."""
 
     def __init__(self, path: Path, errand: Errand) -> None:
-        self.event = threading.Event()
-        self.file = StopFile(path)
-        self.file.clear()
+        super().__init__(path)
         self.errand = errand
-
-    def set(self) -> None:
-        self.event.set()
-        self.file.set()
 
 
 class Trainer:
@@ -104,8 +75,13 @@ class Trainer:
         self.gpu = gpu if gpu is not None else gpu_training()
         self._lock = threading.Lock()
         self._drawing_ahead = threading.Event()
-        self._stops: dict[str, _Stop] = {}
+        self._stops: dict[str, Stop] = {}
         self._data: tuple[Split, Split] | None = None
+        self._data_lock = threading.Lock()
+        # Where trainings run in a process of our own: the next one's, started with MNIST loaded (`warm_up`).
+        separate = self.gpu is None and not settings.train_in_process
+        self._next = NextProcess(preload_mnist, str(settings.resolved_data_dir())) if separate else None
+        self._warm = False
         self.files = VisitorFiles()  # every visitor's folders: theirs alone, gone with `forget`
 
     @property
@@ -113,46 +89,63 @@ class Trainer:
         return self._lock.locked()
 
     def recipe_for(self, model: str, **changes: Any) -> Recipe:
-        """The model's registry recipe with `changes`; raises TrainingRefused for unknown models or bad values."""
-        try:
-            spec = get_spec(model)
-        except UnknownModel as exc:
-            raise TrainingRefused(str(exc)) from None
-        try:
-            return spec.recipe.with_changes(**changes)
-        except (TypeError, ValueError) as exc:
-            raise TrainingRefused(f"Cannot train with these settings: {exc}") from None
+        """The model's registry recipe with `changes`; raises TrainingRefused for unknown models or values out
+        of range (`limits.recipe_for`)."""
+        return limits.recipe_for(self.settings, model, **changes)
 
     def check(self, model: str, recipe: Recipe) -> None:
-        """Raise TrainingRefused if this server would not run this training."""
-        if not self.settings.allow_training:
-            raise TrainingRefused("Training is turned off on this server (MNIST_DEMO_ALLOW_TRAINING=0). "
-                                  "Run the app on your own machine to train: `python app.py`.")
-        if model not in REGISTRY:
-            raise TrainingRefused(str(UnknownModel(model)))
-        if model not in image_models():  # the Draw tab reads with what the Train tab makes
-            raise TrainingRefused(f"{model} reads the pen's path beside the shipped model, not drawings on its "
-                                  f"own: train it from the command line (`python -m mnist_demo train --model "
-                                  f"{model}`).")
-        if recipe.epochs > self.settings.max_epochs:
-            raise TrainingRefused(f"At most {self.settings.max_epochs} epochs on this server "
-                                  f"(MNIST_DEMO_MAX_EPOCHS); you asked for {recipe.epochs}.")
-        if self.gpu is not None:
-            needed = estimated_gpu_seconds(TrainConfig(model=model, recipe=recipe), self.settings.train_limit)
-            if needed > MAX_GPU_SECONDS:
-                raise TrainingRefused(f"This training would need about {needed} s of GPU time, and a ZeroGPU "
-                                      f"Space grants at most {MAX_GPU_SECONDS} s at a time: ask for fewer epochs.")
+        """Raise TrainingRefused if this server would not run this training (`limits.check`)."""
+        limits.check(self.settings, model, recipe, on_gpu=self.gpu is not None)
 
     def data(self) -> tuple[Split, Split]:
         """MNIST (cut to the settings' limits), loaded once; raises TrainingRefused when it cannot be had."""
-        if self._data is None:
+        with self._data_lock:
+            if self._data is None:
+                try:
+                    train_split, test_split = load_mnist(self.settings.resolved_data_dir())
+                except DataUnavailable as exc:
+                    raise TrainingRefused(f"Training needs MNIST, and it is not available here: {exc}") from None
+                self._data = (train_split.subset(self.settings.train_limit),
+                              test_split.subset(self.settings.test_limit))
+            return self._data
+
+    def warm_up(self) -> bool:
+        """Get the next training ready, in the background: MNIST loaded here, and the process it will run in
+        started with MNIST loaded (a `Standby`; on ZeroGPU, MNIST loaded before the GPU worker is forked from
+        here). The server calls it as it starts, the page when a visitor opens the Train tab; from then on each
+        training's end readies the next. False when training is off or this was done already."""
+        with self._data_lock:
+            if not self.settings.allow_training or self._warm:
+                return False
+            self._warm = True
+        data_dir = self.settings.resolved_data_dir()
+
+        def load() -> None:
             try:
-                train_split, test_split = load_mnist(self.settings.resolved_data_dir())
-            except DataUnavailable as exc:
-                raise TrainingRefused(f"Training needs MNIST, and it is not available here: {exc}") from None
-            self._data = (train_split.subset(self.settings.train_limit),
-                          test_split.subset(self.settings.test_limit))
-        return self._data
+                if self.gpu is not None:
+                    preload_mnist(data_dir)
+                self.data()
+            except (TrainingRefused, DataUnavailable):  # the training says so, when it is asked for
+                pass
+
+        threading.Thread(target=load, name="mnist_demo-warm-up", daemon=True).start()
+        if self._next is not None:
+            self._next.restock()
+            weakref.finalize(self, self._next.close)
+        return True
+
+    def ready(self) -> bool:
+        """Whether a training asked for now would start at once: MNIST loaded, its process waiting."""
+        return self._data is not None and (self._next is None or self._next.ready())
+
+    def close(self) -> None:
+        """End the process standing by for the next training, if any (a training under way goes on)."""
+        if self._next is not None:
+            self._next.close()
+
+    def _process(self) -> Standby:
+        """The process for the training about to start: the one standing by, else a new one."""
+        return self._next.take() if self._next is not None else Standby()
 
     def stop(self, owner: str) -> bool:
         """Ask `owner`'s training to stop within one batch; False when they have none running."""
@@ -198,7 +191,7 @@ class Trainer:
         """
         self.check(model, recipe)
 
-        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+        def prepare(folder: Path) -> Callable[[Stop, Callable[[Any], None]], None]:
             train_data, test_data = self.data()
             config = TrainConfig(model=model, recipe=recipe, seed=seed, device=self.settings.device)
             return functools.partial(self._work, config, train_data, test_data)
@@ -220,7 +213,7 @@ class Trainer:
         drawings = Split(*collection.tensors())
         base = base if isinstance(base, Reader) else Reader.load(base, "cpu")
 
-        def prepare(folder: Path) -> Callable[[_Stop, Callable[[Any], None]], None]:
+        def prepare(folder: Path) -> Callable[[Stop, Callable[[Any], None]], None]:
             folder.mkdir(parents=True, exist_ok=True)
             base_file = base.save(folder / "base.safetensors")  # what the fit's process reads
             test_data = self.data()[1].subset(settings.test_digits)  # the digits the fit's epoch is tested on
@@ -240,10 +233,14 @@ class Trainer:
         events: queue.Queue = queue.Queue()
         worker: threading.Thread | None = None
         folder = self.files.folder(owner, Part.TRAININGS)
+        # Nobody holds the one slot for long: the training stops itself, keeping the best model so far.
+        clock = Timer(self.settings.max_train_seconds, stop.expire)
+        clock.daemon = True
+        clock.start()
+        self._stops[owner] = stop  # from now: a Stop while it prepares ends it at its first batch
         try:
             shutil.rmtree(folder, ignore_errors=True)  # the visitor's previous download goes
             work = prepare(folder)
-            self._stops[owner] = stop
             # In this request's context: on ZeroGPU, spaces.GPU finds the visitor (and their quota) there.
             worker = threading.Thread(target=contextvars.copy_context().run, name=name,
                                       args=(self._thread, work, stop, events), daemon=True)
@@ -256,6 +253,7 @@ class Trainer:
                     raise TrainingFailed(f"Training failed: {type(event).__name__}: {event}") from event
                 yield event
         finally:
+            clock.cancel()
             stop.set()  # a visitor who leaves mid-training frees the server within one batch
             if worker is not None:
                 worker.join()
@@ -264,9 +262,11 @@ class Trainer:
                 shutil.rmtree(folder, ignore_errors=True)
             self._stops.pop(owner, None)
             self._lock.release()
+            if self._warm and self._next is not None:
+                self._next.restock()  # the next training's process, while nobody trains
 
     @staticmethod
-    def _thread(work: Callable[[_Stop, Callable[[Any], None]], None], stop: _Stop, events: queue.Queue) -> None:
+    def _thread(work: Callable[[Stop, Callable[[Any], None]], None], stop: Stop, events: queue.Queue) -> None:
         try:
             work(stop, events.put)
         except BaseException as exc:  # handed to the visitor's generator, which raises it there
@@ -274,7 +274,7 @@ class Trainer:
         finally:
             events.put(_END)
 
-    def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop) -> Iterator[Any]:
+    def _events(self, config: TrainConfig, train_data: Split, test_data: Split, stop: Stop) -> Iterator[Any]:
         """The training's events: from a ZeroGPU worker, a process of its own, or this process."""
         s = self.settings
         elsewhere = dict(data_dir=str(s.resolved_data_dir()), stop_path=str(stop.file.path),
@@ -282,7 +282,7 @@ class Trainer:
         if self.gpu is not None:
             return self.gpu(config, **elsewhere)
         if not s.train_in_process:
-            return in_subprocess(config, **elsewhere, threads=s.train_threads)
+            return self._process().run(train_elsewhere, config, **elsewhere, threads=s.train_threads)
         return train(config, train_data=train_data, test_data=test_data, stop=stop.event)
 
     def _work(self, config: TrainConfig, train_data: Split, test_data: Split, stop: _Stop,
@@ -310,7 +310,7 @@ class Trainer:
         if s.train_in_process:
             events = finetune_and_assess_elsewhere(*args, threads=torch.get_num_threads(), folds=folds)
         else:
-            events = in_subprocess(*args, threads=s.train_threads, folds=folds, worker=finetune_and_assess_elsewhere)
+            events = self._process().run(finetune_and_assess_elsewhere, *args, threads=s.train_threads, folds=folds)
         for event in events:
             if isinstance(event, TrainingDone):
                 name = event.loaded.name if event.loaded is not None else "model"
@@ -322,12 +322,9 @@ class Trainer:
                 base: Reader | None = None) -> TrainingReport:
         """The training's result, its weights saved as `file_name` in the visitor's folder unless they have
         left. `base`: the reader a fit started from; its file is then the fitted reader's, stroke reader and all."""
-        report = TrainingReport(model, done.history, done.stopped, done.loaded, notes=list(done.notes))
+        time_note = limits.stopped_at_time_limit(self.settings) if stop.expired else None
+        report = make_report(model, done, test_data, time_note)
         if done.loaded is not None:
-            device = next(done.loaded.model.parameters()).device
-            # The engine evaluated the kept model in its epoch; only a resumed run's kept epoch predates it.
-            report.evaluation = done.evaluation or evaluate(done.loaded.model, test_data, device)
-            report.test_data = test_data
             with self.files.writing(stop.errand, Part.TRAININGS) as folder:
                 if folder is not None:
                     path = folder / file_name

@@ -39,27 +39,25 @@ def model_summary(name: str) -> str:
     return f"{spec.source}. {spec.parameter_count():,} parameters.{reported}"
 
 
-def recipe_values(name: str, max_epochs: int) -> dict[str, Any]:
-    """The registry recipe of `name` as the Train tab's field values (epochs capped at `max_epochs`)."""
-    recipe = get_spec(name).recipe
+def recipe_values(recipe: Recipe) -> dict[str, Any]:
+    """`recipe` as the Train tab's field values."""
     values: dict[str, Any] = {f.name: getattr(recipe, f.name) for f in TRAIN_FIELDS}
     for f in TRAIN_FIELDS:
         if f.kind is bool:
             values[f.name] = "yes" if values[f.name] else "no"
-    values["epochs"] = min(recipe.epochs, max_epochs)
     return values
 
 
 def recipe_changes(values: dict[str, Any]) -> dict[str, Any]:
     """Field values from the Train tab or an API client (None: keep the model's own) as
-    `Recipe.with_changes` arguments: "yes"/"no" to bool, whole numbers to int. Other names pass
-    through, for `Recipe.with_changes` to refuse."""
+    `Recipe.with_changes` arguments: "yes"/"no" to bool, whole numbers to int. Other names, and numbers
+    that are not whole (1.5, nan), pass through, for `Recipe.with_changes` to refuse by name."""
     kinds = {f.name: f.kind for f in TRAIN_FIELDS}
     changes = dict(values)
     for name, value in values.items():
         if isinstance(value, str) and kinds.get(name) is bool:
             changes[name] = value.strip().lower() in ("yes", "true", "1", "on")
-        elif value is not None and kinds.get(name) is int:
+        elif isinstance(value, float) and kinds.get(name) is int and value.is_integer():
             changes[name] = int(value)
     return changes
 

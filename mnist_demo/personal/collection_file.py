@@ -25,8 +25,8 @@ from mnist_demo.personal.collection import (
     VERSION,
     Collection,
     CollectionError,
-    megabytes,
     make_drawing,
+    megabytes,
 )
 
 

@@ -40,11 +40,15 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
 
 
+def _root(data_dir: str | os.PathLike | None) -> Path:
+    return Path(data_dir) if data_dir is not None else default_data_dir()
+
+
 def load_split(data_dir: str | os.PathLike | None = None, train: bool = True) -> Split:
     """One MNIST split; downloads it when missing and the network allows."""
     from torchvision.datasets import MNIST
 
-    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    root = _root(data_dir)
     try:
         ds = MNIST(str(root), train=train, download=True)
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError depending on the failure
@@ -58,7 +62,21 @@ def load_split(data_dir: str | os.PathLike | None = None, train: bool = True) ->
     return Split(ds.data.clone(), ds.targets.clone().long())
 
 
+_PRELOADED: dict[Path, tuple[Split, Split]] = {}  # this process's MNIST, loaded before it was asked for
+
+
+def preload_mnist(data_dir: str | os.PathLike | None = None) -> None:
+    """Load MNIST now, and answer this process's `load_mnist` of the same folder with it from now on: a
+    process that will train (one kept ready for the next training, a server about to fork its GPU
+    worker) then has it before the training is asked for. Its tensors are shared: read them, never
+    write to them."""
+    _PRELOADED[_root(data_dir).resolve()] = (load_split(data_dir, train=True), load_split(data_dir, train=False))
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """(train, test) splits."""
+    preloaded = _PRELOADED.get(_root(data_dir).resolve())
+    if preloaded is not None:
+        return preloaded
     return load_split(data_dir, train=True), load_split(data_dir, train=False)
 

@@ -63,6 +63,7 @@ class TrainConfig:
     init_from: str | Path | LoadedModel | None = None
     progress_every: int = 20  # batches between Progress events...
     progress_seconds: float = 0.5  # ...or seconds of training, whichever comes first
+    first_progress: int = 3  # the run's first Progress after this many batches: a plot has a point at once
     probe_seconds: float | None = 3.0  # seconds of training between probes of the test set (None: never)
     probe_size: int = 1000  # the first N test digits: a fixed part, so probes compare
 
@@ -244,6 +245,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
 
     probe = test_data.subset(config.probe_size)
     clock = (history[-1].elapsed or 0.0) if history else 0.0  # training seconds, evaluations not counted
+    last_probe = clock  # probes keep their pace across epochs
     for epoch in range(start_epoch, recipe.epochs + 1):
         # Per-epoch seeds make a resumed run see the same batches as an uninterrupted one.
         torch.manual_seed(config.seed * 1000 + epoch)
@@ -255,7 +257,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         running = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
-        last_report = last_probe = clock
+        last_report = clock
         started = time.perf_counter()
         for b in range(steps_per_epoch):
             if stop is not None and stop.is_set():
@@ -281,7 +283,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             correct += (out.detach().argmax(1) == y).sum()
             seen += len(idx)
             now = clock + time.perf_counter() - started
-            due = (b + 1) % config.progress_every == 0 or now - last_report >= config.progress_seconds
+            due = ((b + 1) % config.progress_every == 0 or now - last_report >= config.progress_seconds
+                   or (epoch == start_epoch and b + 1 == config.first_progress))
             if due or b + 1 == steps_per_epoch:
                 clock, last_report = now, now
                 probed = None

@@ -8,21 +8,16 @@ filters; TrainingDone its kept model on the CPU, without the optimizer), and
 stops when a file appears, which the parent process can create at any time:
 the best model so far still comes back, as with a stop in the same process.
 
-`in_subprocess` runs the same in a process of our own. A training in the web
-server's process shares its interpreter lock with every visitor's reading: with
-20 visitors drawing it ran at an eighth of its speed (benchmarks/load.py); in
-its own process the operating system shares the cores instead.
+`in_subprocess` runs the same in a process of our own (`training.standby`). A
+training in the web server's process shares its interpreter lock with every
+visitor's reading: with 20 visitors drawing it ran at an eighth of its speed
+(benchmarks/load.py); in its own process the operating system shares the cores
+instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import multiprocessing
-import os
-import queue
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,23 +25,11 @@ import torch
 
 from mnist_demo.training.data import load_mnist
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
+from mnist_demo.training.standby import Standby, StopFile, TrainingProcessFailed, start_training_server
 
-
-@dataclass(frozen=True)
-class StopFile:
-    """A stop signal two processes share: set once the file exists (what `train` asks of `stop`)."""
-
-    path: Path
-
-    def set(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.touch()
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def is_set(self) -> bool:
-        return os.path.exists(self.path)
+# What trainings elsewhere are run with: the process machinery is `training.standby`'s, named here too.
+__all__ = ["Standby", "StopFile", "TrainingProcessFailed", "in_subprocess", "portable", "start_training_server",
+           "train_elsewhere"]
 
 
 def portable(event: Progress | EpochResult | TrainingDone) -> Progress | EpochResult | TrainingDone:
@@ -77,99 +60,14 @@ def train_elsewhere(config: TrainConfig, data_dir: str | None, stop_path: str,
         yield portable(event)
 
 
-@dataclass(frozen=True)
-class Failure:
-    """An exception in the training process, as the parent can show it."""
-
-    kind: str
-    message: str
-
-
-def _child(events: Any, received: Any, worker: Callable[..., Iterator[Any]], args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> None:
-    try:
-        for event in worker(*args, **kwargs):
-            events.put(event)
-    except BaseException as exc:  # noqa: BLE001 - whatever it was, the parent says so and frees the slot
-        events.put(Failure(type(exc).__name__, str(exc)))
-    finally:
-        events.put(None)
-        # torch sends a tensor through a queue as a handle to this process's memory: stay until the
-        # parent has taken the last events (the kept model), or it finds nothing there.
-        received.wait(timeout=60)
-
-
-_CONTEXT: Any = None
-
-
-def _context() -> Any:
-    """A forkserver: children forked from a clean interpreter that has imported torch once (fast starts,
-    no inherited thread pool)."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["mnist_demo.training.remote"])
-    return _CONTEXT
-
-
-def start_training_server() -> None:
-    """Start the forkserver the trainings will be forked from now, at this process's priority.
-
-    A web server that lowers its own priority afterwards (`os.nice`) leaves its trainings at the
-    priority it had: readings then yield the CPU to a training, not the other way round.
-    """
-    from multiprocessing import forkserver
-
-    _context()
-    forkserver.ensure_running()
-
-
-class TrainingProcessFailed(RuntimeError):
-    """The training process raised, or died; the message says what happened."""
-
-
 def in_subprocess(*args: Any, worker: Callable[..., Iterator[Any]] = train_elsewhere, **kwargs: Any
                   ) -> Iterator[Any]:
     """`worker(*args, **kwargs)` in a process of its own, its events streamed back.
 
-    The worker (default `train_elsewhere`; `personal.finetune.finetune_elsewhere` for a visitor's fit)
-    is a module-level function, so the child can import it, that takes a `stop_path` and yields
+    The worker (default `train_elsewhere`; `personal.assess.finetune_and_assess_elsewhere` for a visitor's
+    fit) is a module-level function, so the child can import it, that takes a `stop_path` and yields
     portable events. Closing this generator early stops it (through the stop file) and waits for
-    the process. Raises TrainingProcessFailed when the process raises or dies.
+    the process. Raises TrainingProcessFailed when the process raises or dies. A `Standby` started
+    earlier does the same without the wait for the process to start.
     """
-    stop_path = inspect.signature(worker).bind(*args, **kwargs).arguments["stop_path"]
-    ctx = _context()
-    events, received = ctx.Queue(), ctx.Event()
-    process = ctx.Process(target=_child, args=(events, received, worker, args, kwargs), name="mnist_demo-training",
-                          daemon=True)
-    process.start()
-    try:
-        while True:
-            try:
-                event = events.get(timeout=1.0)
-            except queue.Empty:
-                if not process.is_alive():
-                    raise TrainingProcessFailed(f"the training process ended (exit code {process.exitcode})") from None
-                continue
-            if event is None:
-                received.set()
-                return
-            if isinstance(event, Failure):
-                raise TrainingProcessFailed(f"{event.kind}: {event.message}")
-            yield event
-    finally:
-        StopFile(Path(stop_path)).set()
-        # Read what it still sends (its last events, its kept model): a process whose queue is unread
-        # cannot end, and the stop file ends its training within a batch.
-        deadline = time.monotonic() + 30
-        while process.is_alive() and time.monotonic() < deadline and not received.is_set():
-            try:
-                if events.get(timeout=0.5) is None:
-                    break
-            except queue.Empty:
-                pass
-        received.set()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    yield from Standby().run(worker, *args, **kwargs)

@@ -8,7 +8,10 @@ the best model so far; the queue has a size; the training's process and MNIST ar
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+import threading
 
 import httpx
 import pytest
@@ -215,3 +218,31 @@ def test_the_training_process_and_mnist_are_ready_before_the_click(tmp_path, mni
         assert isinstance(report, TrainingReport) and report.loaded is not None and not report.stopped
     finally:
         trainer.close()
+
+
+def note_niceness(path: str) -> None:
+    """A standby's preload (run in the standby's process): its thread's niceness, into `path`."""
+    with open(path, "w") as f:
+        f.write(str(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+
+def niceness_job(stop_path: str):
+    """A standby's job: the niceness it runs at."""
+    yield os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux only")
+def test_a_standby_preloads_at_the_lowest_priority_and_trains_at_its_own(tmp_path):
+    """A standby readied as a training ends must not take a core from the visitors drawing (the web server is
+    niced below its trainings): its preload runs in a thread of the lowest priority; its training does not."""
+    from mnist_demo.training.standby import PRELOAD_NICENESS, Standby, start_training_server
+
+    start_training_server()
+    standby = Standby(note_niceness, str(tmp_path / "preload"))
+    try:
+        wait_until(standby.ready, 60, message="the standby never got ready")
+        events = list(standby.run(niceness_job, stop_path=str(tmp_path / "stop")))
+    finally:
+        standby.close()
+    assert int((tmp_path / "preload").read_text()) == PRELOAD_NICENESS
+    assert events == [os.getpriority(os.PRIO_PROCESS, 0)] and events[0] < PRELOAD_NICENESS

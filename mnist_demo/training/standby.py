@@ -112,14 +112,30 @@ class _Ready:
     """A standby's word that it has preloaded and waits for its job."""
 
 
+PRELOAD_NICENESS = 19  # the lowest priority: a standby preloads with what the CPUs leave over
+
+
+def _preload_quietly(preload: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
+    except (OSError, AttributeError):  # not Linux (niceness is the whole process's there): at its own priority
+        pass
+    try:
+        preload(*args)
+    except Exception:  # noqa: BLE001 - e.g. no MNIST here: the job meets the same, and says so
+        pass
+
+
 def _standby(events: Any, received: Any, jobs: Any, preload: Callable[..., Any] | None,
              preload_args: tuple[Any, ...]) -> None:
     """A standby process: preload, say so, wait for its one job (or None: not needed), run it."""
     if preload is not None:
-        try:
-            preload(*preload_args)
-        except Exception:  # noqa: BLE001 - e.g. no MNIST here: the job meets the same, and says so
-            pass
+        # In a thread of the lowest priority: a standby started as a training ends would otherwise take a core
+        # from the web server (niced below its trainings) for a second or two, stalling every visitor's reading.
+        # Linux sets niceness per thread, so the training that follows in this thread keeps the process's.
+        loading = threading.Thread(target=_preload_quietly, args=(preload, preload_args), daemon=True)
+        loading.start()
+        loading.join()
     events.put(_Ready())
     forkserver = os.getppid()
     while True:

@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from benchmarks.abuse import ABSURD, RSS_TARGET_MB, run_suite
+from benchmarks.abuse import RSS_TARGET_MB, run_suite
+from benchmarks.abuse_requests import ABSURD
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.app.settings import AppSettings
 from tests.support.servers import app_settings, served_app

@@ -13,14 +13,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from mnist_demo.app import collecting
-from mnist_demo.app.collecting import COLLECTION_API_OUTPUTS, DOWNLOAD_OUTPUTS, FIT_API_OUTPUTS
+from mnist_demo.app.collecting import FIT_API_OUTPUTS
 from mnist_demo.app.handlers import WebApp
 from mnist_demo.personal import MAX_FILE_BYTES, load
 from mnist_demo.reading.reader import Reader
+from tests.support.collection_api import confidences, download, keep, labels, named, rounded, visitor
 from tests.support.costs import cpu_ms
 from tests.support.drawings import held_out_digits, pad_value
 from tests.support.servers import REPO, app_settings, served_app
@@ -38,40 +39,6 @@ def settings(shipped_weights):
 def server(settings):
     with served_app(settings) as url:
         yield url
-
-
-def visitor(url: str) -> Client:
-    """A new client is a new visitor, with a session (and a collection) of their own."""
-    return Client(url, verbose=False)
-
-
-def named(output: tuple) -> dict:
-    """A collection event's answer by name (COLLECTION_API_OUTPUTS)."""
-    assert len(output) == len(COLLECTION_API_OUTPUTS)
-    return dict(zip(COLLECTION_API_OUTPUTS, output))
-
-
-def keep(c: Client, digit, label) -> dict:
-    return named(c.predict(pad_value(digit), label, api_name="/keep_drawing"))
-
-
-def download(c: Client) -> dict:
-    """/download_drawings' answer by name (DOWNLOAD_OUTPUTS): the file, written now, and a message."""
-    return dict(zip(DOWNLOAD_OUTPUTS, c.predict(api_name="/download_drawings")))
-
-
-def labels(answer: dict) -> list[int]:
-    return [d["label"] for d in answer["listing"]["drawings"]]
-
-
-def rounded(label) -> dict:
-    """A reading's probabilities by digit (the app's own label dict), to 4 places."""
-    return {k: round(v, 4) for k, v in label.items()} if isinstance(label, dict) else {}
-
-
-def confidences(label: dict) -> dict:
-    """The same from what gradio_client gets for a gr.Label."""
-    return {c["label"]: round(c["confidence"], 4) for c in (label or {}).get("confidences") or []}
 
 
 def sha256(path: Path) -> str:

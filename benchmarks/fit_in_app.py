@@ -30,7 +30,7 @@ from mnist_demo.personal import Collection
 from mnist_demo.personal.assess import Assessment
 from mnist_demo.personal.finetune import FitSettings, draw_ahead, fit
 from mnist_demo.reading.weights import Weights
-from mnist_demo.training.remote import start_training_server
+from mnist_demo.training.standby import start_training_server
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,8 @@ import pytest
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, gpu_seconds, gpu_training, on_zerogpu
 from mnist_demo.base.recipe import Recipe
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone
-from mnist_demo.training.remote import StopFile, train_elsewhere
+from mnist_demo.training.remote import train_elsewhere
+from mnist_demo.training.standby import StopFile
 
 
 def test_zerogpu_is_recognised_as_the_spaces_package_recognises_it():
@@ -138,22 +139,23 @@ def test_on_zerogpu_a_training_longer_than_a_gpu_call_is_refused_up_front(mnist_
 
 
 def test_a_training_in_a_process_of_its_own_streams_its_events_and_its_kept_model(tmp_path, mnist_dir):
-    from mnist_demo.training.remote import in_subprocess
+    from mnist_demo.training.standby import Standby
 
     config = TrainConfig(model="mlp-100", recipe=Recipe(optimizer="adam", lr=0.002, batch_size=50, epochs=2),
                          device="cpu", probe_seconds=0.0, probe_size=200)
-    events = list(in_subprocess(config, str(mnist_dir), str(tmp_path / "stop"), train_limit=3000, test_limit=500))
+    events = list(Standby().run(train_elsewhere, config, str(mnist_dir), str(tmp_path / "stop"), train_limit=3000,
+                                test_limit=500))
     assert [e.epoch for e in events if isinstance(e, EpochResult)] == [1, 2]
     assert any(isinstance(e, Progress) for e in events) and isinstance(events[-1], TrainingDone)
     assert events[-1].loaded.test_accuracy > 0.8 and not events[-1].stopped
 
 
 def test_a_training_process_that_fails_says_why(tmp_path):
-    from mnist_demo.training.remote import TrainingProcessFailed, in_subprocess
+    from mnist_demo.training.standby import Standby, TrainingProcessFailed
 
     config = TrainConfig(model="mlp-100", recipe=Recipe(epochs=1), device="cpu")
     with pytest.raises(TrainingProcessFailed, match="DataUnavailable: MNIST is not in"):
-        list(in_subprocess(config, str(tmp_path / "no-mnist"), str(tmp_path / "stop")))
+        list(Standby().run(train_elsewhere, config, str(tmp_path / "no-mnist"), str(tmp_path / "stop")))
 
 
 def test_the_app_trains_in_a_process_of_its_own_unless_told_otherwise(mnist_dir, monkeypatch):

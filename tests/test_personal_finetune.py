@@ -230,7 +230,7 @@ def test_finetune_elsewhere_sends_portable_events_and_stops_on_its_file(base_fil
 
 
 def measuring_stop(path):
-    from mnist_demo.training.remote import StopFile
+    from mnist_demo.training.standby import StopFile
 
     return StopFile(path)
 

@@ -36,7 +36,7 @@ from mnist_demo.app.views import TRAIN_FIELDS, TrainField
 from mnist_demo.models.registry import DEFAULT_MODEL, image_models
 from mnist_demo.personal import Collection
 from mnist_demo.reading.images import MAX_UPLOAD_BYTES
-from mnist_demo.training.remote import start_training_server
+from mnist_demo.training.standby import start_training_server
 
 CSS = """
 #preview .preview { width: 196px; height: 196px; image-rendering: pixelated; background: #000; border-radius: 4px; }

@@ -66,7 +66,7 @@ class Trainer:
     """Runs one training at a time on this server; each visitor (owner) can stop only their own.
 
     On a ZeroGPU Space a training runs in a `spaces.GPU` worker process (`hosting.gpu_training`);
-    elsewhere in a process of its own (`training.remote.in_subprocess`), or in a thread of this
+    elsewhere in a process of its own (a `training.standby.Standby`, readied before it is asked for), or in a thread of this
     process when the settings say so (`train_in_process`).
     """
 

@@ -25,7 +25,7 @@ from mnist_demo.personal.collection import Collection, CollectionError
 from mnist_demo.personal.finetune import Base, FitSettings, as_split, finetune_elsewhere, fit, load_base
 from mnist_demo.reading.calibration import Calibration, calibrations_of
 from mnist_demo.training.data import Split
-from mnist_demo.training.remote import StopFile
+from mnist_demo.training.standby import StopFile
 
 
 def accuracy(model: LoadedModel, split: Split) -> float:
@@ -109,7 +109,7 @@ def assess(base: Base, drawings: Collection | Split, settings: FitSettings = Fit
 
 def finetune_and_assess_elsewhere(base: str, drawings: Split, settings: FitSettings, data_dir: str | None,
                                   stop_path: str, threads: int = 1, folds: int = 3) -> Iterator[Any]:
-    """The visitor's fit, then its assessment, in one other process (`training.remote.in_subprocess`):
+    """The visitor's fit, then its assessment, in one other process (`training.standby.Standby.run`):
     yields the fit's portable events, then an `Assessment` (none when stopped or too few drawings).
 
     One process for both, because the MNIST and pen-digit samples the fits share are loaded and

@@ -46,7 +46,8 @@ from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_cache import cached
 from mnist_demo.training.drawn_data import drawn_data
 from mnist_demo.training.engine import STARTED_FROM, Event, TrainConfig, TrainingDone, train
-from mnist_demo.training.remote import StopFile, portable
+from mnist_demo.training.remote import portable
+from mnist_demo.training.standby import StopFile
 
 Base = str | os.PathLike | Reader  # a weights file, or a reader already loaded (the visitor's own)
 

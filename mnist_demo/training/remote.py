@@ -8,7 +8,7 @@ filters; TrainingDone its kept model on the CPU, without the optimizer), and
 stops when a file appears, which the parent process can create at any time:
 the best model so far still comes back, as with a stop in the same process.
 
-`in_subprocess` runs the same in a process of our own (`training.standby`). A
+`training.standby` runs the same in a process of our own (`Standby.run`). A
 training in the web server's process shares its interpreter lock with every
 visitor's reading: with 20 visitors drawing it ran at an eighth of its speed
 (benchmarks/load.py); in its own process the operating system shares the cores
@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import torch
 
 from mnist_demo.training.data import load_mnist
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
-from mnist_demo.training.standby import Standby, StopFile, TrainingProcessFailed, start_training_server
-
-# What trainings elsewhere are run with: the process machinery is `training.standby`'s, named here too.
-__all__ = ["Standby", "StopFile", "TrainingProcessFailed", "in_subprocess", "portable", "start_training_server",
-           "train_elsewhere"]
+from mnist_demo.training.standby import StopFile
 
 
 def portable(event: Progress | EpochResult | TrainingDone) -> Progress | EpochResult | TrainingDone:
@@ -58,16 +54,3 @@ def train_elsewhere(config: TrainConfig, data_dir: str | None, stop_path: str,
     for event in train(config, train_data=train_data.subset(train_limit), test_data=test_data.subset(test_limit),
                        stop=stop):
         yield portable(event)
-
-
-def in_subprocess(*args: Any, worker: Callable[..., Iterator[Any]] = train_elsewhere, **kwargs: Any
-                  ) -> Iterator[Any]:
-    """`worker(*args, **kwargs)` in a process of its own, its events streamed back.
-
-    The worker (default `train_elsewhere`; `personal.assess.finetune_and_assess_elsewhere` for a visitor's
-    fit) is a module-level function, so the child can import it, that takes a `stop_path` and yields
-    portable events. Closing this generator early stops it (through the stop file) and waits for
-    the process. Raises TrainingProcessFailed when the process raises or dies. A `Standby` started
-    earlier does the same without the wait for the process to start.
-    """
-    yield from Standby().run(worker, *args, **kwargs)

@@ -193,7 +193,13 @@ class Standby:
             self._process.join()
 
     def run(self, worker: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
-        """`worker(*args, **kwargs)` in this process, its events streamed back: see `in_subprocess`."""
+        """`worker(*args, **kwargs)` in this process, its events streamed back.
+
+        The worker (`training.remote.train_elsewhere`; `personal.assess.finetune_and_assess_elsewhere` for a
+        visitor's fit) is a module-level function, so the child can import it, that takes a `stop_path` and
+        yields portable events. Closing this generator early stops it (through the stop file) and waits for
+        the process. Raises TrainingProcessFailed when the process raises or dies.
+        """
         if self._taken:
             raise RuntimeError("a standby runs one job")
         self._taken = True
@@ -232,8 +238,6 @@ class Standby:
             if process.is_alive():
                 process.kill()
                 process.join()
-
-
 
 
 class NextProcess:

@@ -20,7 +20,7 @@ from mnist_demo.app.collecting import Handwriting
 from mnist_demo.app.drawing import Answer, DrawTab, preview_html
 from mnist_demo.app.limits import time_limit_text, within_limits
 from mnist_demo.app.outputs import TrainOutputs, finished, owner
-from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.settings import ALLOW_TRAINING_VAR, AppSettings
 from mnist_demo.app.trainer import Trainer, TrainingFailed, TrainingRefused, TrainingReport
 from mnist_demo.app.views import TRAIN_FIELDS, model_summary, progress_html, recipe_changes, recipe_text, recipe_values
 from mnist_demo.models.checkpoint import LoadedModel
@@ -98,7 +98,7 @@ class WebApp:
     def training_intro(self) -> str:
         s = self.settings
         if not s.allow_training:
-            return ("Training is turned off on this server (`MNIST_DEMO_ALLOW_TRAINING=0`). "
+            return (f"Training is turned off on this server (`{ALLOW_TRAINING_VAR}=0`). "
                     "Run the app on your own machine to train: `python app.py`.")
         limits = [f"at most {s.max_epochs} epochs", f"batches of at most {s.max_batch_size}",
                   f"{s.max_steps:,} steps (epochs x batches an epoch)",

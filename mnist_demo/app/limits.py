@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from mnist_demo.app.hosting import MAX_GPU_SECONDS, estimated_gpu_seconds
 from mnist_demo.app.settings import (
+    ALLOW_TRAINING_VAR,
     MAX_BATCH_SIZE_VAR,
     MAX_EPOCHS_VAR,
     MAX_STEPS_VAR,
@@ -27,8 +28,6 @@ from mnist_demo.base.recipe import Range, Recipe
 from mnist_demo.models.registry import REGISTRY, UnknownModel, get_spec, image_models
 from mnist_demo.training.budget import estimated_steps, steps_per_epoch, training_samples
 from mnist_demo.training.engine import TrainConfig
-
-ALLOW_TRAINING_VAR = "MNIST_DEMO_ALLOW_TRAINING"
 
 
 class TrainingRefused(RuntimeError):

@@ -38,7 +38,8 @@ from mnist_demo.reading.weights import Weights
 from mnist_demo.training.data import default_data_dir
 
 DEFAULT_WEIGHTS = Weights.DEFAULT.file  # found from the package, not from the working directory
-# The variables of the training limits, which the messages of a refused training name.
+# The variables of training and its limits, which the messages of a refused training name.
+ALLOW_TRAINING_VAR = "MNIST_DEMO_ALLOW_TRAINING"
 MAX_EPOCHS_VAR = "MNIST_DEMO_MAX_EPOCHS"
 MAX_BATCH_SIZE_VAR = "MNIST_DEMO_MAX_BATCH_SIZE"
 MAX_STEPS_VAR = "MNIST_DEMO_MAX_STEPS"
@@ -113,7 +114,7 @@ class AppSettings:
         env = os.environ if env is None else env
         return cls(
             weights=Path(env.get("MNIST_DEMO_WEIGHTS") or DEFAULT_WEIGHTS),
-            allow_training=_flag(env, "MNIST_DEMO_ALLOW_TRAINING", True),
+            allow_training=_flag(env, ALLOW_TRAINING_VAR, True),
             max_epochs=_int(env, MAX_EPOCHS_VAR, cls.max_epochs),
             max_batch_size=_int(env, MAX_BATCH_SIZE_VAR, cls.max_batch_size),
             max_steps=_int(env, MAX_STEPS_VAR, cls.max_steps),

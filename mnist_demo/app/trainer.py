@@ -29,7 +29,7 @@ from mnist_demo.app import limits
 from mnist_demo.app.hosting import gpu_training
 from mnist_demo.app.limits import TrainingRefused
 from mnist_demo.app.report import TrainingFailed, TrainingReport, make_report
-from mnist_demo.app.settings import AppSettings
+from mnist_demo.app.settings import ALLOW_TRAINING_VAR, AppSettings
 from mnist_demo.app.visitor_files import Errand, Part, VisitorFiles
 from mnist_demo.base.recipe import Recipe
 from mnist_demo.models.checkpoint import LoadedModel
@@ -205,8 +205,8 @@ class Trainer:
         each fit; `folds` < 2: none). Takes the one training slot, and stops with Stop, as a training does.
         """
         if not self.settings.allow_training:
-            raise TrainingRefused("Fitting is training: it is turned off on this server "
-                                  "(MNIST_DEMO_ALLOW_TRAINING=0). Run the app on your own machine: `python app.py`.")
+            raise TrainingRefused(f"Fitting is training: it is turned off on this server ({ALLOW_TRAINING_VAR}=0). "
+                                  "Run the app on your own machine: `python app.py`.")
         if len(collection) < self.settings.fit_min_drawings:
             raise TrainingRefused(f"Fit to my hand needs at least {self.settings.fit_min_drawings} of your drawings; "
                                   f"you have {len(collection)}. Say which digit each reading was in the Draw tab.")

@@ -119,29 +119,43 @@ def test_only_the_most_recently_used_sets_are_kept_and_nothing_else_is_touched(f
 
 
 @pytest.mark.slow
-def test_a_recipe_s_pen_digits_and_non_digits_come_back_from_the_cache_as_rendered(folder, monkeypatch):
+def test_a_recipe_s_pen_digits_non_digits_and_uploads_come_back_from_the_cache_as_rendered(folder, monkeypatch):
     from mnist_demo.base.recipe import Recipe
     from mnist_demo.training import drawn_data as dd
 
-    recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60)
-    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    def clear():
+        dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear(), dd._uploads_split.cache_clear()
+
+    recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60, uploads=50)
+    clear()
     assert not dd.already_drawn(recipe, 5)  # the Train tab says the first time takes a minute or two
     rendered = dd.drawn_data(recipe, 5, 11, [])
     assert dd.already_drawn(recipe, 5) and not dd.already_drawn(recipe, 6)
-    assert not dd.already_drawn(Recipe(pen_digits=True, pen_renders=1, non_digits=61), 5)
-    assert {p.name.split("-")[0] for p in folder.glob("*.safetensors")} == {"pen", "non"}
+    assert not dd.already_drawn(Recipe(pen_digits=True, pen_renders=1, non_digits=61, uploads=50), 5)
+    assert not dd.already_drawn(Recipe(pen_digits=True, pen_renders=1, non_digits=60, uploads=51), 5)
+    assert {p.name.split("-")[0] for p in folder.glob("*.safetensors")} == {"pen", "non", "uploads"}
+    assert 45 <= len(rendered[2]) <= 50 and (rendered[2].labels == 10).sum() == 10
 
     # A new process would have empty memory caches: the sets come from disk, with no rendering at all.
-    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    clear()
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered again")
     monkeypatch.setattr(dd, "pen_training_images", no_rendering)
     monkeypatch.setattr(dd, "non_digit_training_images", no_rendering)
+    monkeypatch.setattr(dd, "upload_training_images", no_rendering)
     notes: list[str] = []
     again = dd.drawn_data(recipe, 5, 11, notes)
-    assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 2
-    assert any("pen digits" in n for n in notes)
-    dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear()
+    assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 3
+    assert any("pen digits" in n for n in notes) and any("uploaded pictures" in n for n in notes)
+    clear()
+
+
+def test_uploads_need_a_model_with_a_not_a_digit_output():
+    from mnist_demo.base.recipe import Recipe
+    from mnist_demo.training import drawn_data as dd
+
+    with pytest.raises(ValueError, match="uploads needs a model with an 'other' class"):
+        dd.drawn_data(Recipe(uploads=10), 0, 10, [])
 
 
 @pytest.mark.parametrize("error", [PermissionError, FileNotFoundError])

@@ -16,10 +16,11 @@ from mnist_demo.training.transfer import (
     SLASH,
     Comparison,
     Tally,
-    digital_drawing,
     hand_drawn,
     held_out_digits,
     held_out_non_digits,
+    pad_snapshots,
+    png_upload,
     tally,
 )
 
@@ -86,8 +87,14 @@ def test_a_reader_worse_than_its_picture_model_alone_is_named_for_what_it_does_w
 
 def test_a_digital_drawing_is_a_small_png_the_upload_path_reads():
     digit = held_out_digits()[0]
-    image = read_image(digital_drawing(digit, np.random.default_rng(0)))
+    image = read_image(png_upload(digit, np.random.default_rng(0)))
     assert image.shape[:2] == (28, 28) and image.min() < 64 and np.median(image) > 200  # dark ink on white
+
+
+def test_a_pad_snapshot_is_the_pad_s_drawing_saved_as_a_small_jpeg_the_upload_path_reads():
+    images = pad_snapshots(held_out_digits()[:2])
+    assert len(images) == 2 and images[0].shape[:2] == (64, 64)
+    assert images[0].min() < 64 and np.median(images[0]) > 200 and not np.array_equal(images[0], images[1])
 
 
 def test_the_hand_drawn_symbols_are_kept_with_their_names():

@@ -38,7 +38,8 @@ def estimated_gpu_seconds(config: TrainConfig, train_limit: int | None = None) -
     """What a training should need on a ZeroGPU slice, with a margin (not capped)."""
     recipe = config.resolved_recipe()
     steps = estimated_steps(recipe, train_limit)
-    pen = PEN_DIGITS * recipe.pen_renders * PEN_RENDER_SECONDS if recipe.pen_digits else 0.0
+    pen = (PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0) * PEN_RENDER_SECONDS
+    pen += recipe.uploads * PEN_RENDER_SECONDS  # a small picture takes about as long as a pad rendering
     return math.ceil(SETUP_SECONDS + pen + MARGIN * steps * STEP_SECONDS)
 
 

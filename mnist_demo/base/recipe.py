@@ -99,6 +99,9 @@ class Recipe:
     non_digits: int = _field(0, "Made-up non-digits", "made-up drawings that are not one digit (letters, "
                              "symbols, scribbles, two digits), taught as an 11th class 'not a digit': needs a "
                              "model with 11 outputs", app=False, range=Range(0, 200_000, whole=True))
+    uploads: int = _field(0, "Small uploaded pictures", "digits of the training writers (and a fifth as many "
+                          "made-up non-digits) drawn as small pictures in a paint program and read as uploads are",
+                          app=False, range=Range(0, 200_000, whole=True))
 
     def __post_init__(self) -> None:
         problems = []

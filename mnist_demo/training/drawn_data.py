@@ -1,5 +1,5 @@
-"""The drawings a recipe adds to MNIST: pen digits of the training writers, and made-up drawings that
-are not one digit (for a model with an "other" class). Rendering tens of thousands of drawings takes a
+"""The drawings a recipe adds to MNIST: pen digits of the training writers, made-up drawings that are
+not one digit (for a model with an "other" class), and both drawn as small uploaded pictures. Rendering tens of thousands of drawings takes a
 minute or two, so each set is kept in memory for the process and on disk for the next (`drawn_cache`)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mnist_demo.handwriting.pen_digits import (
     pen_training_images,
     writer_ranges,
 )
+from mnist_demo.handwriting.uploads import upload_training_images
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import cache_path, cached
 
@@ -54,6 +55,21 @@ def _non_digit_split(seed: int, n: int) -> Split:
     return cached(*_non_digit_set(seed, n), render, pen_files())
 
 
+def _uploads_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
+    return "uploads", {"seed": seed, "n": n}
+
+
+@functools.lru_cache(maxsize=2)
+def _uploads_split(seed: int, n: int) -> Split:
+    """Pen digits of the training writers and made-up non-digits as small uploaded pictures."""
+
+    def render() -> Split:
+        digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
+        return Split(*upload_training_images(n, seed, digits))
+
+    return cached(*_uploads_set(seed, n), render, pen_files())
+
+
 def pen_files() -> tuple[str, ...]:
     """The pen-digit files the sets are made from; missing ones raise `PenDigitsUnavailable` here, before
     any cache is looked at (without parsing them: a set read back from the cache needs no strokes)."""
@@ -68,7 +84,8 @@ def already_drawn(recipe: Recipe, seed: int) -> bool:
     takes seconds, not the minute or two rendering takes (False when the pen digits cannot be had)."""
 
     wanted = ([_pen_set(seed, recipe.pen_renders)] if recipe.pen_digits else []) + (
-        [_non_digit_set(seed, recipe.non_digits)] if recipe.non_digits else [])
+        [_non_digit_set(seed, recipe.non_digits)] if recipe.non_digits else []) + (
+        [_uploads_set(seed, recipe.uploads)] if recipe.uploads else [])
     try:
         files = pen_files() if wanted else ()
     except PenDigitsUnavailable:
@@ -78,7 +95,7 @@ def already_drawn(recipe: Recipe, seed: int) -> bool:
 
 
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
-    """The pen digits and non-digits the recipe asks for. Pen digits that cannot be had are an error,
+    """The pen digits, non-digits and uploaded pictures the recipe asks for. Pen digits that cannot be had are an error,
     not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
 
     parts = []
@@ -94,4 +111,11 @@ def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> lis
         other = _non_digit_split(seed, recipe.non_digits)
         notes.append(f"added {len(other)} made-up drawings that are not one digit, as class {OTHER_CLASS}")
         parts.append(other)
+    if recipe.uploads:
+        if classes <= OTHER_CLASS:
+            raise ValueError(f"uploads needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
+                             f"this one has {classes}")
+        uploaded = _uploads_split(seed, recipe.uploads)
+        notes.append(f"added {len(uploaded)} small uploaded pictures of pen digits and made-up non-digits")
+        parts.append(uploaded)
     return parts

@@ -12,7 +12,8 @@ devices. Each source here is judged through the path a visitor's drawing takes
   `handwriting.non_digits` (symbols, looping scribbles, pairs of digits, a
   digit off the pad), and symbols drawn by hand with a mouse in Chromium
   (`benchmarks/data/symbols.jsonl`, made by `benchmarks/draw_symbols.py`);
-- the held-out digits drawn at 28x28 with a thin pen on white, uploaded as PNGs.
+- the held-out digits drawn at 28x28 with a thin pen on white, uploaded as PNGs; and drawn on the pad,
+  saved as a small JPEG and uploaded.
 
 A reader is compared with its own picture model read alone: the path may
 help, but must never make a source worse (`compare`). Leaving a whole pen
@@ -28,19 +29,19 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.base.status import Status
 from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, Family, non_digit_set
 from mnist_demo.handwriting.pen_digits import COLLECTIONS, PenDigit, random_placement
 from mnist_demo.handwriting.shifts import Shift, shifted
+from mnist_demo.handwriting.uploads import digital_drawing
 from mnist_demo.reading.images import read_image
 from mnist_demo.reading.reader import Prediction, Reader
-from mnist_demo.reading.sketch import Sketch, Stroke, parse_sketch, path_box
+from mnist_demo.reading.sketch import Sketch, Stroke, parse_sketch
 
 BATCH = 256
-UPLOAD_SIZE = 28  # px: a digit drawn in a paint program's smallest canvas
 
 
 @dataclass
@@ -102,33 +103,35 @@ def shifted_drawings(digits: Sequence[PenDigit], shift: Shift, seed: int = 0) ->
     return out
 
 
-def digital_drawing(digit: PenDigit, rng: np.random.Generator, size: int = UPLOAD_SIZE) -> bytes:
-    """`digit` drawn at `size` x `size` px with a thin black pen on white (1-3 px, anti-aliased), as the
-    PNG a visitor would upload: the digit 60-90% of the canvas tall, somewhere on it."""
-    scale = 4  # drawn large, then reduced: the smooth edges a paint program gives
-    x0, y0, x1, y1 = path_box(digit.strokes)
-    height = rng.uniform(0.6, 0.9) * size * scale
-    k = height / max(y1 - y0, x1 - x0, 1e-6)
-    margin = size * scale - max(y1 - y0, x1 - x0) * k
-    ox, oy = rng.uniform(0.3, 0.7, 2) * margin
-    width = int(round(rng.uniform(1.0, 3.0) * scale))
-    canvas = Image.new("L", (size * scale, size * scale), 255)
-    draw = ImageDraw.Draw(canvas)
-    for stroke in digit.strokes:
-        points = [((x - x0) * k + ox, (y - y0) * k + oy) for x, y in stroke]
-        if len(points) > 1:
-            draw.line(points, fill=0, width=width, joint="curve")
-        for x, y in points[:1] + points[-1:]:
-            draw.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=0)
+def png_upload(digit: PenDigit, rng: np.random.Generator) -> bytes:
+    """`digit` drawn at 28x28 with a thin black pen on white (1-3 px, anti-aliased), as the PNG a visitor
+    would upload: the digit 60-90% of the canvas tall, somewhere on it."""
     out = io.BytesIO()
-    canvas.resize((size, size), Image.LANCZOS).save(out, format="PNG")
+    Image.fromarray(digital_drawing(digit.strokes, rng)).save(out, format="PNG")
     return out.getvalue()
 
 
 def uploads(digits: Sequence[PenDigit], seed: int = 0) -> list[np.ndarray]:
     """The digits as small digital drawings, read back as the upload path reads a file (`read_image`)."""
     rng = np.random.default_rng(seed)
-    return [read_image(digital_drawing(d, rng)) for d in digits]
+    return [read_image(png_upload(d, rng)) for d in digits]
+
+
+SNAPSHOT_SIZE = 64  # px: the pad's canvas saved small
+SNAPSHOT_QUALITY = 75  # JPEG quality
+
+
+def pad_snapshots(digits: Sequence[PenDigit], seed: int = 0) -> list[np.ndarray]:
+    """The digits drawn on the pad as visitors draw, the canvas saved as a 64 px JPEG and uploaded: a picture
+    made by another program than the training's uploads (`handwriting.uploads`): the pad's round brush,
+    lossy compression."""
+    out = []
+    for sketch in shifted_drawings(digits, Shift.AS_DRAWN, seed):
+        picture = Image.fromarray(255 - sketch.ink()).resize((SNAPSHOT_SIZE, SNAPSHOT_SIZE), Image.BILINEAR)
+        saved = io.BytesIO()
+        picture.save(saved, format="JPEG", quality=SNAPSHOT_QUALITY)
+        out.append(read_image(saved.getvalue()))
+    return out
 
 
 SLASH = "a slash /, which reads as a fair 1"
@@ -189,6 +192,8 @@ def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:
     labels = [d.label for d in digits]
     sources = {f"held-out writers, {s.value}": (shifted_drawings(digits, s, seed), labels) for s in Shift}
     sources["held-out writers drawn at 28x28, uploaded"] = (uploads(digits, seed), labels)
+    sources["held-out writers drawn on the pad, saved as a 64 px JPEG, uploaded"] = (pad_snapshots(digits, seed),
+                                                                                    labels)
     return sources
 
 

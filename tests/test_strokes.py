@@ -166,6 +166,10 @@ def test_the_engine_trains_a_stroke_reader_on_pen_paths_and_pair_makes_it_a_read
     reader = Reader.load(tmp_path / "reader.safetensors", "cpu")
     assert reader.pair_calibration == calibration and reader.strokes is not None
     assert reader.read(centred().sketch(SEVEN)).digit == 7
+    # The training's file can resume (its optimizer's state); a reader's cannot, and says nothing of one.
+    from mnist_demo.models.checkpoint import read_info
+    assert "optimizer_state" in read_info(strokes)
+    assert all("optimizer_state" not in info for info in read_info(tmp_path / "reader.safetensors")["models"].values())
 
 
 def test_a_stroke_reader_made_for_other_path_features_is_refused(paired, tmp_path):

@@ -180,8 +180,14 @@ def pair(picture_file: str | os.PathLike, strokes_file: str | os.PathLike, out: 
     calibration = fit_calibration(logits_of(picture.model, data.images), data.labels, data.writers,
                                   logits_of(strokes.model, data.paths), fitted_on=fitted_on(),
                                   sure_from_at_least=alone.sure_from)
-    info = {k: v for k, v in picture.info.items() if k != "metrics"}
+    info = _without_run_state(picture.info)
     info["calibrations"] = {**info.get("calibrations", {}), PAIR: calibration.to_dict()}
-    strokes_info = {k: v for k, v in strokes.info.items() if k != "metrics"}
+    strokes_info = _without_run_state(strokes.info)
     Reader(LoadedModel(picture.model, info), LoadedModel(strokes.model, strokes_info)).save(out)
     return calibration
+
+
+def _without_run_state(info: dict[str, Any]) -> dict[str, Any]:
+    """A model's info as a reader carries it: no figures of another reader, no optimizer (a reader's file has
+    no optimizer tensors to resume from)."""
+    return {k: v for k, v in info.items() if k not in ("metrics", "optimizer_state")}

@@ -140,9 +140,8 @@ def test_a_recipe_s_pen_digits_non_digits_and_uploads_come_back_from_the_cache_a
     clear()
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered again")
-    monkeypatch.setattr(dd, "pen_training_images", no_rendering)
-    monkeypatch.setattr(dd, "non_digit_training_images", no_rendering)
-    monkeypatch.setattr(dd, "upload_training_images", no_rendering)
+    for maker in ("pen_training_images", "non_digit_training_images", "upload_training_images"):
+        monkeypatch.setattr(dd, maker, no_rendering)
     notes: list[str] = []
     again = dd.drawn_data(recipe, 5, 11, notes)
     assert all(same(a, b) for a, b in zip(rendered, again)) and len(again) == 3

@@ -5,6 +5,7 @@ minute or two, so each set is kept in memory for the process and on disk for the
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import torch
 
@@ -44,30 +45,32 @@ def _pen_training_split(seed: int, renders: int) -> Split:
     return cached(*_pen_set(seed, renders), render, pen_files())
 
 
-@functools.lru_cache(maxsize=2)
-def _non_digit_split(seed: int, n: int) -> Split:
-    """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
+def _uploads_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
+    return "uploads", {"seed": seed, "n": n}
+
+
+def _of_training_writers(kind_and_params: tuple[str, dict[str, int]],
+                         make: Callable[[int, int, list], tuple[torch.Tensor, torch.Tensor]]) -> Split:
+    """`make(n, seed, digits)`'s set, given the training writers' pen digits, through the cache."""
+    kind, params = kind_and_params
 
     def render() -> Split:
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
-        return Split(*non_digit_training_images(n, seed, digits))
+        return Split(*make(params["n"], params["seed"], digits))
 
-    return cached(*_non_digit_set(seed, n), render, pen_files())
+    return cached(kind, params, render, pen_files())
 
 
-def _uploads_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
-    return "uploads", {"seed": seed, "n": n}
+@functools.lru_cache(maxsize=2)
+def _non_digit_split(seed: int, n: int) -> Split:
+    """Made-up drawings that are not one digit, labelled OTHER_CLASS (see handwriting.non_digits)."""
+    return _of_training_writers(_non_digit_set(seed, n), non_digit_training_images)
 
 
 @functools.lru_cache(maxsize=2)
 def _uploads_split(seed: int, n: int) -> Split:
     """Pen digits of the training writers and made-up non-digits as small uploaded pictures."""
-
-    def render() -> Split:
-        digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
-        return Split(*upload_training_images(n, seed, digits))
-
-    return cached(*_uploads_set(seed, n), render, pen_files())
+    return _of_training_writers(_uploads_set(seed, n), upload_training_images)
 
 
 def pen_files() -> tuple[str, ...]:
@@ -95,8 +98,8 @@ def already_drawn(recipe: Recipe, seed: int) -> bool:
 
 
 def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> list[Split]:
-    """The pen digits, non-digits and uploaded pictures the recipe asks for. Pen digits that cannot be had are an error,
-    not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
+    """The pen digits, non-digits and uploaded pictures the recipe asks for. Pen digits that cannot be had
+    are an error, not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
 
     parts = []
     if recipe.pen_digits:
@@ -104,18 +107,18 @@ def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> lis
         writers = writer_ranges(lambda c: c.train_writers, prefix="writers ")
         notes.append(f"added {len(pen)} rendered pen digits ({writers})")
         parts.append(pen)
-    if recipe.non_digits:
+    # Both hold drawings that are not one digit, taught as the 11th class.
+    for field, count, split, what in (
+            ("non_digits", recipe.non_digits, _non_digit_split,
+             f"made-up drawings that are not one digit, as class {OTHER_CLASS}"),
+            ("uploads", recipe.uploads, _uploads_split,
+             "small uploaded pictures of pen digits and made-up non-digits")):
+        if not count:
+            continue
         if classes <= OTHER_CLASS:
-            raise ValueError(f"non_digits needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
+            raise ValueError(f"{field} needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
                              f"this one has {classes}")
-        other = _non_digit_split(seed, recipe.non_digits)
-        notes.append(f"added {len(other)} made-up drawings that are not one digit, as class {OTHER_CLASS}")
-        parts.append(other)
-    if recipe.uploads:
-        if classes <= OTHER_CLASS:
-            raise ValueError(f"uploads needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
-                             f"this one has {classes}")
-        uploaded = _uploads_split(seed, recipe.uploads)
-        notes.append(f"added {len(uploaded)} small uploaded pictures of pen digits and made-up non-digits")
-        parts.append(uploaded)
+        made = split(seed, count)
+        notes.append(f"added {len(made)} {what}")
+        parts.append(made)
     return parts

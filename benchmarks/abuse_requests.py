@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import threading
 import time
@@ -110,7 +111,10 @@ def files_on_disk(root: Path | None) -> dict[str, tuple[int, int, str]] | None:
     if root is None:
         return None
     out = {}
-    for p in sorted(root.rglob("*")):
+    # os.walk, not rglob: a folder the server deletes while it is walked is skipped, not an error (rglob
+    # raised FileNotFoundError once in CI as a visitor's folder went).
+    paths = sorted(Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+    for p in paths:
         try:
             if p.is_file():
                 st = p.stat()

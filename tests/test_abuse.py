@@ -53,3 +53,24 @@ def test_a_bad_client_is_refused_and_takes_nothing_from_the_other_visitors(shipp
     for name in ("no session: queue/join", "no session: /run/ around the queue", "no session: /call/ collection",
                  "no session: /call/train"):
         assert rows[name]["passed"], rows[name]
+
+
+def test_the_suite_lists_visitors_files_while_the_server_deletes_some(tmp_path, monkeypatch):
+    """A visitor's folder deleted while the suite walks the root is missing from the listing, not an error."""
+    import shutil
+
+    from benchmarks import abuse_requests
+
+    (tmp_path / "collections" / "gone").mkdir(parents=True)
+    (tmp_path / "collections" / "gone" / "drawings.json.gz").write_bytes(b"x")
+    (tmp_path / "trainings").mkdir()
+    (tmp_path / "trainings" / "model.safetensors").write_bytes(b"y")
+    real_scandir = os.scandir
+
+    def server_deletes_first(path="."):
+        if str(path).endswith("gone"):
+            shutil.rmtree(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", server_deletes_first)
+    assert list(abuse_requests.files_on_disk(tmp_path)) == ["trainings/model.safetensors"]

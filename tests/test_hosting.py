@@ -46,6 +46,7 @@ def test_the_duration_fits_the_epochs_asked_for_and_stays_within_what_zerogpu_gr
 
     assert seconds(epochs=1) < seconds(epochs=2) < seconds(epochs=4)
     assert seconds(epochs=1, pen_digits=True) > seconds(epochs=1)
+    assert seconds(epochs=1, pen_digits=True, uploads=5000) > seconds(epochs=1, pen_digits=True)
     assert seconds(epochs=1) <= 60  # one epoch fits ZeroGPU's default duration
     assert seconds(epochs=200) == MAX_GPU_SECONDS
     small = gpu_seconds(TrainConfig(model="lenet5", recipe=Recipe(epochs=1)), None, "", 2000, 1000)

@@ -38,9 +38,9 @@ def estimated_gpu_seconds(config: TrainConfig, train_limit: int | None = None) -
     """What a training should need on a ZeroGPU slice, with a margin (not capped)."""
     recipe = config.resolved_recipe()
     steps = estimated_steps(recipe, train_limit)
-    pen = (PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0) * PEN_RENDER_SECONDS
-    pen += recipe.uploads * PEN_RENDER_SECONDS  # a small picture takes about as long as a pad rendering
-    return math.ceil(SETUP_SECONDS + pen + MARGIN * steps * STEP_SECONDS)
+    # A small uploaded picture takes about as long to draw as a pad rendering.
+    drawings = (PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0) + recipe.uploads
+    return math.ceil(SETUP_SECONDS + drawings * PEN_RENDER_SECONDS + MARGIN * steps * STEP_SECONDS)
 
 
 def gpu_seconds(config: TrainConfig, data_dir: str | None = None, stop_path: str = "",

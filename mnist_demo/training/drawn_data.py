@@ -1,6 +1,7 @@
 """The drawings a recipe adds to MNIST: pen digits of the training writers, made-up drawings that are
-not one digit (for a model with an "other" class), and both drawn as small uploaded pictures. Rendering tens of thousands of drawings takes a
-minute or two, so each set is kept in memory for the process and on disk for the next (`drawn_cache`)."""
+not one digit (for a model with an "other" class), and both drawn as small uploaded pictures. Rendering
+tens of thousands of drawings takes a minute or two, so each set is kept in memory for the process and
+on disk for the next (`drawn_cache`)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from mnist_demo.training.transfer import (
     held_out_non_digits,
     pad_snapshots,
     png_upload,
+    shifted_drawings,
     tally,
 )
 
@@ -92,7 +93,7 @@ def test_a_digital_drawing_is_a_small_png_the_upload_path_reads():
 
 
 def test_a_pad_snapshot_is_the_pad_s_drawing_saved_as_a_small_jpeg_the_upload_path_reads():
-    images = pad_snapshots(held_out_digits()[:2])
+    images = pad_snapshots(shifted_drawings(held_out_digits()[:2], Shift.AS_DRAWN))
     assert len(images) == 2 and images[0].shape[:2] == (64, 64)
     assert images[0].min() < 64 and np.median(images[0]) > 200 and not np.array_equal(images[0], images[1])
 

@@ -66,8 +66,8 @@ class Trainer:
     """Runs one training at a time on this server; each visitor (owner) can stop only their own.
 
     On a ZeroGPU Space a training runs in a `spaces.GPU` worker process (`hosting.gpu_training`);
-    elsewhere in a process of its own (a `training.standby.Standby`, readied before it is asked for), or in a thread of this
-    process when the settings say so (`train_in_process`).
+    elsewhere in a process of its own (a `training.standby.Standby`, readied before it is asked for), or
+    in a thread of this process when the settings say so (`train_in_process`).
     """
 
     def __init__(self, settings: AppSettings, gpu: Callable[..., Iterator[Any]] | None = None) -> None:

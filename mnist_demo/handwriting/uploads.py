@@ -77,7 +77,7 @@ def upload_training_images(n: int, seed: int, digits: Sequence[PenDigit]) -> tup
         digit = digits[int(rng.integers(len(digits)))]
         drawn.append((vary_strokes(digit.strokes, digit.label, rng), digit.label))
     for sketch in training_non_digits(others, rng, digits):
-        drawn.append(([[tuple(p) for p in s.points] for s in sketch.strokes if len(s.points)], OTHER_CLASS))
+        drawn.append(([s.points for s in sketch.strokes if len(s.points)], OTHER_CLASS))
     images, labels = [], []
     for strokes, label in drawn:
         result = preprocess(_any_upload(strokes, rng))

@@ -121,12 +121,11 @@ SNAPSHOT_SIZE = 64  # px: the pad's canvas saved small
 SNAPSHOT_QUALITY = 75  # JPEG quality
 
 
-def pad_snapshots(digits: Sequence[PenDigit], seed: int = 0) -> list[np.ndarray]:
-    """The digits drawn on the pad as visitors draw, the canvas saved as a 64 px JPEG and uploaded: a picture
-    made by another program than the training's uploads (`handwriting.uploads`): the pad's round brush,
-    lossy compression."""
+def pad_snapshots(drawings: Sequence[Sketch]) -> list[np.ndarray]:
+    """Drawings on the pad, the canvas saved as a 64 px JPEG and uploaded: a picture made by another program
+    than the training's uploads (`handwriting.uploads`): the pad's round brush, lossy compression."""
     out = []
-    for sketch in shifted_drawings(digits, Shift.AS_DRAWN, seed):
+    for sketch in drawings:
         picture = Image.fromarray(255 - sketch.ink()).resize((SNAPSHOT_SIZE, SNAPSHOT_SIZE), Image.BILINEAR)
         saved = io.BytesIO()
         picture.save(saved, format="JPEG", quality=SNAPSHOT_QUALITY)
@@ -190,10 +189,11 @@ def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:
     """Every digit source of the protocol: (drawings, labels) by name."""
     digits = held_out_digits()
     labels = [d.label for d in digits]
-    sources = {f"held-out writers, {s.value}": (shifted_drawings(digits, s, seed), labels) for s in Shift}
+    drawn = {s: shifted_drawings(digits, s, seed) for s in Shift}
+    sources = {f"held-out writers, {s.value}": (drawings, labels) for s, drawings in drawn.items()}
     sources["held-out writers drawn at 28x28, uploaded"] = (uploads(digits, seed), labels)
-    sources["held-out writers drawn on the pad, saved as a 64 px JPEG, uploaded"] = (pad_snapshots(digits, seed),
-                                                                                    labels)
+    snapshots = pad_snapshots(drawn[Shift.AS_DRAWN])  # the same placements as the drawings as drawn
+    sources["held-out writers drawn on the pad, saved as a 64 px JPEG, uploaded"] = (snapshots, labels)
     return sources
 
 

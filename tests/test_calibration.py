@@ -10,7 +10,14 @@ from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.models.checkpoint import PICTURE
 from mnist_demo.models.registry import build_model
 from mnist_demo.reading.calibration import Calibration
-from mnist_demo.training.calibration import fit_calibration, fit_temperature, other_offset, reliability, sure_threshold
+from mnist_demo.training.calibration import (
+    Lowering,
+    fit_calibration,
+    fit_temperature,
+    other_offset,
+    reliability,
+    sure_threshold,
+)
 from mnist_demo.training.data import Split
 
 
@@ -107,33 +114,55 @@ def test_reading_mnist_with_not_a_digit_lowered_reads_fewer_digits_as_not_a_digi
     assert sum(lowered.other) < sum(as_trained.other) and lowered.loss == as_trained.loss
 
 
-def _calibrate_trained(monkeypatch, validation, recipe_offset, classes=OTHER_CLASS + 1):
+def _calibrate_trained(monkeypatch, validation, given, classes=OTHER_CLASS + 1):
     """`calibrate_trained` of an untrained drawnet, its calibration drawings left out (a stub calibration
-    that keeps the offset it is asked for); (info, notes, whether the weights changed)."""
+    that keeps the lowering it is asked for); (its picture calibration, notes, whether the weights changed)."""
     from mnist_demo.training import calibration_data
 
-    monkeypatch.setattr(calibration_data, "calibrate", lambda model, seed, strokes=None, offset=0.0: {
-        PICTURE: Calibration(1.0, 0.9, 0.0, offset, 0, "stub")})
+    monkeypatch.setattr(calibration_data, "calibrate", lambda model, seed, strokes=None, lowering=Lowering(): {
+        PICTURE: Calibration(1.0, 0.9, 0.0, lowering.offset, 0, "stub", lowering.source)})
     model = build_model("drawnet", classes=classes).eval()
     before = [p.clone() for p in model.parameters()]
     notes: list[str] = []
-    info = calibration_data.calibrate_trained(model, 1, validation, recipe_offset, notes)
-    return info, notes, not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    info = calibration_data.calibrate_trained(model, 1, validation, given, notes)
+    picture = Calibration.from_dict(info["calibrations"][PICTURE])
+    return picture, notes, not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_as_the_recipe_says(monkeypatch):
-    info, notes, changed = _calibrate_trained(monkeypatch, None, 0.7)  # no digits held out: the recipe's offset
-    assert info["calibrations"][PICTURE]["other_offset"] == 0.7 and "as the recipe says" in notes[0]
+def test_after_training_not_a_digit_is_lowered_as_fitted_on_held_out_digits_or_as_given(monkeypatch):
+    from mnist_demo.training.calibration_data import given_lowering
+
+    recipe = given_lowering(0.7, None, "")
+    picture, notes, changed = _calibrate_trained(monkeypatch, None, recipe)  # no digits held out: as given
+    assert picture.other_offset == 0.7 and "as the recipe says" in notes[0]
+    assert picture.other_offset_from == "as the recipe says"
     assert not changed  # lowered where pictures are read, never in the weights
     # Digits held out: fitted on them, whatever the recipe says (an untrained model reads many as "not a digit").
     torch.manual_seed(0)
     digits = Split(torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (200,)))
-    info, notes, _ = _calibrate_trained(monkeypatch, digits, 0.7)
-    assert "200 held-out MNIST digits" in notes[0] and info["calibrations"][PICTURE]["other_offset"] != 0.7
-    info, _, _ = _calibrate_trained(monkeypatch, None, 0.0)
-    assert info["calibrations"][PICTURE]["other_offset"] == 0.0
-    info, _, _ = _calibrate_trained(monkeypatch, digits, 0.7, classes=10)  # nothing to lower
-    assert info["calibrations"][PICTURE]["other_offset"] == 0.0
+    picture, notes, _ = _calibrate_trained(monkeypatch, digits, recipe)
+    assert "200 held-out MNIST digits" in notes[0] and picture.other_offset != 0.7
+    assert picture.other_offset_from.startswith("fitted") and "200 held-out MNIST digits" in picture.other_offset_from
+    picture, _, _ = _calibrate_trained(monkeypatch, None, given_lowering(0.0, None, ""))
+    assert picture.other_offset == 0.0 and picture.other_offset_from == ""
+    picture, _, _ = _calibrate_trained(monkeypatch, digits, recipe, classes=10)  # nothing to lower
+    assert picture.other_offset == 0.0
+
+
+def test_a_fine_tune_says_its_lowering_of_not_a_digit_was_kept_from_the_model_it_started_from():
+    from mnist_demo.models.checkpoint import LoadedModel
+    from mnist_demo.training.calibration_data import given_lowering
+
+    fitted = Calibration(other_offset=0.7, other_offset_from="fitted on 6000 held-out MNIST digits")
+    start = LoadedModel(build_model("drawnet"), {"calibrations": {PICTURE: fitted.to_dict()}})
+    kept = given_lowering(0.0, start, "v3")
+    assert kept.offset == 0.7 and kept.source == "kept from v3, which this model started from " \
+                                                 "(fitted on 6000 held-out MNIST digits)"
+    # A recipe's own offset wins; when it is the start's, both are said.
+    assert given_lowering(0.7, start, "v3").source == f"as the recipe says (the same as the one {kept.source})"
+    assert given_lowering(0.5, start, "v3") == Lowering(0.5, "as the recipe says")
+    # A start never lowered gives nothing to keep.
+    assert given_lowering(0.0, LoadedModel(build_model("drawnet"), {}), "v3") == Lowering()
 
 
 def test_a_model_without_not_a_digit_is_calibrated_on_the_digits_alone():

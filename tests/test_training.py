@@ -288,6 +288,7 @@ def test_the_device_chosen_for_what_a_machine_has(monkeypatch, cuda, mps, chosen
 
 @pytest.mark.slow
 def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_records_what_it_then_reads(mnist):
+    from mnist_demo.models.checkpoint import LoadedModel
     from mnist_demo.models.registry import get_spec
     from mnist_demo.training.evaluation import evaluate
 
@@ -298,6 +299,16 @@ def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_r
     info = done.loaded.info
     offset = info["calibrations"]["picture"]["other_offset"]
     assert offset >= 0 and any("'not a digit' lowered by" in n and "of 30 held-out" in n for n in info["notes"])
+    assert "of 30 held-out MNIST digits" in info["calibrations"]["picture"]["other_offset_from"]
+    # Fine-tuned without digits held out, it keeps its start's lowering and says where that came from.
+    calibrations = {"picture": {**info["calibrations"]["picture"], "other_offset": 0.7}}
+    start = LoadedModel(done.loaded.model, {**info, "calibrations": calibrations})
+    _, tuned = run(TrainConfig(model="drawnet", recipe=recipe.with_changes(val_split=0.0), train_limit=300,
+                               test_limit=200, init_from=start), train_data=mnist[0], test_data=mnist[1])
+    kept = tuned.loaded.info["calibrations"]["picture"]
+    assert kept["other_offset"] == 0.7
+    assert kept["other_offset_from"].startswith("kept from the weights of a loaded drawnet")
+    assert "of 30 held-out MNIST digits" in kept["other_offset_from"]
     # The figures it keeps are those of the model read as pictures are from now on, not as its last epoch ended.
     assert evaluate(done.loaded.model, mnist[1].subset(200), other_offset=offset).accuracy == info["test_accuracy"]
     assert done.evaluation.accuracy == info["test_accuracy"]

@@ -37,7 +37,7 @@ def test_the_shipped_entry_describes_its_models_inputs_recipe_calibrations_and_f
     for c in calibrations.values():
         assert c.temperature > 0 and 0.5 <= c.sure_from <= 0.95 and "calibration writers" in c.fitted_on
     # "Not a digit" lowered for pictures by an offset fitted on MNIST digits a twin run held out.
-    assert calibrations[PICTURE].other_offset > 0 and "held out" in calibrations[PICTURE].fitted_on
+    assert calibrations[PICTURE].other_offset > 0 and "held out" in calibrations[PICTURE].other_offset_from
     assert entry.model_info(STROKES)["model"] == "strokenet"
     metrics = entry.metrics
     keys = {drawn_key("pendigits"), drawn_key("uji"), Metric.NON_DIGITS, Metric.SURE_ACCURACY, Metric.ECE}

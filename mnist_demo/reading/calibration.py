@@ -7,7 +7,8 @@ Each kind has its own calibration, fitted on writers kept out of training
 "calibrations" ({"picture": ..., "pair": ...}):
 
 - the picture model's "not a digit" score is lowered by `other_offset`
-  (fitted where many MNIST digits were read as "not a digit", or 0);
+  (fitted where many MNIST digits were read as "not a digit", or 0; where
+  it came from is in `other_offset_from`);
 - for the pair, the stroke reader's log-probabilities join the picture's,
   times `stroke_weight` (a product of the two readers' probabilities);
 - the joined scores are divided by `temperature` and go through a softmax;
@@ -41,6 +42,9 @@ class Calibration:
     other_offset: float = 0.0  # subtracted from the picture model's "not a digit" score
     drawings: int = 0  # how many drawings it was fitted on (0: not fitted)
     fitted_on: str = ""
+    # Where other_offset came from: fitted on held-out MNIST digits, a recipe's, or kept from the model a
+    # fine-tune started from (which was fitted on other drawings than the temperature).
+    other_offset_from: str = ""
 
     def scores(self, picture: torch.Tensor, strokes: torch.Tensor | None = None) -> torch.Tensor:
         """Joined log-scores, float64 (N, outputs), of raw outputs (logits or log-probabilities) before the

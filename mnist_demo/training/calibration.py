@@ -20,7 +20,7 @@ to be read wrong, whatever the reason).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -104,14 +104,23 @@ def sure_threshold_of(p: np.ndarray, labels: np.ndarray, target: float = TARGET_
     return sure_threshold(top, (read == labels) & (labels < OTHER_CLASS), target, weights)
 
 
+@dataclass(frozen=True)
+class Lowering:
+    """How much a picture model's "not a digit" is lowered by when it reads pictures, and where that came from."""
+
+    offset: float = 0.0
+    source: str = ""
+
+
 def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.Tensor,
-                    strokes: torch.Tensor | None = None, other_offset: float = 0.0, fitted_on: str = "",
+                    strokes: torch.Tensor | None = None, lowering: Lowering = Lowering(), fitted_on: str = "",
                     sure_from_at_least: float = 0.0) -> Calibration:
     """The calibration of a picture model whose raw outputs on drawings with `labels` (OTHER_CLASS for made-up
     non-digits), drawn by `writers`, are `picture`; with `strokes`, a stroke reader's on the same drawings, the
     pair's (its weight from STROKE_WEIGHTS). Every writer counts alike. A model without a "not a digit"
-    output is fitted on the digits alone. `sure_from_at_least`: the pair's answer needs at least the
-    confidence the picture's alone needs (its `sure_from`)."""
+    output is fitted on the digits alone. `lowering`: "not a digit" lowered first (a picture read alone).
+    `sure_from_at_least`: the pair's answer needs at least the confidence the picture's alone needs (its
+    `sure_from`)."""
     if strokes is not None and picture.shape[1] != strokes.shape[1]:
         raise ValueError(f"the picture model answers with {picture.shape[1]} outputs and the stroke reader with "
                          f"{strokes.shape[1]}: they cannot read together")
@@ -122,14 +131,14 @@ def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.
     balance = writer_weights(writers)
     fits = []
     for weight in STROKE_WEIGHTS if strokes is not None else (0.0,):
-        z = Calibration(stroke_weight=weight, other_offset=other_offset).scores(picture, strokes)
+        z = Calibration(stroke_weight=weight, other_offset=lowering.offset).scores(picture, strokes)
         t = fit_temperature(z, labels, balance)
         fits.append((log_loss(z / t, labels, balance), weight, t))
     _, weight, temperature = min(fits)
-    fitted = Calibration(temperature, 0.5, weight, other_offset, len(labels), fitted_on)
+    fitted = Calibration(temperature, 0.5, weight, lowering.offset, len(labels), fitted_on, lowering.source)
     sure_from = max(sure_threshold_of(fitted.probabilities(picture, strokes), labels.numpy(), weights=balance.numpy()),
                     sure_from_at_least)
-    return Calibration(temperature, sure_from, weight, other_offset, len(labels), fitted_on)
+    return replace(fitted, sure_from=sure_from)
 
 
 def other_offset(logits: torch.Tensor, target: float = MAX_OTHER_ON_DIGITS) -> float:

@@ -34,7 +34,7 @@ from mnist_demo.models.checkpoint import PICTURE, STROKES, CheckpointError, Load
 from mnist_demo.models.registry import output_count
 from mnist_demo.reading.calibration import PAIR, Calibration, calibrations_of
 from mnist_demo.reading.reader import Reader
-from mnist_demo.training.calibration import MAX_OTHER_ON_DIGITS, fit_calibration, logits_of, other_offset
+from mnist_demo.training.calibration import MAX_OTHER_ON_DIGITS, Lowering, fit_calibration, logits_of, other_offset
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import IMAGES, cached
 from mnist_demo.training.drawn_cache import STROKES as PATHS
@@ -113,13 +113,13 @@ def _render(seed: int) -> CalibrationData:
                            torch.tensor(labels), torch.tensor(writers))
 
 
-def calibrate(picture: nn.Module, seed: int, strokes: nn.Module | None = None, offset: float = 0.0
+def calibrate(picture: nn.Module, seed: int, strokes: nn.Module | None = None, lowering: Lowering = Lowering()
               ) -> dict[str, Calibration]:
     """A picture model's calibrations on `calibration_data`: alone, and beside `strokes` when given; its
-    "not a digit" lowered by `offset` when read alone."""
+    "not a digit" lowered as `lowering` says when read alone."""
     data = calibration_data(seed)
     outputs = logits_of(picture, data.images)  # read once, for both
-    found = {PICTURE: fit_calibration(outputs, data.labels, data.writers, None, offset, fitted_on())}
+    found = {PICTURE: fit_calibration(outputs, data.labels, data.writers, None, lowering, fitted_on())}
     if strokes is not None:
         found[PAIR] = fit_calibration(outputs, data.labels, data.writers, logits_of(strokes, data.paths),
                                       fitted_on=fitted_on(), sure_from_at_least=found[PICTURE].sure_from)
@@ -131,21 +131,35 @@ def as_info(calibrations: dict[str, Calibration]) -> dict[str, Any]:
     return {"calibrations": {kind: c.to_dict() for kind, c in calibrations.items()}}
 
 
-def calibrate_trained(model: nn.Module, seed: int, validation: Split | None, recipe_offset: float,
+def given_lowering(recipe_offset: float, start: LoadedModel | None, start_name: str) -> Lowering:
+    """The lowering of "not a digit" a training run is given: the recipe's `other_offset`, else that of the
+    model it started from (`start`, named `start_name`), else none. Its source says which, and where the
+    start's came from."""
+    before = calibrations_of(start.info).get(PICTURE, Calibration()) if start is not None else Calibration()
+    inherited = f"kept from {start_name}, which this model started from" + (
+        f" ({before.other_offset_from})" if before.other_offset_from else "")
+    if recipe_offset:
+        same = f" (the same as the one {inherited})" if before.other_offset == recipe_offset else ""
+        return Lowering(recipe_offset, f"as the recipe says{same}")
+    return Lowering(before.other_offset, inherited) if before.other_offset else Lowering()
+
+
+def calibrate_trained(model: nn.Module, seed: int, validation: Split | None, given: Lowering,
                       notes: list[str]) -> dict[str, Any]:
     """Info of a picture model just trained with the pen digits: its picture calibration, "not a digit"
     lowered (with an "other" class) by what the MNIST digits held out of training need (`other_offset`), when
-    there are any, else by the recipe's `recipe_offset`."""
-    offset = 0.0
+    there are any, else as `given` (`given_lowering`)."""
+    lowering = Lowering()
     if output_count(model) > OTHER_CLASS:
         if validation is not None and len(validation):
-            offset = other_offset(logits_of(model, validation.images[validation.labels < OTHER_CLASS]))
-            notes.append(f"'not a digit' lowered by {offset:.2f} for pictures: at most {MAX_OTHER_ON_DIGITS:.2%} of "
-                         f"{len(validation)} held-out MNIST digits are read as 'not a digit'")
-        elif recipe_offset:
-            offset = recipe_offset
-            notes.append(f"'not a digit' lowered by {offset:.2f} for pictures, as the recipe says")
-    found = calibrate(model, seed, offset=offset)
+            digits = validation.images[validation.labels < OTHER_CLASS]
+            rule = f"at most {MAX_OTHER_ON_DIGITS:.2%} of {len(digits)} held-out MNIST digits read as 'not a digit'"
+            lowering = Lowering(other_offset(logits_of(model, digits)), f"fitted: {rule}")
+            notes.append(f"'not a digit' lowered by {lowering.offset:.2f} for pictures: {rule}")
+        elif given.offset:
+            lowering = given
+            notes.append(f"'not a digit' lowered by {lowering.offset:.2f} for pictures, {given.source}")
+    found = calibrate(model, seed, lowering=lowering)
     notes.append(f"calibrated on the calibration writers (temperature {found[PICTURE].temperature:.2f}, sure "
                  f"from {found[PICTURE].sure_from:.2f})")
     return as_info(found)
@@ -158,7 +172,9 @@ def recalibrate(fitted: LoadedModel, base: Reader, seed: int, notes: list[str]) 
     if PICTURE not in calibrations_of(base.info):
         return
     strokes = base.strokes.model if base.strokes is not None else None
-    found = calibrate(fitted.model, seed, strokes, base.picture_calibration.other_offset)
+    kept = base.picture_calibration
+    found = calibrate(fitted.model, seed, strokes, Lowering(kept.other_offset, "kept from the reader this fit "
+                                                            f"started from ({kept.other_offset_from or 'not said'})"))
     fitted.info.update(as_info(found))
     notes.append("fine-tune: calibrated anew on the calibration writers" + (
         f", beside the {base.strokes.name} (stroke weight {found[PAIR].stroke_weight})" if PAIR in found else ""))

@@ -39,7 +39,7 @@ from mnist_demo.models.checkpoint import (
 from mnist_demo.models.registry import DEFAULT_MODEL, Inputs, get_spec, output_count
 from mnist_demo.reading.calibration import Calibration, calibrations_of
 from mnist_demo.training.augment import DrawnAugment
-from mnist_demo.training.calibration_data import calibrate_trained
+from mnist_demo.training.calibration_data import calibrate_trained, given_lowering
 from mnist_demo.training.data import Split, load_mnist
 from mnist_demo.training.drawn_data import drawn_data
 from mnist_demo.training.evaluation import EvalResult, evaluate
@@ -325,7 +325,8 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         if not pictures:
             extra_info["stroke_features_version"] = STROKE_FEATURES_VERSION
         elif recipe.pen_digits:  # the calibration writers come with the pen digits
-            extra_info.update(calibrate_trained(model, config.seed, val_data, recipe.other_offset or offset, notes))
+            extra_info.update(calibrate_trained(model, config.seed, val_data, given_lowering(
+                recipe.other_offset, start, f"the weights of {_name_of(config.init_from)}" if start else ""), notes))
             lowered = extra_info["calibrations"][PICTURE]["other_offset"]
             if lowered != offset:  # read MNIST's digits anew, as pictures are read from now on
                 best_eval = evaluate(model, test_data, device, recipe.test_batch_size, other_offset=lowered)

@@ -6,6 +6,8 @@ on disk for the next (`drawn_cache`)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -25,13 +27,23 @@ from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import cache_path, cached
 
 
-def _pen_set(seed: int, renders: int) -> tuple[str, dict[str, int]]:
-    """The cache's kind and parameters of the pen digits' set."""
-    return "pen-digits", {"seed": seed, "renders": renders}
+@dataclass(frozen=True)
+class DrawnSet:
+    """A set as the cache names it: its kind and the parameters it was made with."""
+
+    kind: str
+    params: dict[str, int]
+
+    def path(self, files: tuple[str, ...]) -> Path | None:
+        return cache_path(self.kind, self.params, files)
 
 
-def _non_digit_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
-    return "non-digits", {"seed": seed, "n": n}
+def _pen_set(seed: int, renders: int) -> DrawnSet:
+    return DrawnSet("pen-digits", {"seed": seed, "renders": renders})
+
+
+def _non_digit_set(seed: int, n: int) -> DrawnSet:
+    return DrawnSet("non-digits", {"seed": seed, "n": n})
 
 
 @functools.lru_cache(maxsize=2)
@@ -43,23 +55,23 @@ def _pen_training_split(seed: int, renders: int) -> Split:
                                      seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
         return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
-    return cached(*_pen_set(seed, renders), render, pen_files())
+    drawn = _pen_set(seed, renders)
+    return cached(drawn.kind, drawn.params, render, pen_files())
 
 
-def _uploads_set(seed: int, n: int) -> tuple[str, dict[str, int]]:
-    return "uploads", {"seed": seed, "n": n}
+def _uploads_set(seed: int, n: int) -> DrawnSet:
+    return DrawnSet("uploads", {"seed": seed, "n": n})
 
 
-def _of_training_writers(kind_and_params: tuple[str, dict[str, int]],
+def _of_training_writers(drawn: DrawnSet,
                          make: Callable[[int, int, list], tuple[torch.Tensor, torch.Tensor]]) -> Split:
     """`make(n, seed, digits)`'s set, given the training writers' pen digits, through the cache."""
-    kind, params = kind_and_params
 
     def render() -> Split:
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
-        return Split(*make(params["n"], params["seed"], digits))
+        return Split(*make(drawn.params["n"], drawn.params["seed"], digits))
 
-    return cached(kind, params, render, pen_files())
+    return cached(drawn.kind, drawn.params, render, pen_files())
 
 
 @functools.lru_cache(maxsize=2)
@@ -94,7 +106,7 @@ def already_drawn(recipe: Recipe, seed: int) -> bool:
         files = pen_files() if wanted else ()
     except PenDigitsUnavailable:
         return False
-    paths = [cache_path(kind, params, files) for kind, params in wanted]
+    paths = [drawn.path(files) for drawn in wanted]
     return all(path is not None and path.is_file() for path in paths)
 
 

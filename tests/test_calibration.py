@@ -120,7 +120,8 @@ def _calibrate_trained(monkeypatch, validation, given, classes=OTHER_CLASS + 1):
     from mnist_demo.training import calibration_data
 
     monkeypatch.setattr(calibration_data, "calibrate", lambda model, seed, strokes=None, lowering=Lowering(): {
-        PICTURE: Calibration(1.0, 0.9, 0.0, lowering.offset, 0, "stub", lowering.source)})
+        PICTURE: Calibration(sure_from=0.9, other_offset=lowering.offset, fitted_on="stub",
+                             other_offset_from=lowering.source)})
     model = build_model("drawnet", classes=classes).eval()
     before = [p.clone() for p in model.parameters()]
     notes: list[str] = []

@@ -135,7 +135,8 @@ def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.
         t = fit_temperature(z, labels, balance)
         fits.append((log_loss(z / t, labels, balance), weight, t))
     _, weight, temperature = min(fits)
-    fitted = Calibration(temperature, 0.5, weight, lowering.offset, len(labels), fitted_on, lowering.source)
+    fitted = Calibration(temperature=temperature, stroke_weight=weight, other_offset=lowering.offset,
+                         drawings=len(labels), fitted_on=fitted_on, other_offset_from=lowering.source)
     sure_from = max(sure_threshold_of(fitted.probabilities(picture, strokes), labels.numpy(), weights=balance.numpy()),
                     sure_from_at_least)
     return replace(fitted, sure_from=sure_from)

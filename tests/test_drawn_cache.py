@@ -126,6 +126,7 @@ def test_a_recipe_s_pen_digits_non_digits_and_uploads_come_back_from_the_cache_a
     def clear():
         dd._pen_training_split.cache_clear(), dd._non_digit_split.cache_clear(), dd._uploads_split.cache_clear()
 
+    assert dd.already_drawn(Recipe(), 5)  # nothing to draw: nothing to wait for
     recipe = Recipe(pen_digits=True, pen_renders=1, non_digits=60, uploads=50)
     clear()
     assert not dd.already_drawn(recipe, 5)  # the Train tab says the first time takes a minute or two

@@ -144,8 +144,7 @@ class WebApp:
             recipe_ = self.trainer.recipe_for(model, **recipe_changes(recipe))
             self.trainer.check(model, recipe_)
             events = self.trainer.run(owner(request), model, recipe_)  # starts on the first event asked for
-            drawn = recipe_.pen_digits or recipe_.non_digits or recipe_.uploads
-            slow = drawn and not self.trainer.drawings_ready(recipe_)
+            slow = not self.trainer.drawings_ready(recipe_)  # a recipe that draws nothing is ready
             preparing = "Starting…" if self.trainer.ready() and not slow else "Preparing the training data…" + (
                 " (drawing the pen digits takes a minute or two the first time)" if slow else "")
             yield TrainOutputs.starting(progress_html(None, recipe_.epochs, preparing),

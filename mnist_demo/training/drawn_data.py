@@ -37,6 +37,10 @@ class DrawnSet:
     def path(self, files: tuple[str, ...]) -> Path | None:
         return cache_path(self.kind, self.params, files)
 
+    def get(self, render: Callable[[], Split]) -> Split:
+        """`render()`'s set, from the cache when it holds it (made from the pen-digit files as they are)."""
+        return cached(self.kind, self.params, render, pen_files())
+
 
 def _pen_set(seed: int, renders: int) -> DrawnSet:
     return DrawnSet("pen-digits", {"seed": seed, "renders": renders})
@@ -55,8 +59,7 @@ def _pen_training_split(seed: int, renders: int) -> Split:
                                      seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
         return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
-    drawn = _pen_set(seed, renders)
-    return cached(drawn.kind, drawn.params, render, pen_files())
+    return _pen_set(seed, renders).get(render)
 
 
 def _uploads_set(seed: int, n: int) -> DrawnSet:
@@ -71,7 +74,7 @@ def _of_training_writers(drawn: DrawnSet,
         digits = [d for c in COLLECTIONS.values() for d in c.digits(c.train_writers)]
         return Split(*make(drawn.params["n"], drawn.params["seed"], digits))
 
-    return cached(drawn.kind, drawn.params, render, pen_files())
+    return drawn.get(render)
 
 
 @functools.lru_cache(maxsize=2)

@@ -16,7 +16,7 @@ import math
 import os
 from typing import Any, Callable, Iterator, Mapping
 
-from mnist_demo.training.budget import PEN_DIGITS, estimated_steps
+from mnist_demo.training.budget import estimated_steps, pen_samples
 from mnist_demo.training.engine import TrainConfig
 from mnist_demo.training.remote import train_elsewhere
 
@@ -39,7 +39,7 @@ def estimated_gpu_seconds(config: TrainConfig, train_limit: int | None = None) -
     recipe = config.resolved_recipe()
     steps = estimated_steps(recipe, train_limit)
     # A small uploaded picture takes about as long to draw as a pad rendering.
-    drawings = (PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0) + recipe.uploads
+    drawings = pen_samples(recipe) + recipe.uploads
     return math.ceil(SETUP_SECONDS + drawings * PEN_RENDER_SECONDS + MARGIN * steps * STEP_SECONDS)
 
 

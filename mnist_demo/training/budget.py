@@ -12,13 +12,17 @@ MNIST_TRAIN_SAMPLES = 60_000
 PEN_DIGITS = 5_000  # pen digits of the training writers, each rendered `pen_renders` times (about)
 
 
+def pen_samples(recipe: Recipe) -> int:
+    """The rendered pen digits the recipe adds (about)."""
+    return PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0
+
+
 def training_samples(recipe: Recipe, train_limit: int | None = None) -> int:
     """The samples one epoch trains on: MNIST (cut to `train_limit`) less the validation split, with the
     pen digits, made-up non-digits and uploaded pictures the recipe adds."""
     mnist = min(train_limit or MNIST_TRAIN_SAMPLES, MNIST_TRAIN_SAMPLES)
     mnist -= int(mnist * recipe.val_split)
-    pen = PEN_DIGITS * recipe.pen_renders if recipe.pen_digits else 0
-    return mnist + pen + recipe.non_digits + recipe.uploads
+    return mnist + pen_samples(recipe) + recipe.non_digits + recipe.uploads
 
 
 def steps_per_epoch(recipe: Recipe, train_limit: int | None = None) -> int:

@@ -268,7 +268,7 @@ def test_a_fit_of_the_shipped_reader_is_calibrated_anew_and_reads_the_pads_paths
     # with "not a digit" lowered as its base's are, the pad's drawings with it as trained.
     assert calibrations[PICTURE] != shipped.picture_calibration
     assert calibrations[PICTURE].other_offset == shipped.picture_calibration.other_offset > 0
-    assert calibrations[PICTURE].other_offset_from.startswith("kept from the reader this fit started from")
+    assert calibrations[PICTURE].other_offset_from.startswith("kept from the reader, which this model started from")
     assert pair.other_offset == 0
     reader = shipped.with_picture(fitted)
     assert reader.strokes is shipped.strokes and reader.pair_calibration == pair

@@ -172,9 +172,7 @@ def recalibrate(fitted: LoadedModel, base: Reader, seed: int, notes: list[str]) 
     if PICTURE not in calibrations_of(base.info):
         return
     strokes = base.strokes.model if base.strokes is not None else None
-    kept = base.picture_calibration
-    found = calibrate(fitted.model, seed, strokes, Lowering(kept.other_offset, "kept from the reader this fit "
-                                                            f"started from ({kept.other_offset_from or 'not said'})"))
+    found = calibrate(fitted.model, seed, strokes, given_lowering(0.0, base.picture, "the reader"))
     fitted.info.update(as_info(found))
     notes.append("fine-tune: calibrated anew on the calibration writers" + (
         f", beside the {base.strokes.name} (stroke weight {found[PAIR].stroke_weight})" if PAIR in found else ""))

@@ -312,3 +312,20 @@ def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_r
     # The figures it keeps are those of the model read as pictures are from now on, not as its last epoch ended.
     assert evaluate(done.loaded.model, mnist[1].subset(200), other_offset=offset).accuracy == info["test_accuracy"]
     assert done.evaluation.accuracy == info["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_a_drawnet_given_a_lowering_reads_its_test_digits_with_it_from_the_first_epoch(mnist):
+    from mnist_demo.models.registry import get_spec
+    from mnist_demo.training.evaluation import evaluate
+
+    # Many non-digits and a lowering far above any a fit would find: reading with it or without it differs.
+    recipe = get_spec("drawnet").recipe.with_changes(epochs=1, pen_renders=1, non_digits=4000, other_offset=6.0,
+                                                     keep="last")
+    events, done = run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200),
+                       train_data=mnist[0], test_data=mnist[1])
+    test = mnist[1].subset(200)
+    lowered = evaluate(done.loaded.model, test, other_offset=6.0).accuracy
+    assert lowered != evaluate(done.loaded.model, test).accuracy
+    assert done.loaded.info["calibrations"]["picture"]["other_offset"] == 6.0
+    assert epochs_of(events)[-1].test_accuracy == lowered == done.loaded.info["test_accuracy"]

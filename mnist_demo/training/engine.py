@@ -37,7 +37,6 @@ from mnist_demo.models.checkpoint import (
     save_weights,
 )
 from mnist_demo.models.registry import DEFAULT_MODEL, Inputs, get_spec, output_count
-from mnist_demo.reading.calibration import Calibration, calibrations_of
 from mnist_demo.training.augment import DrawnAugment
 from mnist_demo.training.calibration_data import calibrate_trained, given_lowering
 from mnist_demo.training.data import Split, load_mnist
@@ -205,8 +204,10 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
             raise ValueError(f"init_from's {start.name} was made with other arguments than {model_args}: "
                              f"{str(e).splitlines()[0]}") from None
         notes.append(f"{STARTED_FROM} {_name_of(config.init_from)}")
-    # Pictures are read with "not a digit" lowered as the start's calibration says (`reading.calibration`).
-    offset = calibrations_of(start.info).get(PICTURE, Calibration()).other_offset if start else 0.0
+    # Pictures are read with "not a digit" lowered as the run is given (`reading.calibration`) until a fit
+    # after training finds its own.
+    given = given_lowering(recipe.other_offset, start, f"the weights of {_name_of(config.init_from)}" if start else "")
+    offset = given.offset if pictures else 0.0
     classes = output_count(model)
     extra = drawn_data(recipe, config.seed, classes, notes) if pictures else []
     if extra:
@@ -325,8 +326,7 @@ def train(config: TrainConfig, *, train_data: Split | None = None, test_data: Sp
         if not pictures:
             extra_info["stroke_features_version"] = STROKE_FEATURES_VERSION
         elif recipe.pen_digits:  # the calibration writers come with the pen digits
-            extra_info.update(calibrate_trained(model, config.seed, val_data, given_lowering(
-                recipe.other_offset, start, f"the weights of {_name_of(config.init_from)}" if start else ""), notes))
+            extra_info.update(calibrate_trained(model, config.seed, val_data, given, notes))
             lowered = extra_info["calibrations"][PICTURE]["other_offset"]
             if lowered != offset:  # read MNIST's digits anew, as pictures are read from now on
                 best_eval = evaluate(model, test_data, device, recipe.test_batch_size, other_offset=lowered)

@@ -10,7 +10,8 @@ or a PNG's bytes), read by the reader and by its picture model alone
 - the held-out writers' digits (both collections, each once), as drawn and
   as other devices and hands send them (`handwriting/shifts.py`);
 - the same digits drawn at 28x28 and uploaded;
-- non-digits of held-out families, and symbols drawn by hand in Chromium;
+- non-digits of held-out families (a row for each held-out symbol, and the symbols pooled), and
+  symbols drawn by hand in Chromium;
 - with `--loco DIR`: each pen collection left out. A stroke reader is
   trained on one collection's writers with the recipe as it stands
   (`DIR/strokenet-<collection>.safetensors`, trained when missing: a few
@@ -42,11 +43,14 @@ from mnist_demo.training.calibration import fit_calibration, logits_of
 from mnist_demo.training.calibration_data import NOT_A_WRITER, calibration_data, fitted_on, writer_numbers
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
 from mnist_demo.training.transfer import (
+    OTHER_SYMBOLS,
     SLASH,
+    SYMBOL,
     Comparison,
     compare,
     digit_sources,
     non_digit_sources,
+    pooled,
     shifted_drawings,
 )
 
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                 comparisons.append(compare(left_out, f"{' and '.join(c.name for c in judged)} held out, path read by "
                                                      f"a stroke reader of {trained_on} only, {shift.value}",
                                            shifted_drawings(digits, shift, args.seed), [d.label for d in digits]))
+    # A row for each held-out symbol, then the rows pooled: the issue's target counts the symbols together.
+    symbols = [c for c in comparisons if c.source.startswith(f"not one digit: {SYMBOL}")]
+    comparisons.insert(comparisons.index(symbols[-1]) + 1,
+                       pooled(f"not one digit: {OTHER_SYMBOLS}, the rows above pooled", symbols))
     lines = [f"Reader {args.weights}, beside its picture model alone (seed {args.seed}, "
              f"{time.perf_counter() - started:.0f} s)", "",
              "| digits | n | first guess | right | not sure | wrong and sure | picture: first guess | right | "
@@ -132,12 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     lines += [row(c) for c in comparisons if c.kind == "non-digits"]
     digits = [c.reader for c in comparisons if c.kind == "digits"]
     # The issue's target for non-digits leaves the slash out (a fair 1); its row is shown all the same.
-    others = [c.reader for c in comparisons if c.kind == "non-digits" and not c.source.endswith(SLASH)]
+    others = [c.reader for c in comparisons
+              if c.kind == "non-digits" and not c.source.endswith(SLASH) and c not in symbols]
     worst = {"first_guess": min(t.share("top_right") for t in digits), "right": min(t.share("right") for t in digits),
              "wrong_and_sure": max(t.share("wrong_sure") for t in digits),
              "not_sure_on_digits": max(t.share("not_sure") for t in digits),
              "sure_answers_right": min(t.right / max(t.right + t.wrong_sure, 1) for t in digits),
-             "not_sure_on_non_digits_but_the_slash": min(t.share("not_sure") for t in others)}
+             "not_sure_on_non_digits_but_the_slash": min(t.share("not_sure") for t in others),
+             "not_sure_on_the_worst_symbol": min(c.reader.share("not_sure") for c in symbols)}
     worse = [(c.source, c.worse_than_the_picture()) for c in comparisons if c.worse_than_the_picture()]
     lines += ["", "Worst over every source: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.2f}%"
                                                          for k, v in worst.items()),

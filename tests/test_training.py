@@ -286,16 +286,21 @@ def test_the_device_chosen_for_what_a_machine_has(monkeypatch, cuda, mps, chosen
             pick_device("mps")
 
 
+def quick_drawnet(mnist, init_from=None, **changes):
+    """drawnet for one epoch on 300 MNIST digits and one rendering of the pen digits; 200 to test on."""
+    from mnist_demo.models.registry import get_spec
+
+    recipe = get_spec("drawnet").recipe.with_changes(**{"epochs": 1, "pen_renders": 1, "keep": "last", **changes})
+    return run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200, init_from=init_from),
+               train_data=mnist[0], test_data=mnist[1])
+
+
 @pytest.mark.slow
 def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_records_what_it_then_reads(mnist):
     from mnist_demo.models.checkpoint import LoadedModel
-    from mnist_demo.models.registry import get_spec
     from mnist_demo.training.evaluation import evaluate
 
-    recipe = get_spec("drawnet").recipe.with_changes(epochs=1, pen_renders=1, non_digits=40, val_split=0.1,
-                                                     keep="last")
-    _, done = run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200),
-                  train_data=mnist[0], test_data=mnist[1])
+    _, done = quick_drawnet(mnist, non_digits=40, val_split=0.1)
     info = done.loaded.info
     offset = info["calibrations"]["picture"]["other_offset"]
     assert offset >= 0 and any("'not a digit' lowered by" in n and "of 30 held-out" in n for n in info["notes"])
@@ -303,8 +308,7 @@ def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_r
     # Fine-tuned without digits held out, it keeps its start's lowering and says where that came from.
     calibrations = {"picture": {**info["calibrations"]["picture"], "other_offset": 0.7}}
     start = LoadedModel(done.loaded.model, {**info, "calibrations": calibrations})
-    _, tuned = run(TrainConfig(model="drawnet", recipe=recipe.with_changes(val_split=0.0), train_limit=300,
-                               test_limit=200, init_from=start), train_data=mnist[0], test_data=mnist[1])
+    _, tuned = quick_drawnet(mnist, init_from=start, non_digits=40)
     kept = tuned.loaded.info["calibrations"]["picture"]
     assert kept["other_offset"] == 0.7
     assert kept["other_offset_from"].startswith("kept from the weights of a loaded drawnet")
@@ -316,14 +320,10 @@ def test_a_drawnet_trained_with_digits_held_out_lowers_not_a_digit_on_them_and_r
 
 @pytest.mark.slow
 def test_a_drawnet_given_a_lowering_reads_its_test_digits_with_it_from_the_first_epoch(mnist):
-    from mnist_demo.models.registry import get_spec
     from mnist_demo.training.evaluation import evaluate
 
     # Many non-digits and a lowering far above any a fit would find: reading with it or without it differs.
-    recipe = get_spec("drawnet").recipe.with_changes(epochs=1, pen_renders=1, non_digits=4000, other_offset=6.0,
-                                                     keep="last")
-    events, done = run(TrainConfig(model="drawnet", recipe=recipe, train_limit=300, test_limit=200),
-                       train_data=mnist[0], test_data=mnist[1])
+    events, done = quick_drawnet(mnist, non_digits=4000, other_offset=6.0)
     test = mnist[1].subset(200)
     lowered = evaluate(done.loaded.model, test, other_offset=6.0).accuracy
     assert lowered != evaluate(done.loaded.model, test).accuracy

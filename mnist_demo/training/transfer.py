@@ -33,6 +33,7 @@ from PIL import Image
 
 from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.base.status import Status
+from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS
 from mnist_demo.handwriting.non_digits import HELD_OUT_FAMILIES, Family, non_digit_set
 from mnist_demo.handwriting.pen_digits import COLLECTIONS, PenDigit, random_placement
 from mnist_demo.handwriting.shifts import Shift, shifted
@@ -134,19 +135,23 @@ def pad_snapshots(drawings: Sequence[Sketch]) -> list[np.ndarray]:
 
 
 SLASH = "a slash /, which reads as a fair 1"
-OTHER_SYMBOLS = Family.SYMBOL.value.replace(" /", "")
+SYMBOL = "the symbol "  # a row for each held-out symbol but the slash: "the symbol ^"
+OTHER_SYMBOLS = Family.SYMBOL.value.replace(" /", "")  # those rows pooled: the issue's target counts them together
 
 
-def held_out_non_digits(seed: int = 0, per_family: int = 100) -> dict[str, list[Sketch]]:
-    """Drawings of each held-out non-digit family, as the pad sends them."""
-    drawings = non_digit_set(HELD_OUT_FAMILIES, per_family, seed, held_out_digits())
-    groups: dict[str, list[Sketch]] = {}
+def held_out_non_digits(seed: int = 0, per_family: int = 100, symbols: int = 550) -> dict[str, list[Sketch]]:
+    """Drawings of each held-out non-digit family, as the pad sends them: `per_family` of each, and `symbols`
+    symbols (about as many of each) by symbol, so that a reader worse on one of them cannot hide in the rest."""
+    others = [f for f in HELD_OUT_FAMILIES if f is not Family.SYMBOL]
+    drawings = non_digit_set((Family.SYMBOL,), symbols, seed) + non_digit_set(others, per_family, seed + 1,
+                                                                             held_out_digits())
+    groups: dict[str, list[Sketch]] = {SLASH if name == "/" else SYMBOL + name: [] for name in HELD_OUT_GLYPHS}
     for d in drawings:
         name = d.family.value
-        if d.family is Family.SYMBOL:  # a slash is a fair 1: the symbols' share is given without it, and its own
-            name = SLASH if d.name == "/" else OTHER_SYMBOLS
+        if d.family is Family.SYMBOL:  # a slash is a fair 1: its row says so, and is left out of the pooled one
+            name = SLASH if d.name == "/" else SYMBOL + d.name
         groups.setdefault(name, []).append(parse_sketch(d.sketch.to_json()))
-    return groups
+    return {name: group for name, group in groups.items() if group}  # in the glyphs' order; none empty
 
 
 def hand_drawn(path: str | Path) -> dict[str, list[Sketch]]:
@@ -176,6 +181,16 @@ class Comparison:
             return ["not sure"] if r.not_sure < p.not_sure else []
         return [name for name, worse in (("first guess", r.top_right < p.top_right),
                                          ("wrong and sure", r.wrong_sure > p.wrong_sure)) if worse]
+
+
+def pooled(source: str, parts: Sequence[Comparison]) -> Comparison:
+    """One row for the drawings of several, counted together (of one kind)."""
+
+    def total(tallies: Iterable[Tally]) -> Tally:
+        tallies = list(tallies)
+        return Tally(**{name: sum(getattr(t, name) for t in tallies) for name in Tally.__dataclass_fields__})
+
+    return Comparison(source, parts[0].kind, total(p.reader for p in parts), total(p.picture for p in parts))
 
 
 def compare(reader: Reader, source: str, values: Sequence, labels: Sequence[int]) -> Comparison:

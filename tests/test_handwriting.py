@@ -116,6 +116,16 @@ def test_held_out_symbols_are_never_trained_on():
     assert not set(TRAINING_FAMILIES) & set(HELD_OUT_FAMILIES)
 
 
+def test_no_training_glyph_is_a_held_out_symbol_in_another_case_or_a_shape_drawn_by_hand_for_the_protocol():
+    from benchmarks.transfer import SYMBOLS
+    from mnist_demo.training.transfer import hand_drawn
+
+    trained = set(TRAINING_GLYPHS)
+    # The capital E was taught before the small e was held out: three bars, no stroke of a drawn e.
+    assert trained & {name.upper() for name in HELD_OUT_GLYPHS} == {"E"}
+    assert not trained & set(hand_drawn(SYMBOLS))  # h k m w r and the rest stay judged, never taught
+
+
 def test_every_family_draws_something_on_the_pad(training_digits):
     rng = np.random.default_rng(3)
     for family in Family:

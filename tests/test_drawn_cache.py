@@ -158,6 +158,18 @@ def test_uploads_need_a_model_with_a_not_a_digit_output():
         dd.drawn_data(Recipe(uploads=10), 0, 10, [])
 
 
+
+def test_a_recipe_a_ten_output_model_cannot_learn_is_refused_before_anything_is_drawn(monkeypatch):
+    from mnist_demo.base.recipe import Recipe
+    from mnist_demo.training import drawn_data as dd
+
+    drawn: list[str] = []
+    monkeypatch.setattr(dd, "_pen_training_split", lambda seed, renders: drawn.append("pen digits"))
+    with pytest.raises(ValueError, match="non_digits needs a model with an 'other' class"):
+        dd.drawn_data(Recipe(pen_digits=True, pen_renders=1, non_digits=10), 0, 10, [])
+    assert drawn == []  # the minute of rendering pen digits is not spent on a run that cannot start
+
+
 @pytest.mark.parametrize("error", [PermissionError, FileNotFoundError])
 def test_a_set_read_from_a_cache_it_cannot_mark_as_used_is_still_read(folder, monkeypatch, error):
     """A read-only cache (a shared one, or another user's), or a file another process pruned a moment after

@@ -98,13 +98,38 @@ def pen_files() -> tuple[str, ...]:
     return tuple(str(c.path()) for c in COLLECTIONS.values())
 
 
+@dataclass(frozen=True)
+class _Addition:
+    """One drawn set a recipe adds to MNIST: as the cache names it, how to have it, and what the run's notes
+    call it. `field` names the recipe's count of drawings that are not one digit (the 11th class), or ""."""
+
+    drawn: DrawnSet
+    split: Callable[[], Split]
+    what: str
+    field: str = ""
+
+
+def _additions(recipe: Recipe, seed: int) -> list[_Addition]:
+    """The drawn sets `recipe` adds, in the order they join MNIST."""
+    out = []
+    if recipe.pen_digits:
+        writers = writer_ranges(lambda c: c.train_writers, prefix="writers ")
+        out.append(_Addition(_pen_set(seed, recipe.pen_renders),
+                             lambda: _pen_training_split(seed, recipe.pen_renders), f"rendered pen digits ({writers})"))
+    if recipe.non_digits:  # both of these hold drawings that are not one digit, taught as the 11th class
+        out.append(_Addition(_non_digit_set(seed, recipe.non_digits), lambda: _non_digit_split(seed, recipe.non_digits),
+                             f"made-up drawings that are not one digit, as class {OTHER_CLASS}", "non_digits"))
+    if recipe.uploads:
+        out.append(_Addition(_uploads_set(seed, recipe.uploads), lambda: _uploads_split(seed, recipe.uploads),
+                             "small uploaded pictures of pen digits and made-up non-digits", "uploads"))
+    return out
+
+
 def already_drawn(recipe: Recipe, seed: int) -> bool:
     """Whether every drawn set the recipe adds is in the cache already, so that preparing a training
     takes seconds, not the minute or two rendering takes (False when the pen digits cannot be had)."""
 
-    wanted = ([_pen_set(seed, recipe.pen_renders)] if recipe.pen_digits else []) + (
-        [_non_digit_set(seed, recipe.non_digits)] if recipe.non_digits else []) + (
-        [_uploads_set(seed, recipe.uploads)] if recipe.uploads else [])
+    wanted = [addition.drawn for addition in _additions(recipe, seed)]
     try:
         files = pen_files() if wanted else ()
     except PenDigitsUnavailable:
@@ -117,24 +142,14 @@ def drawn_data(recipe: Recipe, seed: int, classes: int, notes: list[str]) -> lis
     """The pen digits, non-digits and uploaded pictures the recipe asks for. Pen digits that cannot be had
     are an error, not a silent change of recipe (`PenDigitsUnavailable` says where they should be)."""
 
-    parts = []
-    if recipe.pen_digits:
-        pen = _pen_training_split(seed, recipe.pen_renders)
-        writers = writer_ranges(lambda c: c.train_writers, prefix="writers ")
-        notes.append(f"added {len(pen)} rendered pen digits ({writers})")
-        parts.append(pen)
-    # Both hold drawings that are not one digit, taught as the 11th class.
-    for field, count, split, what in (
-            ("non_digits", recipe.non_digits, _non_digit_split,
-             f"made-up drawings that are not one digit, as class {OTHER_CLASS}"),
-            ("uploads", recipe.uploads, _uploads_split,
-             "small uploaded pictures of pen digits and made-up non-digits")):
-        if not count:
-            continue
-        if classes <= OTHER_CLASS:
-            raise ValueError(f"{field} needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
+    additions = _additions(recipe, seed)
+    for addition in additions:  # refused before anything is drawn
+        if addition.field and classes <= OTHER_CLASS:
+            raise ValueError(f"{addition.field} needs a model with an 'other' class ({OTHER_CLASS + 1} outputs); "
                              f"this one has {classes}")
-        made = split(seed, count)
-        notes.append(f"added {len(made)} {what}")
+    parts = []
+    for addition in additions:
+        made = addition.split()
+        notes.append(f"added {len(made)} {addition.what}")
         parts.append(made)
     return parts

@@ -43,15 +43,14 @@ from mnist_demo.training.calibration import fit_calibration, logits_of
 from mnist_demo.training.calibration_data import NOT_A_WRITER, calibration_data, fitted_on, writer_numbers
 from mnist_demo.training.engine import TrainConfig, TrainingDone, train
 from mnist_demo.training.transfer import (
-    OTHER_SYMBOLS,
     SLASH,
-    SYMBOL,
     Comparison,
     compare,
     digit_sources,
     non_digit_sources,
-    pooled,
+    pooled_symbols,
     shifted_drawings,
+    symbol_rows,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer.json"
@@ -127,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      f"a stroke reader of {trained_on} only, {shift.value}",
                                            shifted_drawings(digits, shift, args.seed), [d.label for d in digits]))
     # A row for each held-out symbol, then the rows pooled: the target counts the symbols together.
-    symbols = [c for c in comparisons if c.source.startswith(f"not one digit: {SYMBOL}")]
-    comparisons.insert(comparisons.index(symbols[-1]) + 1,
-                       pooled(f"not one digit: {OTHER_SYMBOLS}, the rows above pooled", symbols))
+    symbols = symbol_rows(comparisons)
+    comparisons.insert(comparisons.index(symbols[-1]) + 1, pooled_symbols(symbols))
     lines = [f"Reader {args.weights}, beside its picture model alone (seed {args.seed}, "
              f"{time.perf_counter() - started:.0f} s)", "",
              "| digits | n | first guess | right | not sure | wrong and sure | picture: first guess | right | "

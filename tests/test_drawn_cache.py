@@ -158,7 +158,6 @@ def test_uploads_need_a_model_with_a_not_a_digit_output():
         dd.drawn_data(Recipe(uploads=10), 0, 10, [])
 
 
-
 def test_a_recipe_a_ten_output_model_cannot_learn_is_refused_before_anything_is_drawn(monkeypatch):
     from mnist_demo.base.recipe import Recipe
     from mnist_demo.training import drawn_data as dd

@@ -132,6 +132,19 @@ def test_pooled_rows_count_every_drawing_of_their_parts():
     assert both.worse_than_the_picture() == [] and a.worse_than_the_picture() == ["not sure"]
 
 
+def test_the_symbols_rows_of_the_sources_are_found_and_pooled_without_the_slash():
+    from mnist_demo.handwriting.glyphs import HELD_OUT_GLYPHS
+    from mnist_demo.training.transfer import non_digit_sources, pooled_symbols, symbol_rows
+
+    rows = [Comparison(name, "non-digits", Tally(n=len(values), not_sure=1), Tally(n=len(values)))
+            for name, (values, _) in non_digit_sources().items()]
+    symbols = symbol_rows(rows)
+    assert len(symbols) == len(HELD_OUT_GLYPHS) - 1 and not any(c.source.endswith(SLASH) for c in symbols)
+    both = pooled_symbols(symbols)
+    assert OTHER_SYMBOLS in both.source and both.reader.n == sum(c.reader.n for c in symbols)
+    assert both.reader.not_sure == len(symbols)
+
+
 def test_half_the_stroke_readers_training_drawings_come_as_other_devices_send_them(monkeypatch):
     from mnist_demo.handwriting.pen_digits import COLLECTIONS
     from mnist_demo.training import stroke_data

@@ -134,6 +134,7 @@ def pad_snapshots(drawings: Sequence[Sketch]) -> list[np.ndarray]:
     return out
 
 
+HELD_OUT = "not one digit: "  # how `non_digit_sources` names a held-out family's row
 SLASH = "a slash /, which reads as a fair 1"
 SYMBOL = "the symbol "  # a row for each held-out symbol but the slash: "the symbol ^"
 OTHER_SYMBOLS = Family.SYMBOL.value.replace(" /", "")  # those rows pooled: the issue's target counts them together
@@ -193,6 +194,16 @@ def pooled(source: str, parts: Sequence[Comparison]) -> Comparison:
     return Comparison(source, parts[0].kind, total(p.reader for p in parts), total(p.picture for p in parts))
 
 
+def symbol_rows(comparisons: Iterable[Comparison]) -> list[Comparison]:
+    """The rows of the held-out symbols but the slash, as `non_digit_sources` names them."""
+    return [c for c in comparisons if c.source.startswith(HELD_OUT + SYMBOL)]
+
+
+def pooled_symbols(symbols: Sequence[Comparison]) -> Comparison:
+    """The symbols' rows (`symbol_rows`) as one: the row the issue's target for symbols counts."""
+    return pooled(f"{HELD_OUT}{OTHER_SYMBOLS}, the rows above pooled", symbols)
+
+
 def compare(reader: Reader, source: str, values: Sequence, labels: Sequence[int]) -> Comparison:
     """`values` read by `reader` and by its picture model alone."""
     alone = Reader(reader.picture, device=reader.device)
@@ -214,7 +225,7 @@ def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:
 
 def non_digit_sources(symbols: str | Path | None = None, seed: int = 0) -> dict[str, tuple[list, list[int]]]:
     """Every non-digit source: the held-out families, and the hand-drawn symbols when their file is given."""
-    groups = {f"not one digit: {name}": drawings for name, drawings in held_out_non_digits(seed).items()}
+    groups = {HELD_OUT + name: drawings for name, drawings in held_out_non_digits(seed).items()}
     if symbols is not None:
         groups.update({f"drawn by hand: {name}": drawings for name, drawings in hand_drawn(symbols).items()})
     return {name: (drawings, [OTHER_CLASS] * len(drawings)) for name, drawings in groups.items()}

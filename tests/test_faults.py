@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -117,6 +118,40 @@ def test_a_process_killed_while_it_writes_weights_leaves_the_old_file(saved_mode
     kill_when_it_prints([sys.executable, "-c", script], "WRITING")
     assert sha256(saved_model) == before
     assert load_weights(saved_model).name == "drawnet"
+
+
+@pytest.mark.slow
+def test_a_server_that_ends_while_it_draws_ahead_and_warms_up_exits_cleanly(shipped_weights, tmp_path):
+    """Drawing ahead ran torch in a daemon thread: a server ended 20 s into it aborted ("terminate called
+    without an active exception", exit 134), and so could the test run that had started it."""
+    script = textwrap.dedent(f"""
+        import multiprocessing, time
+        from mnist_demo.app.trainer import Trainer
+        from mnist_demo.personal.finetune import FitSettings
+        from tests.support.servers import app_settings
+
+        trainer = Trainer(app_settings({str(shipped_weights)!r}))
+        trainer.warm_up()
+        trainer.draw_ahead({str(shipped_weights)!r}, FitSettings())
+        time.sleep(20)  # into the drawing's rendering, torch at work
+        print("DRAWING", *[p.pid for p in multiprocessing.active_children() if p.name == "mnist_demo-draw-ahead"])
+    """)
+    env = {**repo_on_path(), "MNIST_DEMO_CACHE": str(tmp_path / "cache")}  # nothing drawn yet: it all is drawn
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0 and "terminate called" not in said, said[-2000:]
+    pids = [int(p) for p in next(line for line in done.stdout.splitlines() if line.startswith("DRAWING")).split()[1:]]
+    assert len(pids) == 1
+
+    def gone() -> bool:
+        try:
+            os.kill(pids[0], 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pids[0]}/stat").read_text().split(")")[-1].split()[0] == "Z"  # ended, not yet reaped
+
+    wait_until(gone, 30, message="the drawing-ahead process outlived its server")
 
 
 @pytest.mark.parametrize("damage", ["missing", "empty", "truncated", "not safetensors"])

@@ -32,7 +32,6 @@ from mnist_demo.app.report import TrainingFailed, TrainingReport, make_report
 from mnist_demo.app.settings import ALLOW_TRAINING_VAR, AppSettings
 from mnist_demo.app.visitor_files import Errand, Part, VisitorFiles
 from mnist_demo.base.recipe import Recipe
-from mnist_demo.models.checkpoint import LoadedModel
 from mnist_demo.personal.assess import Assessment, finetune_and_assess_elsewhere
 from mnist_demo.personal.collection import Collection
 from mnist_demo.personal.finetune import FitSettings, draw_ahead
@@ -41,7 +40,7 @@ from mnist_demo.training.data import DataUnavailable, Split, load_mnist, preload
 from mnist_demo.training.drawn_data import already_drawn
 from mnist_demo.training.engine import EpochResult, Progress, TrainConfig, TrainingDone, train
 from mnist_demo.training.remote import train_elsewhere
-from mnist_demo.training.standby import NextProcess, Standby, Stop
+from mnist_demo.training.standby import NextProcess, Standby, Stop, in_background
 
 NO_SESSION = ("A training needs a session of its own, to stop it and to keep its model: train from the page, "
               "or call the API with gradio_client (a raw HTTP call without a session_hash has none).")
@@ -128,7 +127,9 @@ class Trainer:
             except (TrainingRefused, DataUnavailable):  # the training says so, when it is asked for
                 pass
 
-        threading.Thread(target=load, name="mnist_demo-warm-up", daemon=True).start()
+        # Not a daemon: the interpreter waits for it as it exits (a few seconds at most), since a daemon thread
+        # still inside torch then would abort the process on Python < 3.14.
+        threading.Thread(target=load, name="mnist_demo-warm-up").start()
         if self._next is not None:
             self._next.restock()
             weakref.finalize(self, self._next.close)
@@ -161,21 +162,15 @@ class Trainer:
         self.stop(owner)
         self.files.forget(owner)
 
-    def draw_ahead(self, base: Path | LoadedModel, settings: FitSettings) -> bool:
-        """Start drawing what a fit reads besides the visitor's drawings (`finetune.draw_ahead`), in the
-        background and once per server, so that the first fit is as quick as the next: the app calls it
-        when a visitor starts a collection, long before they have enough drawings to fit. True if started."""
+    def draw_ahead(self, weights: Path, settings: FitSettings) -> bool:
+        """Start drawing what a fit of `weights` reads besides the visitor's drawings (`finetune.draw_ahead`), in
+        a process of its own (`standby.in_background`) and once per server, so that the first fit is as quick
+        as the next: the app calls it when a visitor starts a collection, long before they have enough drawings
+        to fit. True if started."""
         if not self.settings.allow_training or self._drawing_ahead.is_set():
             return False
         self._drawing_ahead.set()
-
-        def work() -> None:
-            try:
-                draw_ahead(base, settings)
-            except Exception:  # e.g. no pen digits here: the fit itself says so, when it is asked for
-                pass
-
-        threading.Thread(target=work, name="mnist_demo-draw-ahead", daemon=True).start()
+        in_background(draw_ahead, Path(weights), settings, name="mnist_demo-draw-ahead")
         return True
 
     def drawings_ready(self, recipe: Recipe, seed: int = SEED) -> bool:

@@ -126,6 +126,29 @@ def _preload_quietly(preload: Callable[..., Any], args: tuple[Any, ...]) -> None
         pass
 
 
+def _in_background(job: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        os.nice(PRELOAD_NICENESS)  # the whole process: it does nothing else
+    except OSError:
+        pass
+    try:
+        job(*args)
+    except Exception:  # noqa: BLE001 - e.g. no pen digits here: whoever needs the work does it then, and says so
+        pass
+
+
+def in_background(job: Callable[..., Any], *args: Any, name: str = "mnist_demo-background") -> Any:
+    """Run `job(*args)` (a module-level function) in a process of its own at the lowest priority, ended when
+    this process exits; returns the process (started).
+
+    Not in a thread: work that runs torch in a daemon thread when the interpreter exits aborts the whole
+    process on Python < 3.14 ("terminate called without an active exception"), and a thread of a web server
+    takes its readings' turns at the GIL."""
+    process = _context().Process(target=_in_background, args=(job, args), name=name, daemon=True)
+    process.start()
+    return process
+
+
 def _standby(events: Any, received: Any, jobs: Any, preload: Callable[..., Any] | None,
              preload_args: tuple[Any, ...]) -> None:
     """A standby process: preload, say so, wait for its one job (or None: not needed), run it."""

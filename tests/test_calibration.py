@@ -9,7 +9,7 @@ import torch
 from mnist_demo.base.mnist import OTHER_CLASS
 from mnist_demo.models.checkpoint import PICTURE
 from mnist_demo.models.registry import build_model
-from mnist_demo.reading.calibration import Calibration
+from mnist_demo.reading.calibration import Calibration, keep_the_pictures_doubt
 from mnist_demo.training.calibration import (
     Lowering,
     fit_calibration,
@@ -184,3 +184,17 @@ def test_a_weighted_temperature_fits_the_drawings_that_weigh():
     first = torch.cat([torch.full((2000,), 1 / 2000.0), torch.zeros(2000)]).double()
     assert fit_temperature(logits, labels, first) == pytest.approx(2.0, rel=0.1)
     assert fit_temperature(logits, labels, first.flip(0)) == pytest.approx(1.0, rel=0.1)
+
+
+def test_the_pair_keeps_the_pictures_doubt_that_a_drawing_is_a_digit_and_ranks_the_digits_its_own_way():
+    pair = np.array([[0.01, 0.97, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.01],   # the path lowered the doubt
+                     [0.05, 0.55, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.40]])  # the path raised it
+    picture = np.array([[0.0, 0.30, 0.50, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.20],
+                        [0.0, 0.90, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.10]])
+    kept = keep_the_pictures_doubt(pair, picture)
+    assert kept[:, OTHER_CLASS] == pytest.approx([0.20, 0.40])
+    assert kept.sum(1) == pytest.approx([1.0, 1.0])
+    assert kept[0, :OTHER_CLASS].argmax() == 1 and kept[0, 1] / kept[0, 0] == pytest.approx(97)  # the pair's ranking
+    assert kept[1] == pytest.approx(pair[1])
+    ten = pair[:, :OTHER_CLASS] / pair[:, :OTHER_CLASS].sum(1, keepdims=True)  # a model without "not a digit"
+    assert keep_the_pictures_doubt(ten, ten[::-1]) is ten

@@ -13,6 +13,7 @@ from mnist_demo.base.status import Doubt, Problem, Status
 from mnist_demo.handwriting import pen_digits as strokes
 from mnist_demo.handwriting.pen_digits import HELD_OUT_WRITERS, PadPlacement, load_pen_digits
 from mnist_demo.models.checkpoint import PICTURE, CheckpointError, LoadedModel, load_models
+from mnist_demo.reading.calibration import Calibration
 from mnist_demo.reading.reader import Prediction, Reader, euler_number
 from mnist_demo.reading.sketch import Sketch
 from tests.support.sketchpads import sketchpad_drawing as render_drawing
@@ -284,3 +285,54 @@ def test_calibration_in_the_weights_file_sets_the_temperature_and_the_sure_thres
     # At temperature 2 the same logits say 7 less surely, and below the file's 0.9 that is "not sure".
     assert calibrated.top[0][1] == pytest.approx(np.exp(1.5) / (np.exp(1.5) + 9), abs=1e-6)
     assert (calibrated.status, calibrated.doubt) == (Status.UNSURE, Doubt.AMBIGUOUS)
+
+
+# ---------------------------------------------------------------- the path cannot make a symbol a digit
+
+
+PEN_SEVEN = PadPlacement(300, (300.0, 380.0), 12).sketch(SEVEN)  # the pad's drawing, path and all
+
+
+def paired_reader(picture_logits: list[float], stroke_logits: list[float]) -> Reader:
+    """A pair of fixed models, read with a product of their probabilities and sure from 0.95."""
+    calibrations = {"picture": Calibration(sure_from=0.95).to_dict(),
+                    "pair": Calibration(stroke_weight=1.0, sure_from=0.95).to_dict()}
+    picture = LoadedModel(Fixed(picture_logits).eval(), {"model": "fixed", "calibrations": calibrations})
+    return Reader(picture, fixed(stroke_logits, "fixed-strokes"), "cpu")
+
+
+def test_a_path_sure_of_a_digit_does_not_make_a_picture_that_may_not_be_a_digit_sure():
+    """The picture leans to 1 but gives "not a digit" 9%; the stroke reader is sure of a 1 (a ^ drawn like
+    a 1 with its flag, say). The path may sharpen the digits, never the drawing's being one."""
+    picture = [0.0, 2.0] + [0.0] * 8 + [0.5]
+    one = [0.0, 20.0] + [0.0] * 9
+    alone = Reader(paired_reader(picture, one).picture, None, "cpu").read(PEN_SEVEN)
+    read = paired_reader(picture, one).read(PEN_SEVEN)
+    assert alone.status is Status.UNSURE and 0.08 < alone.other < 0.1
+    assert read.status is Status.UNSURE and read.digit == 1 and read.other == pytest.approx(alone.other)
+    assert read.top[0][1] > alone.top[0][1]  # sharper among the digits all the same
+    clear = paired_reader([0.0, 6.0] + [0.0] * 9, one).read(PEN_SEVEN)
+    assert clear.status is Status.OK and clear.digit == 1  # a picture sure it is a digit: the path has its say
+
+
+def test_the_shipped_pair_never_reads_a_held_out_symbol_as_less_doubtful_than_its_picture(trained):
+    from mnist_demo.base.strokes import strokes_tensor
+    from mnist_demo.reading.preprocess import preprocess
+    from mnist_demo.training.transfer import SYMBOL, held_out_non_digits
+
+    symbols = [s for name, group in held_out_non_digits(seed=3, per_family=1, symbols=200).items()
+               if name.startswith(SYMBOL) for s in group]
+    alone = Reader(trained.picture, None, "cpu")
+    pairs, pictures = trained.read_batch(symbols), alone.read_batch(symbols)
+    read = [i for i, p in enumerate(pairs) if p.probabilities is not None]
+    assert len(read) > 150
+    for i in read:
+        assert pairs[i].other >= pictures[i].other - 1e-9
+        if pictures[i].other > 1 - trained.pair_calibration.sure_from:
+            assert pairs[i].status is Status.UNSURE
+    # Not vacuous: the path alone would have made some of them surer digits than their picture.
+    raw = torch.cat([preprocess(symbols[i]).tensor for i in read])
+    paths = strokes_tensor([[s.points for s in symbols[i].strokes] for i in read])
+    unkept = trained.pair_calibration.probabilities(trained.outputs(raw), trained.outputs(paths, trained.strokes))
+    lowered = [row for row, i in enumerate(read) if unkept[row, -1] < pictures[i].other - 0.05]
+    assert len(lowered) >= 3

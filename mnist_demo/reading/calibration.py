@@ -12,6 +12,7 @@ Each kind has its own calibration, fitted on writers kept out of training
 - for the pair, the stroke reader's log-probabilities join the picture's,
   times `stroke_weight` (a product of the two readers' probabilities);
 - the joined scores are divided by `temperature` and go through a softmax;
+- the pair's "not a digit" is at least the picture's alone (`keep_the_pictures_doubt`);
 - a reading is sure when its digit's probability reaches `sure_from`; for the
   pair at least what the picture alone needs: the path re-ranks and sharpens
   the picture's reading, and a symbol the picture reads as a digit, but not
@@ -73,3 +74,19 @@ class Calibration:
 def calibrations_of(info: Mapping[str, Any]) -> dict[str, Calibration]:
     """A picture model's calibrations by kind (PICTURE, PAIR), as its info holds them (none: {})."""
     return {kind: Calibration.from_dict(values) for kind, values in (info.get("calibrations") or {}).items()}
+
+
+def keep_the_pictures_doubt(pair: np.ndarray, picture: np.ndarray) -> np.ndarray:
+    """The pair's probabilities (N, outputs) with "not a digit" raised to the picture's alone where the path
+    lowered it, the digits scaled to share the rest: the path re-ranks and sharpens the picture's digits, but
+    never makes a drawing surer to be a digit than its picture says. A symbol the stroke reader never met can
+    have a digit's path (a `^` drawn as a 1 with its flag), and it read it as that digit, surely
+    (docs/experiments.md)."""
+    if pair.shape[1] <= OTHER_CLASS:
+        return pair
+    other = np.maximum(pair[:, OTHER_CLASS], picture[:, OTHER_CLASS])
+    digits = pair[:, :OTHER_CLASS]
+    kept = pair.copy()
+    kept[:, :OTHER_CLASS] = digits * ((1.0 - other) / np.maximum(digits.sum(1), np.finfo(float).tiny))[:, None]
+    kept[:, OTHER_CLASS] = other
+    return kept

@@ -52,7 +52,7 @@ from mnist_demo.models.checkpoint import (
     save_bundle,
     save_weights,
 )
-from mnist_demo.reading.calibration import PAIR, Calibration, calibrations_of
+from mnist_demo.reading.calibration import PAIR, Calibration, calibrations_of, keep_the_pictures_doubt
 from mnist_demo.reading.preprocess import preprocess
 from mnist_demo.reading.sketch import Sketch
 
@@ -165,7 +165,8 @@ class Reader:
         paired = [row for row, i in enumerate(ready) if isinstance(values[i], Sketch) and self.strokes is not None]
         if paired:
             paths = strokes_tensor([[s.points for s in values[ready[row]].strokes] for row in paired])
-            probs[paired] = self.pair_calibration.probabilities(raw[paired], self.outputs(paths, self.strokes))
+            pair = self.pair_calibration.probabilities(raw[paired], self.outputs(paths, self.strokes))
+            probs[paired] = keep_the_pictures_doubt(pair, probs[paired])
             for row in paired:
                 sure_from[row] = self.pair_calibration.sure_from
         for row, i in enumerate(ready):

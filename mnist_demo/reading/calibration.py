@@ -80,8 +80,8 @@ def keep_the_pictures_doubt(pair: np.ndarray, picture: np.ndarray) -> np.ndarray
     """The pair's probabilities (N, outputs) with "not a digit" raised to the picture's alone where the path
     lowered it, the digits scaled to share the rest: the path re-ranks and sharpens the picture's digits, but
     never makes a drawing surer to be a digit than its picture says. A symbol the stroke reader never met can
-    have a digit's path (a `^` drawn as a 1 with its flag), and it read it as that digit, surely
-    (docs/experiments.md)."""
+    have a digit's path (a `^` drawn as a 1 with its flag), and the pair read it as that digit,
+    surely (docs/experiments.md)."""
     if pair.shape[1] <= OTHER_CLASS:
         return pair
     other = np.maximum(pair[:, OTHER_CLASS], picture[:, OTHER_CLASS])

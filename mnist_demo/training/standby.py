@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -137,7 +138,7 @@ def _in_background(job: Callable[..., Any], args: tuple[Any, ...]) -> None:
         pass
 
 
-def in_background(job: Callable[..., Any], *args: Any, name: str = "mnist_demo-background") -> Any:
+def in_background(job: Callable[..., Any], *args: Any, name: str = "mnist_demo-background") -> BaseProcess:
     """Run `job(*args)` (a module-level function) in a process of its own at the lowest priority, ended when
     this process exits; returns the process (started).
 

@@ -116,15 +116,21 @@ class _Ready:
 PRELOAD_NICENESS = 19  # the lowest priority: a standby preloads with what the CPUs leave over
 
 
+def _quietly(job: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """`job(*args)`, work done ahead of need: its failure (e.g. no MNIST or no pen digits here) is left to whoever
+    needs the work, which meets the same and says so."""
+    try:
+        job(*args)
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _preload_quietly(preload: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PRELOAD_NICENESS)
     except (OSError, AttributeError):  # not Linux (niceness is the whole process's there): at its own priority
         pass
-    try:
-        preload(*args)
-    except Exception:  # noqa: BLE001 - e.g. no MNIST here: the job meets the same, and says so
-        pass
+    _quietly(preload, args)
 
 
 def _in_background(job: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -132,10 +138,7 @@ def _in_background(job: Callable[..., Any], args: tuple[Any, ...]) -> None:
         os.nice(PRELOAD_NICENESS)  # the whole process: it does nothing else
     except OSError:
         pass
-    try:
-        job(*args)
-    except Exception:  # noqa: BLE001 - e.g. no pen digits here: whoever needs the work does it then, and says so
-        pass
+    _quietly(job, args)
 
 
 def in_background(job: Callable[..., Any], *args: Any, name: str = "mnist_demo-background") -> BaseProcess:

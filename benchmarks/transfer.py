@@ -65,7 +65,8 @@ def loco_stroke_reader(collection: str, folder: Path) -> LoadedModel:
         only = lambda c: c.train_writers if c.name == collection else ()  # noqa: E731
         calibrating = lambda c: c.calibration_writers if c.name == collection else ()  # noqa: E731
         recipe = TrainConfig(model="strokenet").resolved_recipe()
-        train_data = stroke_data.training_paths(SEED, recipe.pen_renders, recipe.non_digits, only)
+        train_data = stroke_data.training_paths(SEED, recipe.pen_renders, recipe.non_digits, only,
+                                                 recipe.pen_shifts)
         test_data = stroke_data.placed_paths(SEED, stroke_data.TEST_RENDERS, calibrating)
         for event in train(TrainConfig(model="strokenet", seed=SEED, probe_seconds=None), train_data=train_data,
                            test_data=test_data):

@@ -94,13 +94,13 @@ def _arms(recipe: Recipe, off: str | None, model_arg: tuple[str, Any] | None,
 def _training_data(arm: Arm, seed: int, writers):
     """The arm's training paths, drawn with its variation at the arm's probability (and put back after)."""
     if arm.variation is None:
-        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
+        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers, arm.recipe.pen_shifts)
     name, probability = arm.variation
     module = _module_of(name)
     value = getattr(module, name)
     setattr(module, name, probability)
     try:
-        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers)
+        return training_paths(seed, arm.recipe.pen_renders, arm.recipe.non_digits, writers, arm.recipe.pen_shifts)
     finally:
         setattr(module, name, value)
 

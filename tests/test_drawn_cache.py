@@ -163,7 +163,7 @@ def test_a_recipe_a_ten_output_model_cannot_learn_is_refused_before_anything_is_
     from mnist_demo.training import drawn_data as dd
 
     drawn: list[str] = []
-    monkeypatch.setattr(dd, "_pen_training_split", lambda seed, renders: drawn.append("pen digits"))
+    monkeypatch.setattr(dd, "_pen_training_split", lambda *args: drawn.append("pen digits"))
     with pytest.raises(ValueError, match="non_digits needs a model with an 'other' class"):
         dd.drawn_data(Recipe(pen_digits=True, pen_renders=1, non_digits=10), 0, 10, [])
     assert drawn == []  # the minute of rendering pen digits is not spent on a run that cannot start

@@ -242,7 +242,7 @@ def test_every_number_of_a_recipe_has_a_range():
     from dataclasses import fields
 
     numbers = [f for f in fields(Recipe) if f.type in ("int", "float")]
-    assert len(numbers) == 14 and not [f.name for f in numbers if f.metadata["range"] is None]
+    assert len(numbers) == 15 and not [f.name for f in numbers if f.metadata["range"] is None]
 
 
 def test_every_recipe_field_says_what_it_is_for_the_cli_and_the_app():

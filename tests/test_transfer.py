@@ -146,21 +146,40 @@ def test_the_symbols_rows_of_the_sources_are_found_and_pooled_without_the_slash(
 
 
 def test_half_the_stroke_readers_training_drawings_come_as_other_devices_send_them(monkeypatch):
+    from mnist_demo.handwriting import shifts
     from mnist_demo.handwriting.pen_digits import COLLECTIONS
+    from mnist_demo.models.registry import get_spec
     from mnist_demo.training import stroke_data
 
+    share = get_spec("strokenet").recipe.pen_shifts
+    assert share == 0.5
     fold = lambda c: c.train_writers[:1]  # noqa: E731  one training writer of each collection
     drawings = sum(len(c.digits(fold(c))) * c.weight for c in COLLECTIONS.values()) + 10
     seen: list[Shift] = []
-    real = stroke_data.shifted
-    monkeypatch.setattr(stroke_data, "shifted", lambda s, shift, rng: seen.append(shift) or real(s, shift, rng))
-    shifted_ = stroke_data.training_paths(0, 1, 10, fold)
+    real = shifts.shifted
+    monkeypatch.setattr(shifts, "shifted", lambda s, shift, rng: seen.append(shift) or real(s, shift, rng))
+    shifted_ = stroke_data.training_paths(0, 1, 10, fold, share)
     assert 0.35 * drawings < len(seen) < 0.65 * drawings and Shift.AS_DRAWN not in seen
-    assert len(set(seen)) == len(stroke_data.SHIFTS)  # every kind of shift, at random
+    assert set(seen) == set(shifts.DEVICE_SHIFTS)  # every kind of shift, at random
     seen.clear()
-    monkeypatch.setattr(stroke_data, "P_SHIFT", 0.0)
-    plain = stroke_data.training_paths(0, 1, 10, fold)
+    plain = stroke_data.training_paths(0, 1, 10, fold, 0.0)
     assert not seen and not np.array_equal(plain.images.numpy(), shifted_.images.numpy())
+
+
+def test_a_picture_models_pen_digits_come_as_other_devices_send_them_as_often_as_its_recipe_says(monkeypatch):
+    from mnist_demo.handwriting import shifts
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS, pen_training_images
+
+    digits = COLLECTIONS["pendigits"].digits(COLLECTIONS["pendigits"].train_writers[:1])
+    seen: list[Shift] = []
+    real = shifts.shifted
+    monkeypatch.setattr(shifts, "shifted", lambda s, shift, rng: seen.append(shift) or real(s, shift, rng))
+    plain, labels = pen_training_images(digits, renders_per_digit=2, seed=3)
+    assert not seen  # the recipe's default: pictures as the pen collections drew them
+    shifted_, same_labels = pen_training_images(digits, renders_per_digit=2, seed=3, shifts=0.5)
+    assert 0.35 * 2 * len(digits) < len(seen) < 0.65 * 2 * len(digits)
+    assert {Shift.JOINED, Shift.WOBBLE} <= set(seen)  # those change the picture, not only the path
+    assert np.array_equal(labels.numpy(), same_labels.numpy()) and not np.array_equal(plain.numpy(), shifted_.numpy())
 
 
 def test_a_pair_answer_needs_at_least_the_confidence_a_picture_answer_needs():

@@ -96,6 +96,10 @@ class Recipe:
                               "writers")
     pen_renders: int = _field(2, "Pen renderings", "renderings of each pen-drawn digit (brush, size, place drawn "
                               "at random)", app=False, range=Range(1, 100, whole=True))
+    pen_shifts: float = _field(0.0, "Pen digits as other devices send them", "share of the pen digits (and of a "
+                               "stroke reader's non-digits) drawn as another device or hand would send them: the "
+                               "pointer sampled more or less often, strokes reversed, reordered, split or joined, a "
+                               "finger's wobble (one at random)", app=False, range=Range(0, 1))
     non_digits: int = _field(0, "Made-up non-digits", "made-up drawings that are not one digit (letters, "
                              "symbols, scribbles, two digits), taught as an 11th class 'not a digit': needs a "
                              "model with 11 outputs", app=False, range=Range(0, 200_000, whole=True))

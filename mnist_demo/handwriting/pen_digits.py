@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from mnist_demo.base.mnist import SIZE
+from mnist_demo.handwriting.shifts import device_shifted
 from mnist_demo.handwriting.variation import vary_strokes
 from mnist_demo.handwriting.wobble import NONE, Hand, Wobble, hand_wobble
 from mnist_demo.reading.preprocess import preprocess_ink
@@ -216,9 +217,11 @@ def placed_as_drawn(digits: Sequence[PenDigit], renders: int, rng: np.random.Gen
 
 
 def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, seed: int = 0,
-                        vary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                        vary: bool = True, shifts: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST-like training images of pen digits: each varied as writers vary (`handwriting.variation`,
-    unless `vary` is false), placed on the pad at random, then preprocessed.
+    unless `vary` is false), placed on the pad at random, `shifts` of them as another device or hand would
+    send them (`shifts.device_shifted`: a finger's wobble and joined strokes change the picture too), then
+    preprocessed.
 
     Returns (uint8 (N, 28, 28), int64 (N,)). Renders preprocessing cannot read
     (a digit drawn as a dot) are left out, so N may be a little less than
@@ -229,7 +232,9 @@ def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, 
     for digit in digits:
         for _ in range(renders_per_digit):
             strokes = vary_strokes(digit.strokes, digit.label, rng) if vary else digit.strokes
-            image = training_image(random_placement(rng, strokes).sketch(strokes))
+            placement = random_placement(rng, strokes)
+            placed = device_shifted(placement.place(strokes), shifts, rng)
+            image = training_image(Sketch(tuple(Stroke(tuple(p), placement.radius) for p in placed), placement.canvas))
             if image is not None:
                 images.append(image)
                 labels.append(digit.label)

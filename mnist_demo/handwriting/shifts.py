@@ -6,8 +6,8 @@ strokes drawn the other way or in another order, a stroke split where the
 finger paused, strokes joined where the pen never lifted, a finger's wobble.
 A reader of the pen's path must not depend on any of these (the picture
 barely changes). `shifted` applies one to strokes already placed on the pad
-(canvas px): the transfer benchmark judges readers by them, and the stroke
-reader's training draws them at random (`training.stroke_data`).
+(canvas px): the transfer benchmark judges readers by them, and training
+draws them at random (`device_shifted`) for a recipe's `pen_shifts`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ class Shift(str, enum.Enum):
 SPARSE_EVERY = 4  # SPARSE keeps one point in this many (and each stroke's last)
 DENSE_FACTOR = 4  # DENSE puts this many points where there was one
 MIN_SPLIT_POINTS = 6  # a stroke is split only where it has room on both sides
+DEVICE_SHIFTS = tuple(s for s in Shift if s is not Shift.AS_DRAWN)
+
+
+def device_shifted(strokes: Strokes, share: float, rng: np.random.Generator) -> Strokes:
+    """The strokes, `share` of the time changed by one of the `DEVICE_SHIFTS` at random, else as they are
+    (no draw at all when `share` is 0: a recipe without shifts draws what it drew before there were any)."""
+    if share > 0 and rng.random() < share:
+        return shifted(strokes, DEVICE_SHIFTS[int(rng.integers(len(DEVICE_SHIFTS)))], rng)
+    return strokes
 
 
 def shifted(strokes: Strokes, shift: Shift, rng: np.random.Generator) -> list[list[Point]]:

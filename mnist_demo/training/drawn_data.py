@@ -1,7 +1,7 @@
-"""The drawings a recipe adds to MNIST: pen digits of the training writers, made-up drawings that are
-not one digit (for a model with an "other" class), and both drawn as small uploaded pictures. Rendering
-tens of thousands of drawings takes a minute or two, so each set is kept in memory for the process and
-on disk for the next (`drawn_cache`)."""
+"""The drawings a recipe adds to MNIST: pen digits of the training writers (as many of them as the recipe
+says as other devices send them), made-up drawings that are not one digit (for a model with an "other"
+class), and both drawn as small uploaded pictures. Rendering tens of thousands of drawings takes a minute
+or two, so each set is kept in memory for the process and on disk for the next (`drawn_cache`)."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ class DrawnSet:
         return cached(self.kind, self.params, render, pen_files())
 
 
-def _pen_set(seed: int, renders: int) -> DrawnSet:
-    return DrawnSet("pen-digits", {"seed": seed, "renders": renders})
+def _pen_set(seed: int, renders: int, shifts: float) -> DrawnSet:
+    # Named by its shifts only when there are any: the sets made before there were are the same.
+    return DrawnSet("pen-digits", {"seed": seed, "renders": renders, **({"shifts": shifts} if shifts else {})})
 
 
 def _non_digit_set(seed: int, n: int) -> DrawnSet:
@@ -51,15 +52,15 @@ def _non_digit_set(seed: int, n: int) -> DrawnSet:
 
 
 @functools.lru_cache(maxsize=2)
-def _pen_training_split(seed: int, renders: int) -> Split:
-    """Rendered pen digits of every collection's training writers."""
+def _pen_training_split(seed: int, renders: int, shifts: float) -> Split:
+    """Rendered pen digits of every collection's training writers, `shifts` of them as another device sends them."""
 
     def render() -> Split:
         parts = [pen_training_images(c.digits(c.train_writers), renders_per_digit=renders * c.weight,
-                                     seed=seed + i) for i, c in enumerate(COLLECTIONS.values())]
+                                     seed=seed + i, shifts=shifts) for i, c in enumerate(COLLECTIONS.values())]
         return Split(torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
 
-    return _pen_set(seed, renders).get(render)
+    return _pen_set(seed, renders, shifts).get(render)
 
 
 def _uploads_set(seed: int, n: int) -> DrawnSet:
@@ -114,8 +115,10 @@ def _additions(recipe: Recipe, seed: int) -> list[_Addition]:
     out = []
     if recipe.pen_digits:
         writers = writer_ranges(lambda c: c.train_writers, prefix="writers ")
-        out.append(_Addition(_pen_set(seed, recipe.pen_renders),
-                             lambda: _pen_training_split(seed, recipe.pen_renders), f"rendered pen digits ({writers})"))
+        shifted = f", {recipe.pen_shifts:.0%} of them as other devices send them" if recipe.pen_shifts else ""
+        out.append(_Addition(_pen_set(seed, recipe.pen_renders, recipe.pen_shifts),
+                             lambda: _pen_training_split(seed, recipe.pen_renders, recipe.pen_shifts),
+                             f"rendered pen digits ({writers}{shifted})"))
     if recipe.non_digits:  # both of these hold drawings that are not one digit, taught as the 11th class
         out.append(_Addition(_non_digit_set(seed, recipe.non_digits), lambda: _non_digit_split(seed, recipe.non_digits),
                              f"made-up drawings that are not one digit, as class {OTHER_CLASS}", "non_digits"))

@@ -4,7 +4,8 @@ Training: every training writer's digit `recipe.pen_renders` times (times its
 collection's weight), each varied as writers vary (`handwriting.variation`;
 half of them also bent, `warp_strokes`, which drawnet's renders are not),
 some drawn in another direction or stroke order (`vary_order`), and placed on
-the pad with a stylus's, a mouse's or a finger's wobble; plus
+the pad with a stylus's, a mouse's or a finger's wobble, `recipe.pen_shifts`
+of them as another device sends them (`handwriting.shifts`); plus
 `recipe.non_digits` made-up drawings that are not one digit (class 10). Test:
 the calibration writers' digits, placed on the pad as drawn. MNIST has no
 paths, so a stroke reader never sees it. Both sets are kept on disk
@@ -31,7 +32,7 @@ from mnist_demo.handwriting.pen_digits import (
     random_placement,
     writer_ranges,
 )
-from mnist_demo.handwriting.shifts import Shift, shifted
+from mnist_demo.handwriting.shifts import device_shifted
 from mnist_demo.handwriting.variation import vary_strokes, warp_strokes
 from mnist_demo.training.data import Split
 from mnist_demo.training.drawn_cache import STROKES, cached
@@ -41,10 +42,6 @@ P_REVERSE = 0.15  # a stroke drawn the other way (a 0 clockwise), per stroke
 P_REORDER = 0.15  # a digit of several strokes drawn in another order (a 4's bar first)
 P_WARP = 0.5  # a digit bent by a smooth random field (`variation.warp_strokes`), for the stroke reader only
 WARP = 0.07  # how far, as a share of the digit's size
-# A drawing (digit or not) as another device or hand sends it (`handwriting.shifts`, one at random): half
-# of them, so the path reader depends on none (strokenet v5; `benchmarks/transfer.py` chose it).
-P_SHIFT = 0.5
-SHIFTS = tuple(s for s in Shift if s is not Shift.AS_DRAWN)
 TEST_RENDERS = 2
 
 Point = tuple[float, float]
@@ -63,9 +60,11 @@ def _stacked(paths: list[np.ndarray], labels: list[int]) -> Split:
 
 
 def training_paths(seed: int, renders: int, non_digits: int,
-                   writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.train_writers) -> Split:
+                   writers: Callable[[PenCollection], Sequence[Writer]] = lambda c: c.train_writers,
+                   shifts: float = 0.0) -> Split:
     """Each collection's `writers`' digits as varied paths on the pad, `renders` times (times the collection's
-    weight), and made-up non-digits drawn with those writers' digits (see the module docstring)."""
+    weight), and made-up non-digits drawn with those writers' digits (see the module docstring); `shifts` of
+    each as another device or hand would send them (`handwriting.shifts.device_shifted`)."""
 
     rng = np.random.default_rng(seed)
     paths, labels, digits = [], [], []
@@ -77,19 +76,12 @@ def training_paths(seed: int, renders: int, non_digits: int,
                 if P_WARP > 0 and rng.random() < P_WARP:  # no draw at all when off: the recipe's data as before
                     strokes = warp_strokes(strokes, WARP, rng)
                 strokes = vary_order(strokes, rng)
-                paths.append(path_features(device_shifted(random_placement(rng, strokes).place(strokes), rng)))
+                paths.append(path_features(device_shifted(random_placement(rng, strokes).place(strokes), shifts, rng)))
                 labels.append(d.label)
     for drawing in training_non_digits(non_digits, rng, digits):
-        paths.append(path_features(device_shifted([s.points for s in drawing.strokes], rng)))
+        paths.append(path_features(device_shifted([s.points for s in drawing.strokes], shifts, rng)))
         labels.append(OTHER_CLASS)
     return _stacked(paths, labels)
-
-
-def device_shifted(placed: list[list[Point]], rng: np.random.Generator) -> list[list[Point]]:
-    """A placed drawing, `P_SHIFT` of the time as one of the `SHIFTS` changes it (no draw at all when off)."""
-    if P_SHIFT > 0 and rng.random() < P_SHIFT:
-        return shifted(placed, SHIFTS[int(rng.integers(len(SHIFTS)))], rng)
-    return placed
 
 
 def placed_paths(seed: int, renders: int,
@@ -103,10 +95,10 @@ def placed_paths(seed: int, renders: int,
 
 
 @functools.lru_cache(maxsize=2)
-def stroke_training_split(seed: int, renders: int, non_digits: int) -> Split:
+def stroke_training_split(seed: int, renders: int, non_digits: int, shifts: float) -> Split:
     """The training writers' digits as varied paths on the pad, and made-up non-digits (see the module docstring)."""
-    return cached("pen-paths", {"seed": seed, "renders": renders, "non_digits": non_digits},
-                  lambda: training_paths(seed, renders, non_digits), pen_files(), item=STROKES)
+    return cached("pen-paths", {"seed": seed, "renders": renders, "non_digits": non_digits, "shifts": shifts},
+                  lambda: training_paths(seed, renders, non_digits, shifts=shifts), pen_files(), item=STROKES)
 
 
 @functools.lru_cache(maxsize=2)
@@ -122,7 +114,7 @@ def stroke_splits(recipe: Recipe, seed: int, notes: list[str]) -> tuple[Split, S
     if not recipe.pen_digits:
         raise ValueError("a stroke reader learns from the pen digits' paths only (MNIST has none): it needs "
                          "pen_digits")
-    train = stroke_training_split(seed, recipe.pen_renders, recipe.non_digits)
+    train = stroke_training_split(seed, recipe.pen_renders, recipe.non_digits, recipe.pen_shifts)
     test = stroke_test_split(seed)
     notes.append(f"trained on {len(train)} pen paths (writers {writer_ranges(lambda c: c.train_writers)}; "
                  f"{recipe.non_digits} made-up non-digits as class {OTHER_CLASS}); tested on {len(test)} paths of "

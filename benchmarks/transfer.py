@@ -15,9 +15,11 @@ or a PNG's bytes), read by the reader and by its picture model alone
 - with `--loco DIR`: each pen collection left out. A stroke reader is
   trained on one collection's writers with the recipe as it stands
   (`DIR/strokenet-<collection>.safetensors`, trained when missing: a few
-  minutes each on two cores), paired with the reader's picture model on that
-  collection's calibration writers alone, and judged on the other
-  collection's held-out writers.
+  minutes each on two cores; `--loco-seeds`, three by default, each seed's
+  in `DIR/strokenet-<collection>-seed<k>.safetensors` but seed 1's),
+  paired with the reader's picture model on that collection's calibration
+  writers alone, and judged on the other collection's held-out writers: a row
+  counts every drawing once for each of these stroke readers.
 
 The rule a change ships by: the worst of these does not get worse, and no
 reader is worse than its picture model alone on any of them (first guess and
@@ -48,6 +50,7 @@ from mnist_demo.training.transfer import (
     compare,
     digit_sources,
     non_digit_sources,
+    pooled,
     pooled_symbols,
     shifted_drawings,
     symbol_rows,
@@ -56,19 +59,24 @@ from mnist_demo.training.transfer import (
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer.json"
 SYMBOLS = Path(__file__).resolve().parent / "data" / "symbols.jsonl"
 SEED = 1  # of the stroke reader's recipe, and of the calibration drawings, as the shipped reader's
+# One stroke reader trained on one collection makes its rows hang on one training: the UJI row is 200
+# drawings, one drawing 0.5 points. Three trainings, each judged on every drawing, pooled.
+LOCO_SEEDS = (1, 2, 3)
 
 
-def loco_stroke_reader(collection: str, folder: Path) -> LoadedModel:
-    """A stroke reader trained, with the recipe as it stands, on `collection`'s training writers only."""
-    path = folder / f"strokenet-{collection}.safetensors"
+def loco_stroke_reader(collection: str, folder: Path, seed: int = SEED) -> LoadedModel:
+    """A stroke reader trained, with the recipe as it stands and `seed` (of its renderings and its training),
+    on `collection`'s training writers only."""
+    path = folder / (f"strokenet-{collection}.safetensors" if seed == SEED else
+                     f"strokenet-{collection}-seed{seed}.safetensors")
     if not path.is_file():
         only = lambda c: c.train_writers if c.name == collection else ()  # noqa: E731
         calibrating = lambda c: c.calibration_writers if c.name == collection else ()  # noqa: E731
         recipe = TrainConfig(model="strokenet").resolved_recipe()
-        train_data = stroke_data.training_paths(SEED, recipe.pen_renders, recipe.non_digits, only,
+        train_data = stroke_data.training_paths(seed, recipe.pen_renders, recipe.non_digits, only,
                                                  recipe.pen_shifts)
         test_data = stroke_data.placed_paths(SEED, stroke_data.TEST_RENDERS, calibrating)
-        for event in train(TrainConfig(model="strokenet", seed=SEED, probe_seconds=None), train_data=train_data,
+        for event in train(TrainConfig(model="strokenet", seed=seed, probe_seconds=None), train_data=train_data,
                            test_data=test_data):
             if isinstance(event, TrainingDone):
                 event.save(path, with_optimizer=False)
@@ -85,6 +93,12 @@ def loco_reader(reader: Reader, strokes: LoadedModel, collection: str) -> Reader
                            sure_from_at_least=reader.picture_calibration.sure_from)
     info = {**reader.info, "calibrations": {**reader.info.get("calibrations", {}), "pair": pair.to_dict()}}
     return Reader(LoadedModel(reader.picture.model, info), strokes, reader.device)
+
+
+def _trainings(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"a stroke reader (seed {seeds[0]})"
+    return f"{len(seeds)} stroke readers (seeds {', '.join(map(str, seeds))}, each drawing read by each)"
 
 
 def row(c: Comparison) -> str:
@@ -105,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(Weights.DEFAULT.file), help="the reader (default: the shipped one)")
     parser.add_argument("--symbols", default=str(SYMBOLS), help="symbols drawn by hand (benchmarks.draw_symbols)")
     parser.add_argument("--loco", help="a folder for the stroke readers each trained on one collection")
+    parser.add_argument("--loco-seeds", type=int, nargs="+", default=list(LOCO_SEEDS),
+                        help="the stroke readers trained on one collection: one for each seed, their rows pooled")
     parser.add_argument("--seed", type=int, default=0, help="placements on the pad")
     parser.add_argument("--json", default=str(RESULTS))
     parser.add_argument("--threads", type=int, default=2)
@@ -118,14 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.loco:
         folder = Path(args.loco)
         folder.mkdir(parents=True, exist_ok=True)
+        seeds = args.loco_seeds
         for trained_on in COLLECTIONS:
             judged = [c for name, c in COLLECTIONS.items() if name != trained_on]
             digits = [d for c in judged for d in c.digits(c.held_out_writers)]
-            left_out = loco_reader(reader, loco_stroke_reader(trained_on, folder), trained_on)
+            left_out = [loco_reader(reader, loco_stroke_reader(trained_on, folder, seed), trained_on) for seed in seeds]
             for shift in (Shift.AS_DRAWN, Shift.REVERSED, Shift.REORDERED):
-                comparisons.append(compare(left_out, f"{' and '.join(c.name for c in judged)} held out, path read by "
-                                                     f"a stroke reader of {trained_on} only, {shift.value}",
-                                           shifted_drawings(digits, shift, args.seed), [d.label for d in digits]))
+                name = (f"{' and '.join(c.name for c in judged)} held out, path read by {_trainings(seeds)} of "
+                        f"{trained_on} only, {shift.value}")
+                drawings, labels = shifted_drawings(digits, shift, args.seed), [d.label for d in digits]
+                comparisons.append(pooled(name, [compare(r, name, drawings, labels) for r in left_out]))
     # A row for each held-out symbol, then the rows pooled: the issue's target counts the symbols together.
     symbols = symbol_rows(comparisons)
     comparisons.insert(comparisons.index(symbols[-1]) + 1, pooled_symbols(symbols))

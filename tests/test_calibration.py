@@ -14,6 +14,7 @@ from mnist_demo.training.calibration import (
     Lowering,
     fit_calibration,
     fit_temperature,
+    least_within_one_error,
     other_offset,
     reliability,
     sure_threshold,
@@ -198,3 +199,32 @@ def test_the_pair_keeps_the_pictures_doubt_that_a_drawing_is_a_digit_and_ranks_t
     assert kept[1] == pytest.approx(pair[1])
     ten = pair[:, :OTHER_CLASS] / pair[:, :OTHER_CLASS].sum(1, keepdims=True)  # a model without "not a digit"
     assert keep_the_pictures_doubt(ten, ten[::-1]) is ten
+
+
+def _losses(per_writer: dict[float, list[float]]) -> tuple[dict[float, torch.Tensor], torch.Tensor]:
+    """Log losses of 3 drawings a writer, each writer's mean as given for each stroke weight."""
+    writers = torch.arange(len(next(iter(per_writer.values())))).repeat_interleave(3)
+    return {w: torch.tensor(means, dtype=torch.float64).repeat_interleave(3) for w, means in per_writer.items()}, writers
+
+
+def test_the_path_gets_the_least_weight_the_writers_cannot_tell_from_the_best():
+    # 1.5 is best on average, but only thanks to one writer: the others cannot tell 0.5 from it.
+    losses, writers = _losses({0.5: [0.10, 0.10, 0.10, 0.10], 1.5: [0.09, 0.10, 0.11, 0.02], 3.0: [0.2] * 4})
+    assert least_within_one_error(losses, writers) == 0.5
+
+
+def test_a_weight_better_for_every_writer_is_kept():
+    losses, writers = _losses({0.5: [0.10, 0.12, 0.11, 0.10], 1.5: [0.05, 0.06, 0.06, 0.05], 3.0: [0.2] * 4})
+    assert least_within_one_error(losses, writers) == 1.5
+
+
+def test_the_least_weight_within_one_error_is_taken_not_the_first_smaller_one():
+    # 0.5 is clearly worse for every writer; 1.0 is within one error of the best, 2.0.
+    losses, writers = _losses({0.5: [0.30, 0.31, 0.30, 0.32], 1.0: [0.10, 0.11, 0.10, 0.08],
+                               2.0: [0.09, 0.10, 0.10, 0.09]})
+    assert least_within_one_error(losses, writers) == 1.0
+
+
+def test_with_one_writer_the_least_loss_chooses():
+    losses, writers = _losses({0.5: [0.11], 1.5: [0.10]})
+    assert least_within_one_error(losses, writers) == 1.5

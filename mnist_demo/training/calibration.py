@@ -4,7 +4,8 @@ time, and the figures that show it holds (reliability, ECE).
 A network trained with label smoothing says "80%" about digits it reads right
 99% of the time. `fit_calibration` fits, on drawings of writers kept out of
 training (`calibration_data`), the temperature of least log loss and, for the
-pair, the stroke reader's weight (from `STROKE_WEIGHTS`); then `sure_from`,
+pair, the stroke reader's weight (from `STROKE_WEIGHTS`: the least one within
+a standard error of the best, `least_within_one_error`); then `sure_from`,
 the least calibrated probability whose readings are right at least
 `TARGET_SURE_ACCURACY` of the time. Both the log loss and that share count
 every writer alike (`writer_weights`), and the made-up non-digits as one
@@ -129,17 +130,35 @@ def fit_calibration(picture: torch.Tensor, labels: torch.Tensor, writers: torch.
         picture, labels, writers = picture[keep], labels[keep], writers[keep]
         strokes = strokes[keep] if strokes is not None else None
     balance = writer_weights(writers)
-    fits = []
+    temperatures, losses = {}, {}
     for weight in STROKE_WEIGHTS if strokes is not None else (0.0,):
         z = Calibration(stroke_weight=weight, other_offset=lowering.offset).scores(picture, strokes)
-        t = fit_temperature(z, labels, balance)
-        fits.append((log_loss(z / t, labels, balance), weight, t))
-    _, weight, temperature = min(fits)
+        temperatures[weight] = fit_temperature(z, labels, balance)
+        losses[weight] = torch.nn.functional.cross_entropy(z / temperatures[weight], labels, reduction="none")
+    weight = least_within_one_error(losses, writers)
+    temperature = temperatures[weight]
     fitted = Calibration(temperature=temperature, stroke_weight=weight, other_offset=lowering.offset,
                          drawings=len(labels), fitted_on=fitted_on, other_offset_from=lowering.source)
     sure_from = max(sure_threshold_of(fitted.probabilities(picture, strokes), labels.numpy(), weights=balance.numpy()),
                     sure_from_at_least)
     return replace(fitted, sure_from=sure_from)
+
+
+def least_within_one_error(losses: dict[float, torch.Tensor], writers: torch.Tensor) -> float:
+    """Of stroke weights and each one's log loss on every drawing (N,), the least weight whose loss, every writer
+    counting alike, is within one standard error of the least loss's; the standard error is over the writers'
+    own differences from it, since a writer's drawings are alike. The path's say is measured on calibration
+    writers of the tablets it was trained on, where it reads better than it will on another device: where
+    the writers cannot tell two weights apart, the path gets the smaller (docs/experiments.md)."""
+    groups = torch.unique(writers)
+    by_writer = {w: torch.stack([loss[writers == g].mean() for g in groups]) for w, loss in losses.items()}
+    best = min(by_writer, key=lambda w: float(by_writer[w].mean()))
+    for weight in sorted(w for w in by_writer if w < best):
+        gap = by_writer[weight] - by_writer[best]
+        error = float(gap.std()) / len(groups) ** 0.5 if len(groups) > 1 else 0.0
+        if float(gap.mean()) <= error:
+            return weight
+    return best
 
 
 def other_offset(logits: torch.Tensor, target: float = MAX_OTHER_ON_DIGITS) -> float:

@@ -95,10 +95,24 @@ def loco_reader(reader: Reader, strokes: LoadedModel, collection: str) -> Reader
     return Reader(LoadedModel(reader.picture.model, info), strokes, reader.device)
 
 
-def _trainings(seeds: list[int]) -> str:
-    if len(seeds) == 1:
-        return f"a stroke reader (seed {seeds[0]})"
-    return f"{len(seeds)} stroke readers (seeds {', '.join(map(str, seeds))}, each drawing read by each)"
+def left_out_rows(reader: Reader, trained_on: str, strokes: dict[int, LoadedModel], seed: int = 0
+                  ) -> list[Comparison]:
+    """The rows of the collections other than `trained_on`, their held-out writers' digits read by `reader`'s
+    picture model beside each of `strokes` (stroke readers of `trained_on` only, by seed, each paired by
+    `loco_reader`) as drawn, reversed and reordered: every drawing counted once for each stroke reader."""
+    judged = [c for name, c in COLLECTIONS.items() if name != trained_on]
+    digits = [d for c in judged for d in c.digits(c.held_out_writers)]
+    labels = [d.label for d in digits]
+    left_out = [loco_reader(reader, s, trained_on) for s in strokes.values()]
+    seeds = ", ".join(map(str, strokes))
+    readers = f"{len(strokes)} stroke readers (seeds {seeds}, each drawing read by each)" if len(strokes) > 1 else \
+        f"a stroke reader (seed {seeds})"
+    rows = []
+    for shift in (Shift.AS_DRAWN, Shift.REVERSED, Shift.REORDERED):
+        name = f"{' and '.join(c.name for c in judged)} held out, path read by {readers} of {trained_on} only, {shift.value}"
+        drawings = shifted_drawings(digits, shift, seed)
+        rows.append(pooled(name, [compare(r, name, drawings, labels) for r in left_out]))
+    return rows
 
 
 def row(c: Comparison) -> str:
@@ -134,16 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.loco:
         folder = Path(args.loco)
         folder.mkdir(parents=True, exist_ok=True)
-        seeds = args.loco_seeds
         for trained_on in COLLECTIONS:
-            judged = [c for name, c in COLLECTIONS.items() if name != trained_on]
-            digits = [d for c in judged for d in c.digits(c.held_out_writers)]
-            left_out = [loco_reader(reader, loco_stroke_reader(trained_on, folder, seed), trained_on) for seed in seeds]
-            for shift in (Shift.AS_DRAWN, Shift.REVERSED, Shift.REORDERED):
-                name = (f"{' and '.join(c.name for c in judged)} held out, path read by {_trainings(seeds)} of "
-                        f"{trained_on} only, {shift.value}")
-                drawings, labels = shifted_drawings(digits, shift, args.seed), [d.label for d in digits]
-                comparisons.append(pooled(name, [compare(r, name, drawings, labels) for r in left_out]))
+            strokes = {seed: loco_stroke_reader(trained_on, folder, seed) for seed in args.loco_seeds}
+            comparisons += left_out_rows(reader, trained_on, strokes, args.seed)
     # A row for each held-out symbol, then the rows pooled: the issue's target counts the symbols together.
     symbols = symbol_rows(comparisons)
     comparisons.insert(comparisons.index(symbols[-1]) + 1, pooled_symbols(symbols))

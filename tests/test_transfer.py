@@ -223,3 +223,20 @@ def test_the_shipped_reader_is_never_worse_than_its_picture_model_on_the_hand_dr
     for name, (values, labels) in non_digit_sources(SYMBOLS).items():
         if name.startswith("drawn by hand"):
             assert compare(reader, name, values, labels).worse_than_the_picture() == [], name
+
+
+@pytest.mark.slow
+def test_a_collection_left_out_is_read_by_each_of_its_stroke_readers_every_drawing_counted_once_for_each():
+    from benchmarks.transfer import left_out_rows
+    from mnist_demo.handwriting.pen_digits import COLLECTIONS
+    from mnist_demo.reading.weights import Weights
+
+    reader = Weights.DEFAULT.load("cpu")
+    once = left_out_rows(reader, "pendigits", {1: reader.strokes})
+    twice = left_out_rows(reader, "pendigits", {1: reader.strokes, 2: reader.strokes})
+    uji = COLLECTIONS["uji"]
+    assert [r.reader.n for r in once] == [len(uji.digits(uji.held_out_writers))] * 3  # as drawn, reversed, reordered
+    for one, two in zip(once, twice):
+        assert "uji held out" in two.source and "2 stroke readers (seeds 1, 2" in two.source
+        assert all(getattr(two.reader, n) == 2 * getattr(one.reader, n) for n in ("n", "right", "not_sure", "top_right"))
+        assert two.picture.n == 2 * one.picture.n and two.picture.right == 2 * one.picture.right

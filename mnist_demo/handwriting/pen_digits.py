@@ -169,8 +169,12 @@ class PadPlacement:
 
     def sketch(self, strokes: Strokes, version: int = 0) -> Sketch:
         """The strokes as the pad sends them (see `place`)."""
-        return Sketch(tuple(Stroke(tuple(points), self.radius) for points in self.place(strokes)), self.canvas,
-                      version)
+        return self.drawn(self.place(strokes), version)
+
+    def drawn(self, placed: Strokes, version: int = 0) -> Sketch:
+        """Strokes already placed (canvas px, perhaps changed since: `shifts`) as the pad sends them, drawn with
+        this placement's pen on its canvas."""
+        return Sketch(tuple(Stroke(tuple(points), self.radius) for points in placed), self.canvas, version)
 
 
 def centred(height_fraction: float = 0.6, radius: float = BRUSH_RADIUS, canvas: int = CANVAS) -> PadPlacement:
@@ -233,8 +237,7 @@ def pen_training_images(digits: Sequence[PenDigit], renders_per_digit: int = 2, 
         for _ in range(renders_per_digit):
             strokes = vary_strokes(digit.strokes, digit.label, rng) if vary else digit.strokes
             placement = random_placement(rng, strokes)
-            placed = device_shifted(placement.place(strokes), shifts, rng)
-            image = training_image(Sketch(tuple(Stroke(tuple(p), placement.radius) for p in placed), placement.canvas))
+            image = training_image(placement.drawn(device_shifted(placement.place(strokes), shifts, rng)))
             if image is not None:
                 images.append(image)
                 labels.append(digit.label)

@@ -213,6 +213,20 @@ def test_on_every_shift_the_shipped_reader_is_never_worse_than_its_picture_model
         assert c.reader.share("top_right") >= 0.99, (shift, c.reader)
 
 
+def test_a_comparison_given_the_picture_models_tally_reads_only_with_the_reader():
+    from mnist_demo.reading.weights import Weights
+    from mnist_demo.training.transfer import compare
+
+    reader = Weights.DEFAULT.load("cpu")
+    digits = held_out_digits()[::150]
+    drawings, labels = shifted_drawings(digits, Shift.AS_DRAWN), [d.label for d in digits]
+    counted = compare(reader, "as drawn", drawings, labels)
+    assert counted.picture.n == len(digits)
+    given = Tally(n=len(digits))  # not what the picture reads: shows it was not read again
+    again = compare(reader, "as drawn", drawings, labels, given)
+    assert again.picture is given and again.reader == counted.reader
+
+
 @pytest.mark.slow
 def test_the_shipped_reader_is_never_worse_than_its_picture_model_on_the_hand_drawn_symbols():
     from benchmarks.transfer import SYMBOLS

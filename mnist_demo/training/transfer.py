@@ -40,7 +40,7 @@ from mnist_demo.handwriting.shifts import Shift, shifted
 from mnist_demo.handwriting.uploads import digital_drawing
 from mnist_demo.reading.images import read_image
 from mnist_demo.reading.reader import Prediction, Reader
-from mnist_demo.reading.sketch import Sketch, Stroke, parse_sketch
+from mnist_demo.reading.sketch import Sketch, parse_sketch
 
 BATCH = 256
 
@@ -87,11 +87,6 @@ def held_out_digits() -> list[PenDigit]:
     return [d for c in COLLECTIONS.values() for d in c.digits(c.held_out_writers)]
 
 
-def as_sent(strokes: Sequence[Sequence[tuple[float, float]]], radius: float, canvas: int) -> Sketch:
-    """Strokes on the pad as the server receives them: through the pad's JSON."""
-    return parse_sketch(Sketch(tuple(Stroke(tuple(s), radius) for s in strokes if len(s)), canvas).to_json())
-
-
 def shifted_drawings(digits: Sequence[PenDigit], shift: Shift, seed: int = 0) -> list[Sketch]:
     """Each digit placed on the pad as visitors draw (`random_placement`), then changed by `shift`. The same
     seed gives every shift the same placements."""
@@ -99,8 +94,8 @@ def shifted_drawings(digits: Sequence[PenDigit], shift: Shift, seed: int = 0) ->
     out = []
     for d in digits:
         placement = random_placement(rng, d.strokes)
-        out.append(as_sent(shifted(placement.place(d.strokes), shift, shift_rng), placement.radius,
-                           placement.canvas))
+        # As the server receives it: through the pad's JSON.
+        out.append(parse_sketch(placement.drawn(shifted(placement.place(d.strokes), shift, shift_rng)).to_json()))
     return out
 
 
@@ -204,11 +199,14 @@ def pooled_symbols(symbols: Sequence[Comparison]) -> Comparison:
     return pooled(f"{HELD_OUT}{OTHER_SYMBOLS}, the rows above pooled", symbols)
 
 
-def compare(reader: Reader, source: str, values: Sequence, labels: Sequence[int]) -> Comparison:
-    """`values` read by `reader` and by its picture model alone."""
-    alone = Reader(reader.picture, device=reader.device)
+def compare(reader: Reader, source: str, values: Sequence, labels: Sequence[int], picture: Tally | None = None
+            ) -> Comparison:
+    """`values` read by `reader` and by its picture model alone (`picture`: that tally, when it was counted on
+    these values already: by another reader of the same picture model)."""
+    if picture is None:
+        picture = tally(read_all(Reader(reader.picture, device=reader.device), values), labels)
     kind = "non-digits" if all(label == OTHER_CLASS for label in labels) else "digits"
-    return Comparison(source, kind, tally(read_all(reader, values), labels), tally(read_all(alone, values), labels))
+    return Comparison(source, kind, tally(read_all(reader, values), labels), picture)
 
 
 def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:

@@ -213,17 +213,22 @@ def test_on_every_shift_the_shipped_reader_is_never_worse_than_its_picture_model
         assert c.reader.share("top_right") >= 0.99, (shift, c.reader)
 
 
-def test_a_comparison_given_the_picture_models_tally_reads_only_with_the_reader():
+def test_a_comparison_given_the_picture_models_tally_reads_only_with_the_reader(monkeypatch):
     from mnist_demo.reading.weights import Weights
-    from mnist_demo.training.transfer import compare
+    from mnist_demo.training import transfer
 
     reader = Weights.DEFAULT.load("cpu")
     digits = held_out_digits()[::150]
     drawings, labels = shifted_drawings(digits, Shift.AS_DRAWN), [d.label for d in digits]
-    counted = compare(reader, "as drawn", drawings, labels)
-    assert counted.picture.n == len(digits)
-    given = Tally(n=len(digits))  # not what the picture reads: shows it was not read again
-    again = compare(reader, "as drawn", drawings, labels, given)
+    readers = []
+    real = transfer.read_all
+    monkeypatch.setattr(transfer, "read_all", lambda r, values: readers.append(r) or real(r, values))
+    counted = transfer.compare(reader, "as drawn", drawings, labels)
+    assert counted.picture.n == len(digits) and len(readers) == 2  # the reader, and its picture model alone
+    readers.clear()
+    given = Tally(n=len(digits))  # not what the picture reads: shows it is what the comparison keeps
+    again = transfer.compare(reader, "as drawn", drawings, labels, given)
+    assert readers == [reader]
     assert again.picture is given and again.reader == counted.reader
 
 

@@ -122,6 +122,14 @@ def test_each_held_out_symbol_has_a_row_and_the_slash_a_row_of_its_own():
     assert all(len(v) == 60 for k, v in groups.items() if k != SLASH and k not in rows) and len(groups) == 11 + 3
 
 
+@pytest.mark.slow
+def test_the_protocol_reads_hundreds_of_each_held_out_symbol():
+    """A row of about 50 drawings has a sampling error of about 6 points, more than the changes it judges."""
+    groups = held_out_non_digits()
+    rows = [k for k in groups if k.startswith(SYMBOL)] + [SLASH]
+    assert all(len(groups[k]) >= 400 for k in rows), {k: len(groups[k]) for k in rows}
+
+
 def test_pooled_rows_count_every_drawing_of_their_parts():
     a = Comparison("a", "non-digits", Tally(n=10, not_sure=9, wrong_sure=1), Tally(n=10, not_sure=10))
     b = Comparison("b", "non-digits", Tally(n=5, not_sure=2, wrong_sure=3), Tally(n=5, not_sure=1, wrong_sure=4))

@@ -137,10 +137,11 @@ OTHER_SYMBOLS = Family.SYMBOL.value.replace(" /", "")  # those rows pooled: the 
 
 # About 500 of each held-out symbol: with about 50, a row's sampling error alone (6 points) was more than most
 # changes it was to judge (docs/experiments.md).
-SYMBOLS = 5500
+HELD_OUT_SYMBOLS = 5500
 
 
-def held_out_non_digits(seed: int = 0, per_family: int = 100, symbols: int = SYMBOLS) -> dict[str, list[Sketch]]:
+def held_out_non_digits(seed: int = 0, per_family: int = 100, symbols: int = HELD_OUT_SYMBOLS
+                        ) -> dict[str, list[Sketch]]:
     """Drawings of each held-out non-digit family, as the pad sends them: `per_family` of each, and `symbols`
     symbols (about as many of each) by symbol, so that a reader worse on one of them cannot hide in the rest."""
     others = [f for f in HELD_OUT_FAMILIES if f is not Family.SYMBOL]
@@ -226,11 +227,12 @@ def digit_sources(seed: int = 0) -> dict[str, tuple[list, list[int]]]:
     return sources
 
 
-def non_digit_sources(symbols: str | Path | None = None, seed: int = 0, held_out_symbols: int = SYMBOLS
+def non_digit_sources(symbols: str | Path | None = None, seed: int = 0, held_out_symbols: int = HELD_OUT_SYMBOLS
                       ) -> dict[str, tuple[list, list[int]]]:
     """Every non-digit source: the held-out families (`held_out_symbols` symbols), and the hand-drawn symbols
     when their file is given."""
-    groups = {HELD_OUT + name: drawings for name, drawings in held_out_non_digits(seed, symbols=held_out_symbols).items()}
+    held_out = held_out_non_digits(seed, symbols=held_out_symbols)
+    groups = {HELD_OUT + name: drawings for name, drawings in held_out.items()}
     if symbols is not None:
         groups.update({f"drawn by hand: {name}": drawings for name, drawings in hand_drawn(symbols).items()})
     return {name: (drawings, [OTHER_CLASS] * len(drawings)) for name, drawings in groups.items()}
